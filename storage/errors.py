@@ -1,0 +1,26 @@
+"""One exception hierarchy for the storage layer; messages are written for the person at the screen."""
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class: anything the storage layer refuses or cannot do."""
+
+
+class DatabaseLockedError(StorageError):
+    """Another process holds a write lock for longer than the busy timeout."""
+
+
+class DatabaseReadOnlyError(StorageError):
+    """The database file or its folder cannot be written."""
+
+
+class NotFoundError(StorageError):
+    """A row that the caller named does not exist (or no longer exists)."""
+
+
+class ValidationError(StorageError):
+    """Input that would store something meaningless (empty text, unknown role, ...)."""
+
+
+class PermissionDenied(StorageError):
+    """The acting user may not do this (e.g. a student attempting a teacher action)."""

@@ -1,0 +1,50 @@
+"""Shared fixtures: a temporary data folder, a real SQLite file, and a tiny model built in code."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from storage import DataDir, Database  # noqa: E402
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataDir:
+    """A fresh data folder; TUTORLOOP_HOME points at it so subprocesses use it too."""
+    root = tmp_path / "home"
+    monkeypatch.setenv("TUTORLOOP_HOME", str(root))
+    return DataDir(root).ensure()
+
+
+@pytest.fixture
+def db(data_dir: DataDir):
+    database = Database(data_dir.db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2 model + tokenizer as a local Hugging Face folder (built once per run)."""
+    from tests.support.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2")
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Fail any test that leaves a Python thread running (QThreads are checked in tests/app)."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    for t in leaked:
+        t.join(timeout=5)
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"test left threads running: {still}"
