@@ -1,0 +1,1 @@
+-- Adapter versions, training runs, must-pass prompts (issue 4). Placeholder until that issue lands; edit in place until the first release.

@@ -1,0 +1,1 @@
+-- Practice items, attempts, mastery and review cards (issue 6). Placeholder until that issue lands; edit in place until the first release.

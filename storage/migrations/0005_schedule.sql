@@ -1,0 +1,1 @@
+-- Adaptation schedule, round lock with lease (issue 5). Placeholder until that issue lands; edit in place until the first release.
