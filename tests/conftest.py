@@ -35,7 +35,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2 model + tokenizer as a local Hugging Face folder (built once per run)."""
     from tests.support.tiny_model import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2")
+    # 4096 positions: the tiny byte-level tokenizer needs ~600 tokens for the tutoring instructions
+    # alone, so a 512 window would leave no room for the conversation.
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2", context=4096)
 
 
 @pytest.fixture(autouse=True)

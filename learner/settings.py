@@ -1,0 +1,52 @@
+"""Generation settings: what the Settings dialog edits and the CLI flags set, stored as JSON."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+# Short names people type (`--dtype bf16`) map onto the torch names stored in settings.
+DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+MAX_NEW_TOKENS_LIMIT = 8192
+MAX_TEMPERATURE = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationSettings:
+    model_spec: str = "default"   # "default" | path to HF folder | path to .gguf | hub id
+    device: str = "auto"          # auto | cpu | cuda | mps
+    dtype: str = "auto"           # auto = the faster one for the device (bf16 on CPU: ~1.7x fp32 here)
+    max_new_tokens: int = 512
+    temperature: float = 0.7      # 0 = greedy (deterministic)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model_spec, str) or not self.model_spec.strip():
+            raise ValueError("model_spec must be 'default', a model folder, a .gguf file or a hub id (got an empty value).")
+        object.__setattr__(self, "model_spec", self.model_spec.strip())
+        device = str(self.device).strip().lower()
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)} (got {self.device!r}).")
+        object.__setattr__(self, "device", device)
+        dtype = str(self.dtype).strip().lower()
+        dtype = DTYPE_ALIASES.get(dtype, dtype)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r}).")
+        object.__setattr__(self, "dtype", dtype)
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
+                or not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+            raise ValueError(f"max_new_tokens must be a whole number from 1 to {MAX_NEW_TOKENS_LIMIT} "
+                             f"(got {self.max_new_tokens!r}).")
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
+                or not 0.0 <= float(self.temperature) <= MAX_TEMPERATURE:
+            raise ValueError(f"temperature must be a number from 0 to {MAX_TEMPERATURE:g} (got {self.temperature!r}).")
+        object.__setattr__(self, "temperature", float(self.temperature))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(sorted(asdict(self).items()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> GenerationSettings:
+        """Build from stored JSON; unknown keys (from a newer version) are ignored, missing ones default."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
