@@ -13,6 +13,7 @@ from collections.abc import Sequence
 # Modules exposing `register(subparsers) -> None`; each subparser sets `func(args) -> int`.
 COMMAND_MODULES: tuple[str, ...] = (
     "app.cli_chat",
+    "app.cli_review",
 )
 
 
