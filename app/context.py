@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
 
+import app.qt_compat  # noqa: F401  - guards against PySide6 6.12's lost references; before any Qt use
 from storage import Database, DataDir
 from storage.chat import User
 

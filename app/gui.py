@@ -1,0 +1,68 @@
+"""Opening the window: data folder, database, profile, then the main window with the model loading
+in the background. A database that cannot be opened is explained in a message box, not a traceback."""
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+import app.qt_compat  # noqa: F401  - before any Qt use; see the module
+
+from app.context import AppContext
+from app.errors import install_excepthook, setup_logging
+from storage import Database, StorageError, chat
+from storage.paths import resolve_data_dir
+
+APP_NAME = "tutorloop"
+
+
+def open_context(data_dir: str | None) -> AppContext | None:
+    """The data folder and its database, with interrupted replies recovered; None (after telling
+    the user why) when the database cannot be used."""
+    folder = resolve_data_dir(data_dir)
+    try:
+        folder.ensure()
+    except OSError as exc:
+        QMessageBox.critical(None, "tutorloop cannot start",
+                             f"The data folder {folder.root} cannot be created ({exc.strerror or exc}).\n\n"
+                             "Choose another folder with --data-dir or the TUTORLOOP_HOME variable.")
+        return None
+    try:
+        db = Database(folder.db_path)
+    except StorageError as exc:
+        QMessageBox.critical(None, "tutorloop cannot open its database", str(exc))
+        return None
+    try:
+        chat.recover_interrupted(db)
+    except StorageError as exc:
+        db.close()
+        QMessageBox.critical(None, "tutorloop cannot open its database", str(exc))
+        return None
+    return AppContext(data_dir=folder, db=db)
+
+
+def run_gui(data_dir: str | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    ctx = open_context(data_dir)
+    if ctx is None:
+        return 1
+    setup_logging(ctx.data_dir.logs_dir)
+    install_excepthook()
+    # Imported after the database opened: the window pulls in the learner (torch), which takes
+    # seconds, and a broken database should be reported without that wait.
+    from app.main_window import MainWindow
+    from app.profile_dialog import choose_profile
+
+    try:
+        student = choose_profile(ctx.db)
+        if student is None:
+            return 0
+        ctx.student = student
+        window = MainWindow(ctx)
+        window.show()
+        window.start_model()
+        return app.exec()
+    finally:
+        ctx.db.close()

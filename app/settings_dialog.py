@@ -1,0 +1,171 @@
+"""Settings: which model answers (embedded default, a local Hugging Face folder, a local .gguf file),
+on which device, and how long and how adventurous its replies are.
+
+Stored as one JSON setting, "generation" (GenerationSettings.to_dict()). The main window applies a
+change at once: a new model source or device reloads the model in the background; the generation
+parameters take effect with the next message.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+    QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from learner.settings import DEVICES, DTYPES, MAX_NEW_TOKENS_LIMIT, MAX_TEMPERATURE, GenerationSettings
+from storage import Database, chat
+
+SETTINGS_KEY = "generation"
+SOURCE_DEFAULT, SOURCE_FOLDER, SOURCE_GGUF = 0, 1, 2
+
+
+def load_generation_settings(db: Database) -> tuple[GenerationSettings, str | None]:
+    """The stored settings, or the defaults plus a message when what is stored is no longer valid."""
+    stored = chat.get_setting(db, SETTINGS_KEY)
+    if not stored:
+        return GenerationSettings(), None
+    try:
+        return GenerationSettings.from_dict(stored), None
+    except (ValueError, TypeError, KeyError) as exc:
+        return GenerationSettings(), f"The saved settings could not be used ({exc}); using the defaults instead."
+
+
+def save_generation_settings(db: Database, settings: GenerationSettings) -> None:
+    chat.set_setting(db, SETTINGS_KEY, settings.to_dict())
+
+
+def needs_reload(old: GenerationSettings, new: GenerationSettings) -> bool:
+    """A different model or device means loading again; the rest applies to the next message."""
+    return (old.model_spec, old.device, old.dtype) != (new.model_spec, new.device, new.dtype)
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: GenerationSettings, *, data_folder: Path | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings — tutorloop")
+        self.setMinimumWidth(560)
+        self.result_settings: GenerationSettings | None = None
+        layout = QVBoxLayout(self)
+
+        source_box = QGroupBox("Model")
+        source = QVBoxLayout(source_box)
+        self.source_group = QButtonGroup(self)
+        self.default_radio = QRadioButton("Embedded model (Qwen2.5-Coder-0.5B-Instruct, works offline)")
+        self.folder_radio = QRadioButton("A Hugging Face model folder on this computer")
+        self.gguf_radio = QRadioButton("A .gguf model file on this computer")
+        for index, radio in enumerate((self.default_radio, self.folder_radio, self.gguf_radio)):
+            self.source_group.addButton(radio, index)
+            source.addWidget(radio)
+        path_row = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("Folder or file path")
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(self.browse_button)
+        source.addLayout(path_row)
+        self.source_group.idClicked.connect(lambda _id: self._update_path_row())
+        layout.addWidget(source_box)
+
+        gen_box = QGroupBox("Generation")
+        form = QFormLayout(gen_box)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        self.device_combo.setToolTip("auto picks a GPU (CUDA or Apple MPS) when there is one, else the CPU.")
+        self.dtype_combo = QComboBox()
+        self.dtype_combo.addItems(DTYPES)
+        self.dtype_combo.setToolTip("auto picks the faster number format for the device (bfloat16 on CPU).")
+        self.max_tokens_spin = QSpinBox()
+        self.max_tokens_spin.setRange(1, MAX_NEW_TOKENS_LIMIT)
+        self.max_tokens_spin.setSingleStep(64)
+        self.max_tokens_spin.setSuffix(" tokens")
+        self.max_tokens_spin.setToolTip("The longest reply, in tokens (about ¾ of a word each).")
+        self.temperature_spin = QDoubleSpinBox()
+        self.temperature_spin.setRange(0.0, MAX_TEMPERATURE)
+        self.temperature_spin.setSingleStep(0.1)
+        self.temperature_spin.setDecimals(2)
+        self.temperature_spin.setToolTip("0 always picks the most likely word; higher values vary more.")
+        form.addRow("Device:", self.device_combo)
+        form.addRow("Number format:", self.dtype_combo)
+        form.addRow("Longest reply:", self.max_tokens_spin)
+        form.addRow("Temperature:", self.temperature_spin)
+        layout.addWidget(gen_box)
+
+        if data_folder is not None:
+            where = QLabel(f"Data folder: {data_folder}")
+            where.setStyleSheet("color: palette(mid);")
+            where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            layout.addWidget(where)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b00020;")
+        layout.addWidget(self.error_label)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._on_save)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.set_values(settings)
+
+    def set_values(self, settings: GenerationSettings) -> None:
+        spec = settings.model_spec
+        if spec == "default":
+            self.default_radio.setChecked(True)
+            self.path_edit.clear()
+        else:
+            (self.gguf_radio if spec.lower().endswith(".gguf") else self.folder_radio).setChecked(True)
+            self.path_edit.setText(spec)
+        self.device_combo.setCurrentText(settings.device)
+        self.dtype_combo.setCurrentText(settings.dtype)
+        self.max_tokens_spin.setValue(settings.max_new_tokens)
+        self.temperature_spin.setValue(settings.temperature)
+        self._update_path_row()
+
+    def _update_path_row(self) -> None:
+        custom = self.source_group.checkedId() != SOURCE_DEFAULT
+        self.path_edit.setEnabled(custom)
+        self.browse_button.setEnabled(custom)
+
+    @Slot()
+    def _browse(self) -> None:
+        start = self.path_edit.text() or str(Path.home())
+        if self.source_group.checkedId() == SOURCE_GGUF:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a .gguf model file", start,
+                                                  "GGUF models (*.gguf);;All files (*)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Choose a Hugging Face model folder", start)
+        if path:
+            self.path_edit.setText(path)
+
+    def chosen_settings(self) -> GenerationSettings:
+        """The settings on screen; raises ValueError naming what is wrong."""
+        source = self.source_group.checkedId()
+        if source == SOURCE_DEFAULT:
+            spec = "default"
+        else:
+            spec = self.path_edit.text().strip()
+            if not spec:
+                raise ValueError("Choose a model folder or file, or pick the embedded model.")
+            path = Path(spec).expanduser()
+            if source == SOURCE_GGUF and not path.is_file():
+                raise ValueError(f"There is no file at {path}. Choose an existing .gguf file.")
+            if source == SOURCE_FOLDER and not path.is_dir():
+                raise ValueError(f"There is no folder at {path}. Choose a folder that holds config.json "
+                                 "and the model's .safetensors files.")
+            spec = str(path)
+        return GenerationSettings(
+            model_spec=spec, device=self.device_combo.currentText(), dtype=self.dtype_combo.currentText(),
+            max_new_tokens=self.max_tokens_spin.value(), temperature=round(self.temperature_spin.value(), 2),
+        )
+
+    @Slot()
+    def _on_save(self) -> None:
+        try:
+            self.result_settings = self.chosen_settings()
+        except ValueError as exc:
+            self.error_label.setText(str(exc))
+            return
+        self.accept()

@@ -1,0 +1,95 @@
+"""Fixtures for the Qt app: a signed-in student, settings pointing at the tiny model, a main window
+whose real worker thread has loaded it, message boxes that record instead of blocking, and a check
+that no test leaves a QThread running."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QThread
+from PySide6.QtWidgets import QMessageBox
+
+from app.context import AppContext
+from app.settings_dialog import save_generation_settings
+from learner.settings import GenerationSettings
+from storage import Database, DataDir, chat
+
+LOAD_TIMEOUT_MS = 60_000
+REPLY_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def no_running_qthreads(monkeypatch: pytest.MonkeyPatch):
+    """Fail any test that leaves a QThread running. pytest-qt closes the widgets it was given
+    before fixtures are torn down, so a window's closeEvent has had its chance to shut down."""
+    started: list[QThread] = []
+    original_start = QThread.start
+
+    def recording_start(self: QThread, *args: object) -> None:
+        started.append(self)
+        original_start(self, *args)
+
+    monkeypatch.setattr(QThread, "start", recording_start)
+    yield started
+    running = [t.objectName() or repr(t) for t in started if t.isRunning()]
+    for thread in started:  # stop them anyway so one failure does not cascade into the next test
+        if thread.isRunning():
+            thread.quit()
+            thread.wait(10_000)
+    assert not running, f"test left QThreads running: {running}"
+
+
+@dataclass
+class MessageBoxes:
+    """Every QMessageBox shown during a test, as (kind, title, text); `answer` is what question() returns."""
+    shown: list[tuple[str, str, str]] = field(default_factory=list)
+    answer: QMessageBox.StandardButton = QMessageBox.StandardButton.No
+
+    def texts(self, kind: str | None = None) -> list[str]:
+        return [text for k, _title, text in self.shown if kind is None or k == kind]
+
+
+@pytest.fixture(autouse=True)
+def message_boxes(monkeypatch: pytest.MonkeyPatch) -> MessageBoxes:
+    """Modal boxes would block an offscreen test forever; record them instead."""
+    boxes = MessageBoxes()
+
+    def recorder(kind: str):
+        def show(_parent, title, text, *_args, **_kwargs):
+            boxes.shown.append((kind, title, text))
+            return boxes.answer if kind == "question" else QMessageBox.StandardButton.Ok
+        return staticmethod(show)
+
+    for kind in ("warning", "critical", "information", "question", "about"):
+        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
+    return boxes
+
+
+def tiny_settings(model_dir: Path, **overrides: object) -> GenerationSettings:
+    values: dict[str, object] = {"model_spec": str(model_dir), "device": "cpu", "max_new_tokens": 24,
+                                 "temperature": 1.0}
+    values.update(overrides)
+    return GenerationSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def ctx(data_dir: DataDir, db: Database, tiny_model_dir: Path) -> AppContext:
+    save_generation_settings(db, tiny_settings(tiny_model_dir))
+    context = AppContext(data_dir=data_dir, db=db)
+    context.student = chat.create_user(db, "Ana", grade="7")
+    return context
+
+
+@pytest.fixture
+def window(qtbot, ctx: AppContext):
+    """The main window with the tiny model loaded by its real worker thread."""
+    from app.main_window import MainWindow
+    from app.worker import READY
+
+    win = MainWindow(ctx)
+    qtbot.addWidget(win)
+    win.show()
+    win.start_model()
+    qtbot.waitUntil(lambda: win.model.state == READY, timeout=LOAD_TIMEOUT_MS)
+    return win
