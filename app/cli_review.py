@@ -266,7 +266,9 @@ def _export(db: Database, args: argparse.Namespace) -> int:
 
 
 def _system_for(mode: str, grade: str, topic: str) -> str:
-    return system_prompt(mode, grade=grade, topic=topic)
+    # Imported transcripts keep their own turns; only the tutor's system prompt is added, so the
+    # model learns them under the same identity it answers students with.
+    return system_prompt(grade=grade, topic=topic)
 
 
 def _import(db: Database, args: argparse.Namespace) -> int:
