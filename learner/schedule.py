@@ -130,12 +130,13 @@ def decide(now: datetime, settings: ScheduleSettings, inputs: ScheduleInputs, *,
                             f"(≥ {settings.min_new_examples})."))
 
 
-def gather_inputs(db: Database, *, now: datetime) -> ScheduleInputs:
-    """Read the facts for decide() from the database."""
+def gather_inputs(db: Database, *, now: datetime, own_lock: str | None = None) -> ScheduleInputs:
+    """Read the facts for decide() from the database. `own_lock`: the caller's lock holder token
+    (a round deciding under its own lock is not "already running")."""
     state = get_state(db)
     lock = current_round_lock(db)
     running = None
-    if lock is not None and lock_is_stale(lock, now=now) is None:
+    if lock is not None and lock.holder != own_lock and lock_is_stale(lock, now=now) is None:
         running = lock.describe()
     return ScheduleInputs(
         slot_filled_at=state.slot_filled_at,

@@ -140,6 +140,7 @@ class ScheduleState:
     last_round_finished_at: datetime | None
     last_round_result: RoundResult | None
     last_round_version: int | None
+    last_round_log: str | None
     last_success_started_at: datetime | None
     slot_filled_at: datetime | None
     app_activity_at: datetime | None
@@ -154,7 +155,7 @@ def get_state(db: Database) -> ScheduleState:
         last_failure_message=row["last_failure_message"], last_failure_log=row["last_failure_log"],
         last_round_trigger=row["last_round_trigger"], last_round_started_at=_parse(row["last_round_started_at"]),
         last_round_finished_at=_parse(row["last_round_finished_at"]), last_round_result=row["last_round_result"],
-        last_round_version=row["last_round_version"],
+        last_round_version=row["last_round_version"], last_round_log=row["last_round_log"],
         last_success_started_at=_parse(row["last_success_started_at"]),
         slot_filled_at=_parse(row["slot_filled_at"]),
         app_activity_at=_parse(row["app_activity_at"]), last_decision_at=_parse(row["last_decision_at"]),
@@ -162,12 +163,12 @@ def get_state(db: Database) -> ScheduleState:
     )
 
 
-def record_round_started(db: Database, *, trigger: Trigger, started_at: datetime) -> None:
+def record_round_started(db: Database, *, trigger: Trigger, started_at: datetime, log_path: str | None = None) -> None:
     _check_trigger(trigger)
     with db.transaction() as t:
         t["schedule_state"].update(1, {"last_round_trigger": trigger, "last_round_started_at": _iso(started_at),
                                        "last_round_finished_at": None, "last_round_result": "running",
-                                       "last_round_version": None})
+                                       "last_round_version": None, "last_round_log": log_path})
 
 
 def record_round_finished(db: Database, *, trigger: Trigger, started_at: datetime, finished_at: datetime,
@@ -182,7 +183,7 @@ def record_round_finished(db: Database, *, trigger: Trigger, started_at: datetim
         raise ValidationError(f"Unknown round result {result!r}.")
     values: dict[str, object] = {"last_round_trigger": trigger, "last_round_started_at": _iso(started_at),
                                  "last_round_finished_at": _iso(finished_at), "last_round_result": result,
-                                 "last_round_version": version}
+                                 "last_round_version": version, "last_round_log": log_path}
     with db.transaction() as t:
         if result == "succeeded":
             values.update(consecutive_failures=0, last_success_started_at=_iso(started_at),

@@ -49,6 +49,7 @@ CREATE TABLE schedule_state (
     last_round_finished_at  TEXT,
     last_round_result       TEXT CHECK (last_round_result IN ('running', 'succeeded', 'failed', 'cancelled')),
     last_round_version      INTEGER,
+    last_round_log          TEXT,
     last_success_started_at TEXT,
     slot_filled_at          TEXT,                 -- start of the last round that succeeded or was cancelled:
                                                   -- it fills the schedule's slot (a failed one does not)
