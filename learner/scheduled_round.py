@@ -171,11 +171,15 @@ def _run_round(db: Database, *, trigger: Trigger, start_round: Callable[[threadi
     restore_sigterm = _cancel_on_sigterm(cancel) if handle_sigterm else None
     try:
         log.info("round started: trigger=%s pid=%s", trigger, lock.pid)
+        beat = _Heartbeat(Path(db.path), lock.holder, lease_s, cancel)
         try:
-            with _Heartbeat(Path(db.path), lock.holder, lease_s, cancel) as beat:
+            with beat:
                 result = start_round(cancel)
         except Exception as exc:  # the round's own errors and bugs alike: record, back off, show the log
             log.exception("round failed")
+            if beat.lost:
+                emit({"phase": "schedule", "event": "lock_lost", "log": str(log_path)})
+                return EXIT_CANCELLED
             if cancel.is_set():
                 return _finish_cancelled(db, trigger, started, clock, log_path, emit)
             message = str(exc) or type(exc).__name__
@@ -184,7 +188,11 @@ def _run_round(db: Database, *, trigger: Trigger, start_round: Callable[[threadi
             emit({"phase": "schedule", "event": "failed", "reason": message, "log": str(log_path),
                   "consecutive_failures": state.consecutive_failures})
             return EXIT_FAILED
-        if cancel.is_set() or beat.lost:
+        if beat.lost:
+            # Another round took over (we were judged abandoned): the record is theirs now; say so only.
+            emit({"phase": "schedule", "event": "lock_lost", "log": str(log_path)})
+            return EXIT_CANCELLED
+        if cancel.is_set():
             return _finish_cancelled(db, trigger, started, clock, log_path, emit)
         outcome = outcome_of(result)
         sched.record_round_finished(db, trigger=trigger, started_at=started, finished_at=clock(), result="succeeded",

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Literal
 
 from storage import audit
@@ -279,12 +280,29 @@ def this_host() -> str:
     return socket.gethostname()
 
 
+def process_suspended(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+# A round is suspended only while a student's reply is generated (a minute or two). Suspended far
+# past its lease, it was left behind by an app that closed or crashed mid-reply.
+ABANDONED_AFTER = timedelta(minutes=30)
+
+
 def lock_is_stale(lock: RoundLock, *, now: datetime, host: str | None = None,
-                  is_alive: ProcessCheck = process_alive) -> str | None:
+                  is_alive: ProcessCheck = process_alive,
+                  is_suspended: Callable[[int], bool] = process_suspended) -> str | None:
     """Why `lock` may be taken over, or None when its holder still counts as running."""
     if lock.host == (host or this_host()):
         if not is_alive(lock.pid, lock.pid_started):
             return f"its process {lock.pid} is no longer running"
+        if now >= lock.lease_until + ABANDONED_AFTER and is_suspended(lock.pid):
+            return f"its process {lock.pid} has been suspended since {lock.heartbeat_at.astimezone():%H:%M}"
         return None  # alive here: perhaps suspended while a student chats; never rob it
     if now >= lock.lease_until:
         return f"its lease from {lock.host} ran out at {lock.lease_until.astimezone():%H:%M:%S}"
@@ -318,6 +336,8 @@ def acquire_round_lock(db: Database, *, trigger: Trigger, pid: int | None = None
                                     "Only one round runs at a time; wait for it to finish or cancel it "
                                     "in Teacher ▸ Adaptation.", lock=held)
             t.execute("DELETE FROM round_lock WHERE id = 1")
+            if held.host == host and is_alive(held.pid, held.pid_started):
+                _wake_to_stop(held.pid)
             audit.record(db, None, "adapt.lock_recovered", target=f"pid:{held.pid}@{held.host}",
                          details={"reason": why_stale, "trigger": held.trigger, "acquired_at": _iso(held.acquired_at)})
         lock = RoundLock(holder=uuid.uuid4().hex, trigger=trigger, pid=pid, pid_started=process_started(pid),
@@ -349,6 +369,38 @@ def release_round_lock(db: Database, holder: str) -> bool:
     """Free the lock if `holder` still has it; False when it had already been taken over."""
     with db.transaction() as t:
         return t.execute("DELETE FROM round_lock WHERE id = 1 AND holder = ?", [holder]).rowcount == 1
+
+
+def _wake_to_stop(pid: int) -> None:
+    """An abandoned, suspended round: let it run again and ask it to stop. It finds its lock taken at
+    its next heartbeat anyway; SIGTERM makes that immediate (it cancels cleanly)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        proc.resume()
+        proc.terminate()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+
+
+def write_lock_free(db: Database, *, timeout_s: float = 0.2) -> bool:
+    """True when a write transaction could start within `timeout_s`. The app checks this after
+    suspending a training process, so it never freezes one that holds the database's write lock
+    (which would block the chat's own writes)."""
+    import sqlite3
+
+    if not isinstance(db.path, Path):
+        return True
+    probe = sqlite3.connect(str(db.path), timeout=timeout_s, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
 
 
 # -- helpers -------------------------------------------------------------------------------------

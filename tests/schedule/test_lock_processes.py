@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from storage import schedule as sched
 # (if it won) holds the lock until the parent says stop (another file).
 RACER = """
 import os, sys, time
+from datetime import timedelta
 from pathlib import Path
 from storage import Database
 from storage.schedule import RoundLockBusy, acquire_round_lock, release_round_lock
@@ -51,6 +53,14 @@ def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
                             text=True, cwd=Path(__file__).resolve().parents[2])
 
 
+def _expect_held(holder: subprocess.Popen[str]) -> None:
+    line = holder.stdout.readline().strip()
+    if line != "held":
+        holder.kill()
+        holder.wait()
+        pytest.fail(f"the holder did not take the lock: {line!r} {holder.stderr.read()}")
+
+
 @pytest.mark.parametrize("round_no", range(3))
 def test_two_processes_race_and_exactly_one_wins(data_dir: DataDir, tmp_path: Path, round_no: int):
     Database(data_dir.db_path).close()  # migrate first, so the racers only race for the lock
@@ -81,7 +91,7 @@ def test_a_lock_whose_holder_was_killed_is_recovered(data_dir: DataDir):
     db = Database(data_dir.db_path)
     holder = _spawn(HOLDER, str(data_dir.db_path), "3600")  # an hour's lease: only the dead pid can free it
     try:
-        assert holder.stdout.readline().strip() == "held"
+        _expect_held(holder)
         with pytest.raises(sched.RoundLockBusy):
             sched.acquire_round_lock(db, trigger="cli")
         os.kill(holder.pid, signal.SIGKILL)
@@ -104,7 +114,7 @@ def test_a_killed_holder_from_another_host_is_recovered_after_its_lease(data_dir
     db = Database(data_dir.db_path)
     holder = _spawn(HOLDER, str(data_dir.db_path), "2")
     try:
-        assert holder.stdout.readline().strip() == "held"
+        _expect_held(holder)
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
         with db.transaction() as t:
@@ -114,6 +124,29 @@ def test_a_killed_holder_from_another_host_is_recovered_after_its_lease(data_dir
             sched.acquire_round_lock(db, trigger="cli", now=lock.lease_until - (lock.lease_until - lock.acquired_at) / 2)
         taken = sched.acquire_round_lock(db, trigger="cli", now=lock.lease_until)
         assert taken.host == sched.this_host()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdout.close()
+        holder.stderr.close()
+        db.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="suspend via SIGSTOP is POSIX here (psutil on Windows)")
+def test_a_round_left_suspended_by_a_closed_app_is_recovered_and_stopped(data_dir: DataDir):
+    db = Database(data_dir.db_path)
+    holder = _spawn(HOLDER, str(data_dir.db_path), "60")
+    try:
+        _expect_held(holder)
+        os.kill(holder.pid, signal.SIGSTOP)  # what the app does while a student chats; then the app died
+        lock = sched.current_round_lock(db)
+        with pytest.raises(sched.RoundLockBusy):  # suspended, lease expired, but not for long: keep it
+            sched.acquire_round_lock(db, trigger="cli", now=lock.lease_until + timedelta(minutes=5))
+        taken = sched.acquire_round_lock(db, trigger="cli", now=lock.lease_until + sched.ABANDONED_AFTER)
+        assert taken.pid == os.getpid()
+        holder.wait(timeout=30)  # woken and terminated, not left frozen for ever
+        assert holder.returncode == -signal.SIGTERM
     finally:
         if holder.poll() is None:
             holder.kill()
