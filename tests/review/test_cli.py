@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from learner.prompts import mode_turn
+from learner.prompts import mode_turn, system_prompt
 from storage import Database, auth, chat, review
 from tests.review.conftest import FAST, PASSWORD, Classroom
 
@@ -50,7 +50,7 @@ def test_review_commands_end_to_end(db: Database, classroom: Classroom, tmp_path
     # The snapshot holds the real system prompt (learner.prompts, assets/prompts) for the reply's mode/grade/topic.
     first = review.list_examples(db)[0]
     assert first.prompt[0]["role"] == "system"
-    assert "Grade level: 7" in first.prompt[0]["content"] and "Current topic: Fractions" in first.prompt[0]["content"]
+    assert first.prompt[0]["content"] == system_prompt(grade="7", topic="Fractions")
     assert first.prompt[-1] == {"role": "user", "content": mode_turn("explain", "What is 1/2 + 1/4?", grade="7",
                                                                      topic="Fractions")}
     assert first.prompt[-1]["content"] != "What is 1/2 + 1/4?"  # wrapped in the mode's instructions, as generated
