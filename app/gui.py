@@ -63,6 +63,8 @@ def run_gui(data_dir: str | None = None) -> int:
         window = MainWindow(ctx)
         window.show()
         window.start_model()
-        return app.exec()
+        status = app.exec()
+        window.shutdown()  # quitting without closing the window (e.g. a signal) still stops the thread
+        return status
     finally:
         ctx.db.close()

@@ -82,14 +82,31 @@ def ctx(data_dir: DataDir, db: Database, tiny_model_dir: Path) -> AppContext:
 
 
 @pytest.fixture
-def window(qtbot, ctx: AppContext):
-    """The main window with the tiny model loaded by its real worker thread."""
+def open_window(qtbot, ctx: AppContext):
+    """Opens main windows and closes them after the test. The fixture holds them: qtbot keeps only
+    a weak reference, and a window garbage-collected without closing would never stop its thread."""
     from app.main_window import MainWindow
+
+    opened: list[MainWindow] = []
+
+    def open_() -> MainWindow:
+        win = MainWindow(ctx)
+        qtbot.addWidget(win)
+        opened.append(win)
+        win.show()
+        return win
+
+    yield open_
+    for win in opened:
+        win.close()
+
+
+@pytest.fixture
+def window(qtbot, open_window):
+    """The main window with the tiny model loaded by its real worker thread."""
     from app.worker import READY
 
-    win = MainWindow(ctx)
-    qtbot.addWidget(win)
-    win.show()
+    win = open_window()
     win.start_model()
     qtbot.waitUntil(lambda: win.model.state == READY, timeout=LOAD_TIMEOUT_MS)
     return win

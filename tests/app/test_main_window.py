@@ -89,7 +89,7 @@ def test_stop_ends_generation_early_and_stores_a_stopped_reply(qtbot, window: Ma
 
 
 def test_ratings_and_suggestion_are_stored_and_come_back_after_restart(
-        qtbot, window: MainWindow, ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+        qtbot, window: MainWindow, ctx, open_window, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(0)
     send_and_wait(qtbot, window, "Explain photosynthesis")
     session_id = window.session.id
@@ -111,8 +111,7 @@ def test_ratings_and_suggestion_are_stored_and_come_back_after_restart(
     assert (feedback.rating, feedback.suggestion) == (1, "Plants make sugar from light.")
 
     window.close()
-    reopened = MainWindow(ctx)
-    qtbot.addWidget(reopened)
+    reopened = open_window()
     assert reopened.session is not None and reopened.session.id == session_id
     assert reopened.sidebar.session_ids() == [session_id]
     contents = [w.message.content for w in reopened.chat.message_widgets()]
@@ -120,7 +119,6 @@ def test_ratings_and_suggestion_are_stored_and_come_back_after_restart(
     again = reopened.chat.widget_for(assistant.id)
     assert again.thumbs_up.isChecked() and not again.thumbs_down.isChecked()
     assert again.suggest_button.text().startswith("Edit")
-    reopened.close()
 
 
 def test_closing_mid_reply_stores_the_partial_text_as_stopped(qtbot, window: MainWindow, ctx) -> None:
