@@ -27,6 +27,7 @@ from app.sessions_sidebar import SessionsSidebar
 from app.settings_dialog import (
     SettingsDialog, load_generation_settings, needs_reload, save_generation_settings,
 )
+from app.teacher_actions import TeacherActions
 from app.worker import FAILED, IDLE, LOADING, READY, ModelHost
 from learner.settings import GenerationSettings
 from learner.sources import needs_preparation
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
         # Filled by other features (practice schedule; teacher sign-in and review).
         self.practice_menu = bar.addMenu("&Practice")
         self.teacher_menu = bar.addMenu("&Teacher")
+        self.teacher_actions = TeacherActions(self, self.ctx, self.teacher_menu)
 
         help_menu = bar.addMenu("&Help")
         shortcuts = QAction("&Keyboard shortcuts", self)
