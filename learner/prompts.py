@@ -33,14 +33,29 @@ def load_prompt_file(name: str, prompts_dir: Path = PROMPTS_DIR) -> str:
         raise FileNotFoundError(f"The prompt file {path} is missing; reinstall tutorloop.") from exc
 
 
-def system_prompt(mode: str, *, grade: str = "", topic: str = "", prompts_dir: Path = PROMPTS_DIR) -> str:
-    if mode not in MODES:
-        raise ValueError(f"Unknown mode {mode!r}: expected one of {', '.join(MODES)}.")
+def _fill(text: str, *, grade: str, topic: str) -> str:
     values = {"{grade}": grade.strip() or "not specified", "{topic}": topic.strip() or "general"}
-    text = load_prompt_file("system", prompts_dir) + "\n\n" + load_prompt_file(mode, prompts_dir)
     for placeholder, value in values.items():   # plain replace: prompt text may contain other braces
         text = text.replace(placeholder, value)
     return text
+
+
+def system_prompt(*, grade: str = "", topic: str = "", prompts_dir: Path = PROMPTS_DIR) -> str:
+    """Who the tutor is and who the student is (assets/prompts/system.md)."""
+    return _fill(load_prompt_file("system", prompts_dir), grade=grade, topic=topic)
+
+
+def mode_turn(mode: str, message: str, *, grade: str = "", topic: str = "", prompts_dir: Path = PROMPTS_DIR) -> str:
+    """The student's newest message wrapped in the mode's instructions (assets/prompts/<mode>.md,
+    with {message} where the message goes). Small models follow instructions next to the question
+    far better than ones in the system prompt, so the mode lives here."""
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode {mode!r}: expected one of {', '.join(MODES)}.")
+    template = _fill(load_prompt_file(mode, prompts_dir), grade=grade, topic=topic)
+    if "{message}" not in template:
+        return f"{template}\n\n{message}"
+    before, _, after = template.partition("{message}")   # the message itself is never searched for placeholders
+    return before + message + after
 
 
 def render_chat(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
@@ -58,13 +73,17 @@ def build_prompt(request: TutorRequest, tokenizer: Any, *, context_window: int, 
     """System + history + the new message, dropping the oldest turns and then the start of the
     message itself until the prompt leaves room for `max_new_tokens` in the context window."""
     budget = max(context_window - max_new_tokens, context_window // MIN_PROMPT_SHARE)
-    system = {"role": "system", "content": system_prompt(request.mode, grade=request.grade, topic=request.topic,
+    system = {"role": "system", "content": system_prompt(grade=request.grade, topic=request.topic,
                                                          prompts_dir=prompts_dir)}
     history = [{"role": t.role, "content": t.content} for t in request.history if t.content.strip()]
     user_text = request.user_text
 
+    def user_turn(text: str) -> dict[str, str]:
+        return {"role": "user", "content": mode_turn(request.mode, text, grade=request.grade, topic=request.topic,
+                                                     prompts_dir=prompts_dir)}
+
     def fits(hist: list[dict[str, str]], text: str) -> bool:
-        return len(render_chat(tokenizer, [system, *hist, {"role": "user", "content": text}])) <= budget
+        return len(render_chat(tokenizer, [system, *hist, user_turn(text)])) <= budget
 
     notices: list[str] = []
     dropped = 0
@@ -88,5 +107,5 @@ def build_prompt(request: TutorRequest, tokenizer: Any, *, context_window: int, 
         user_text = TRIM_MARKER + user_text[len(user_text) - lo:]
         notices.append(f"Your message was trimmed to fit the model's context window "
                        f"(kept the last {lo:,} of {len(request.user_text):,} characters).")
-    messages = [system, *history, {"role": "user", "content": user_text}]
+    messages = [system, *history, user_turn(user_text)]
     return BuiltPrompt(messages=messages, trimmed=bool(notices), notice=" ".join(notices) or None)

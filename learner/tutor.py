@@ -215,10 +215,11 @@ class Tutor:
             config.do_sample = True
             config.temperature = settings.temperature
         else:
-            # Greedy: clear the sampling knobs the model ships with so transformers does not warn.
+            # Greedy. The sampling knobs the model ships with get their neutral values, not None:
+            # generate() refills None from the model's defaults and then warns they are unused.
             config.do_sample = False
-            config.temperature = None
-            config.top_p = None
-            config.top_k = None
+            config.temperature = 1.0
+            config.top_p = 1.0
+            config.top_k = 50
             config.min_p = None
         return config
