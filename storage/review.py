@@ -290,9 +290,7 @@ def _end_of(day_or_time: str) -> str:
     return day_or_time
 
 
-def list_queue(db: Database, actor: User, filt: QueueFilter = QueueFilter()) -> list[ReviewItem]:
-    """Items with the given status, 👎-rated first, then oldest first (the order a teacher works in)."""
-    require_teacher(actor, db)
+def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
     parts = [_REPLY_SQL]
     if filt.include_imported and filt.student_id is None and filt.rating in (None, "unrated"):
         parts.append(_IMPORTED_SQL)
@@ -329,10 +327,23 @@ def list_queue(db: Database, actor: User, filt: QueueFilter = QueueFilter()) -> 
     if filt.until:
         sql += " AND created_at < ?"
         params.append(_end_of(filt.until))
+    return sql, params
+
+
+def list_queue(db: Database, actor: User, filt: QueueFilter = QueueFilter()) -> list[ReviewItem]:
+    """Items with the given status, 👎-rated first, then oldest first (the order a teacher works in)."""
+    require_teacher(actor, db)
+    sql, params = _queue_sql(filt)
     sql += " ORDER BY CASE WHEN rating = -1 THEN 0 ELSE 1 END, created_at, kind DESC, message_id, imported_id"
     if filt.limit:
         sql += f" LIMIT {int(filt.limit)}"
     return [_item(r) for r in db.query(sql, tuple(params))]
+
+
+def count_queue(db: Database, actor: User, filt: QueueFilter = QueueFilter()) -> int:
+    require_teacher(actor, db)
+    sql, params = _queue_sql(filt)
+    return db.query(f"SELECT COUNT(*) AS n FROM ({sql})", tuple(params))[0]["n"]
 
 
 def _fetch_item(db: Database, kind: str, ident: int) -> ReviewItem | None:
@@ -658,7 +669,7 @@ def last_adapter_cutoff(db: Database) -> str | None:
 
 def counts(db: Database, actor: User) -> ReviewCounts:
     require_teacher(actor, db)
-    pending = len(list_queue(db, actor, QueueFilter(status="pending")))
+    pending = count_queue(db, actor, QueueFilter(status="pending"))
     cutoff = last_adapter_cutoff(db)
     approved_total = db.query("SELECT COUNT(*) AS n FROM training_examples WHERE status = 'approved'")[0]["n"]
     if cutoff:
