@@ -133,6 +133,9 @@ class MainWindow(QMainWindow):
         self._on_model_state(self.model.state)
         if settings_problem:
             self.composer.show_status(settings_problem)
+        # Scheduled adaptation: status-bar indicator, Teacher ▸ Adaptation schedule…, pause while chatting.
+        from app.scheduler import install_scheduler
+        self.scheduler = install_scheduler(self)
 
     # -- menus -----------------------------------------------------------------------------------
 

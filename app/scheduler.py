@@ -1,0 +1,509 @@
+"""The in-app scheduler: runs due adaptation rounds while the app is open, keeps chat usable while
+one trains, and shows what it is doing in the status bar.
+
+- A QTimer asks learner.schedule.decide() every minute; when a round is due it starts the same
+  subprocess the OS schedulers run (`python -m learner.adapt --json --trigger schedule --if-due`),
+  which takes the database lock and makes the same decision again under it, so the app, cron and a
+  teacher's "Train now" never train twice at once.
+- While a student's reply is being generated, the training process (ours, or any round holding the
+  lock on this machine) is suspended with psutil and resumed after, so the reply gets the CPU.
+  A process is never left suspended while it holds SQLite's write lock: that would block the chat's
+  own writes, so we check and, if so, let it run a moment longer.
+- Status: idle (and when next) / training 42% (ETA) / paused / waiting for approval / failed (with
+  the log), as an `AdaptationStatus` for the status-bar widget.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+from PySide6.QtCore import QEvent, QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QWidget
+
+from app.context import AppContext
+from learner.schedule import Decision, decide, gather_inputs
+from storage import StorageError
+from storage import schedule as sched
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+    from app.worker import ModelHost
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL_MS = 60_000
+ACTIVITY_EVERY_S = 60          # how often generation marks the database "a student is active"
+PAUSE_RETRY_MS = 50
+PAUSE_RETRIES = 20
+TERMINATE_WAIT_MS = 10_000
+
+State = Literal["idle", "training", "paused", "waiting", "failed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdaptationStatus:
+    state: State
+    text: str                       # what the status bar shows
+    detail: str = ""                # the why: decision reason, log path, what to do
+    percent: int | None = None
+    eta_s: float | None = None
+    version: int | None = None
+    log_path: str | None = None
+
+
+def default_round_command() -> list[str]:
+    return [sys.executable, "-m", "learner.adapt", "--json", "--trigger", "schedule", "--if-due"]
+
+
+def describe_eta(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    if seconds < 90:
+        return f"ETA {int(seconds)} s"
+    if seconds < 90 * 60:
+        return f"ETA {round(seconds / 60)} min"
+    return f"ETA {seconds / 3600:.1f} h"
+
+
+class TrainingPause:
+    """Suspends one process and its children, and resumes exactly what it suspended."""
+
+    def __init__(self) -> None:
+        self.suspended: list[Any] = []   # psutil.Process objects
+
+    @property
+    def active(self) -> bool:
+        return bool(self.suspended)
+
+    def suspend(self, pid: int) -> bool:
+        import psutil
+
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return False
+        for proc in procs:
+            try:
+                proc.suspend()
+                self.suspended.append(proc)
+            except psutil.Error:
+                pass
+        # SIGSTOP is delivered asynchronously; wait (briefly) until it took effect, so callers can
+        # rely on "suspended" meaning it (and the write-lock check that follows is meaningful).
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and not self._all_stopped():
+            time.sleep(0.002)
+        return self.active
+
+    def _all_stopped(self) -> bool:
+        import psutil
+
+        try:
+            return all(p.status() == psutil.STATUS_STOPPED for p in self.suspended)
+        except psutil.Error:
+            return True
+        except NotImplementedError:  # no status on this platform: trust suspend()
+            return True
+
+    def resume(self) -> None:
+        import psutil
+
+        for proc in reversed(self.suspended):
+            try:
+                proc.resume()
+            except psutil.Error:
+                pass
+        self.suspended.clear()
+
+
+class AdaptationScheduler(QObject):
+    status_changed = Signal(object)      # AdaptationStatus
+    approval_waiting = Signal(int)       # a candidate version that passed the gate waits for a teacher
+
+    def __init__(self, ctx: AppContext, *, model_host: ModelHost | None = None,
+                 interval_ms: int = CHECK_INTERVAL_MS, command: Callable[[], list[str]] = default_round_command,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self._command = command
+        self._clock = clock
+        self.process: QProcess | None = None
+        self.pause = TrainingPause()
+        self._stdout_buffer = b""
+        self._pause_wanted = False
+        self._pause_tries = 0
+        self._last_activity_mark = 0.0
+        self._events: list[dict[str, Any]] = []
+        self.last_decision: Decision | None = None
+        self.status = AdaptationStatus(state="idle", text="Adaptation: idle")
+        self._host = model_host
+        self._closed = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.check_now)
+        if model_host is not None:
+            self.attach_model_host(model_host)
+        ctx.changes.changed.connect(self._on_changed)
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    def attach_model_host(self, host: ModelHost) -> None:
+        """Pause training while `host` generates. ModelHost announces a request only through its
+        (queued) request signal, so we listen to that; the answers come back as worker signals."""
+        self._host = host
+        host._generate_requested.connect(self._on_generation_started)
+        for done in (host.worker.finished, host.worker.failed, host.worker.cancelled):
+            done.connect(self._on_generation_ended)
+
+    def start(self) -> None:
+        """Begin checking; first resume a round a previous app left suspended, then check soon."""
+        self._resume_abandoned()
+        self.timer.start()
+        QTimer.singleShot(2_000, self, self.check_now)
+        self._refresh_idle_status()
+
+    @Slot(str)
+    def _on_changed(self, kind: str) -> None:
+        if kind == "adapters" and self.status.state == "waiting":
+            self.status = AdaptationStatus(state="idle", text="Adaptation: idle")  # a teacher decided
+            self._refresh_idle_status()
+        elif kind == "schedule" and not self.running:
+            self.check_now()
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    @Slot()
+    def check_now(self) -> Decision | None:
+        """Decide; start a round when due. Returns the decision (None while our round runs)."""
+        if self.running or self._closed:
+            return None
+        now = self._clock()
+        try:
+            settings = sched.get_settings(self.ctx.db)
+            decision = decide(now, settings, gather_inputs(self.ctx.db, now=now))
+        except StorageError as exc:  # a busy database: try again at the next tick
+            log.warning("schedule check failed: %s", exc)
+            return None
+        self.last_decision = decision
+        if decision.due:
+            self.start_round()
+        else:
+            self._refresh_idle_status()
+        return decision
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
+
+    def start_round(self, command: list[str] | None = None) -> None:
+        """Start the round subprocess (the scheduled command, or `command`)."""
+        if self.running:
+            return
+        argv = command or self._command()
+        process = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("TUTORLOOP_HOME", str(self.ctx.data_dir.root))
+        env.insert("PYTHONUNBUFFERED", "1")  # progress lines as they happen, not at exit
+        process.setProcessEnvironment(env)
+        process.setProgram(argv[0])
+        process.setArguments(argv[1:])
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
+        process.readyReadStandardOutput.connect(self._on_stdout)
+        process.finished.connect(self._on_finished)
+        process.errorOccurred.connect(self._on_process_error)
+        self.process = process
+        self._events = []
+        self._stdout_buffer = b""
+        self._set_status(AdaptationStatus(state="training", text="Adaptation: starting…",
+                                          detail=self.last_decision.reason if self.last_decision else ""))
+        process.start()
+
+    def cancel_round(self) -> None:
+        if self.running and self.process is not None:
+            self.pause.resume()
+            self.process.terminate()
+
+    def shutdown(self) -> None:
+        """App closing: never leave a process suspended; stop our round (recorded as cancelled)."""
+        self._closed = True
+        self.timer.stop()
+        self._pause_wanted = False
+        self.pause.resume()
+        if self.process is not None and self.running:
+            self.process.terminate()
+            if not self.process.waitForFinished(TERMINATE_WAIT_MS):
+                self.process.kill()
+                self.process.waitForFinished(TERMINATE_WAIT_MS)
+
+    # -- the round's output ----------------------------------------------------------------------
+
+    @Slot()
+    def _on_stdout(self) -> None:
+        assert self.process is not None
+        self._stdout_buffer += bytes(self.process.readAllStandardOutput().data())
+        *lines, self._stdout_buffer = self._stdout_buffer.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line.decode("utf-8", "replace"))
+            except json.JSONDecodeError:
+                continue  # a stray print; the log has everything
+            if isinstance(event, dict):
+                self._on_event(event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self._events.append(event)
+        if event.get("phase") == "schedule":
+            if event.get("event") in ("decision", "busy") and not event.get("due"):
+                self._set_status(AdaptationStatus(state="idle", text="Adaptation: idle",
+                                                  detail=str(event.get("reason", ""))))
+            return
+        step, total = event.get("step"), event.get("total")
+        percent = None
+        if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
+            percent = max(0, min(100, int(100 * step / total)))
+        elif isinstance(event.get("percent"), (int, float)):
+            percent = int(event["percent"])
+        eta = next((event[k] for k in ("eta_s", "eta_seconds", "eta") if isinstance(event.get(k), (int, float))), None)
+        phase = str(event.get("phase") or "training")
+        what = "training" if phase in ("train", "training") else phase
+        text = f"Adaptation: {what}" + (f" {percent}%" if percent is not None else "")
+        if eta is not None:
+            text += f" ({describe_eta(eta)})"
+        state: State = "paused" if self.pause.active else "training"
+        if state == "paused":
+            text += " — paused while a student chats"
+        self._set_status(AdaptationStatus(state=state, text=text, percent=percent, eta_s=eta,
+                                          detail=str(event.get("message", ""))))
+
+    @Slot(int, QProcess.ExitStatus)
+    def _on_finished(self, exit_code: int, _exit_status: QProcess.ExitStatus) -> None:
+        self.pause.resume()
+        self._on_stdout()
+        finished = [e for e in self._events if e.get("phase") == "schedule" and e.get("event") == "finished"]
+        failed = [e for e in self._events if e.get("phase") == "schedule" and e.get("event") == "failed"]
+        if finished:
+            done = finished[-1]
+            version = done.get("version")
+            if done.get("gate_passed") and not done.get("promoted") and isinstance(version, int):
+                self._set_status(AdaptationStatus(
+                    state="waiting", text=f"Adaptation: v{version} waiting for approval", version=version,
+                    detail=f"Candidate v{version} passed the gate. Compare and promote it in Teacher ▸ Adaptation.",
+                    log_path=done.get("log")))
+                self.approval_waiting.emit(version)
+            else:
+                self._refresh_idle_status()
+        elif failed or exit_code not in (0, 130):
+            self._show_failure(failed[-1] if failed else None, exit_code)
+        else:
+            self._refresh_idle_status()
+        self.ctx.changes.notify("schedule")
+
+    @Slot(QProcess.ProcessError)
+    def _on_process_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self._set_status(AdaptationStatus(state="failed", text="Adaptation: failed to start",
+                                              detail=f"Could not start {self._command()[0]}."))
+
+    def _show_failure(self, event: dict[str, Any] | None, exit_code: int) -> None:
+        state = sched.get_state(self.ctx.db)
+        log_path = (event or {}).get("log") or state.last_failure_log or state.last_round_log
+        reason = (event or {}).get("reason") or state.last_failure_message or f"exit status {exit_code}"
+        self._set_status(AdaptationStatus(
+            state="failed", text="Adaptation: failed",
+            detail=f"The last round failed: {reason}\nLog: {log_path}\nRounds retry later, waiting longer after "
+                   "each failure.", log_path=log_path))
+
+    # -- idle status -----------------------------------------------------------------------------
+
+    def _refresh_idle_status(self) -> None:
+        if self.running or self.status.state == "waiting":
+            return
+        state = sched.get_state(self.ctx.db)
+        decision = self.last_decision
+        if state.last_round_result == "failed" and state.consecutive_failures:
+            self._set_status(AdaptationStatus(
+                state="failed", text="Adaptation: failed",
+                detail=(f"{state.last_failure_message}\nLog: {state.last_failure_log}\n"
+                        + (decision.reason if decision else "")), log_path=state.last_failure_log))
+            return
+        text = "Adaptation: idle"
+        if decision is not None and decision.next_due is not None:
+            text += f" · next {decision.next_due.astimezone():%a %H:%M}"
+        self._set_status(AdaptationStatus(state="idle", text=text, detail=decision.reason if decision else ""))
+
+    def _set_status(self, status: AdaptationStatus) -> None:
+        self.status = status
+        self.status_changed.emit(status)
+
+    # -- pausing while a student chats -----------------------------------------------------------
+
+    def _training_pid(self) -> int | None:
+        """Our round's process, or any round holding the lock on this machine (Train now, cron)."""
+        if self.running and self.process is not None:
+            return int(self.process.processId()) or None
+        lock = sched.current_round_lock(self.ctx.db)
+        if lock is not None and lock.host == sched.this_host() and lock.pid != os.getpid():
+            return lock.pid
+        return None
+
+    @Slot()
+    def _on_generation_started(self, *_args: object) -> None:
+        self._mark_activity()
+        self._pause_wanted = True
+        self._pause_tries = 0
+        self._try_pause()
+
+    def _try_pause(self) -> None:
+        if not self._pause_wanted or self.pause.active:
+            return
+        pid = self._training_pid()
+        if pid is None or not self.pause.suspend(pid):
+            return
+        if not sched.write_lock_free(self.ctx.db, timeout_s=0.05):
+            # Frozen mid-write it would block the chat's writes: let it finish that write first.
+            self.pause.resume()
+            self._pause_tries += 1
+            if self._pause_tries < PAUSE_RETRIES:
+                QTimer.singleShot(PAUSE_RETRY_MS, self._try_pause)
+            return
+        if self.status.state == "training":
+            self._set_status(AdaptationStatus(state="paused", text=self.status.text + " — paused while a student chats",
+                                              percent=self.status.percent, eta_s=self.status.eta_s,
+                                              detail=self.status.detail))
+
+    @Slot()
+    def _on_generation_ended(self, *_args: object) -> None:
+        # ModelHost's own slot (connected first) has already forgotten the finished request.
+        if self._host is not None and self._host.busy:
+            return
+        self._pause_wanted = False
+        if self.pause.active:
+            self.pause.resume()
+            if self.status.state == "paused":
+                self._set_status(AdaptationStatus(state="training",
+                                                  text=self.status.text.replace(" — paused while a student chats", ""),
+                                                  percent=self.status.percent, eta_s=self.status.eta_s,
+                                                  detail=self.status.detail))
+
+    def _mark_activity(self) -> None:
+        """Tell --if-due (which may run from cron) that a student is here; at most once a minute."""
+        if time.monotonic() - self._last_activity_mark < ACTIVITY_EVERY_S:
+            return
+        self._last_activity_mark = time.monotonic()
+        try:
+            sched.record_activity(self.ctx.db)
+        except StorageError:
+            log.warning("could not record activity", exc_info=True)
+
+    def _resume_abandoned(self) -> None:
+        """A previous app that crashed mid-reply may have left a round suspended: let it run."""
+        import psutil
+
+        lock = sched.current_round_lock(self.ctx.db)
+        if lock is None or lock.host != sched.this_host():
+            return
+        try:
+            proc = psutil.Process(lock.pid)
+            if proc.status() == psutil.STATUS_STOPPED:
+                for p in [proc, *proc.children(recursive=True)]:
+                    p.resume()
+        except psutil.Error:
+            pass
+
+
+class AdaptationStatusWidget(QWidget):
+    """The status-bar indicator: a label button (click for details) and a slim progress bar."""
+
+    def __init__(self, scheduler: AdaptationScheduler, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.scheduler = scheduler
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.button = QPushButton()
+        self.button.setFlat(True)
+        self.button.clicked.connect(self.show_details)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.bar.setMaximumWidth(90)
+        self.bar.setMaximumHeight(14)
+        self.bar.setTextVisible(False)
+        layout.addWidget(self.button)
+        layout.addWidget(self.bar)
+        scheduler.status_changed.connect(self.show_status)
+        self.show_status(scheduler.status)
+
+    @Slot(object)
+    def show_status(self, status: AdaptationStatus) -> None:
+        self.button.setText(status.text)
+        self.button.setToolTip(status.detail or status.text)
+        self.bar.setVisible(status.state in ("training", "paused") and status.percent is not None)
+        if status.percent is not None:
+            self.bar.setValue(status.percent)
+        colours = {"waiting": "color: #0b5394; font-weight: bold", "failed": "color: #b00020"}
+        self.button.setStyleSheet(colours.get(status.state, ""))
+
+    @Slot()
+    def show_details(self) -> None:
+        status = self.scheduler.status
+        QMessageBox.information(self, "Adaptation", status.detail or status.text)
+
+
+class _CloseWatcher(QObject):
+    """Stops the scheduler when the window closes (before the window's own shutdown)."""
+
+    def __init__(self, scheduler: AdaptationScheduler, parent: QObject) -> None:
+        super().__init__(parent)
+        self._scheduler = scheduler
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Close:
+            self._scheduler.shutdown()
+        return False
+
+
+def install_scheduler(window: MainWindow, *, start: bool = True) -> AdaptationScheduler:
+    """Give the main window its scheduler: the status indicator, the teacher's Schedule action, the
+    approval badge, and a clean stop on close."""
+    from app.schedule_dialog import open_schedule_dialog
+
+    scheduler = AdaptationScheduler(window.ctx, model_host=window.model, parent=window)
+    window.adaptation_status = AdaptationStatusWidget(scheduler)
+    window.statusBar().addPermanentWidget(window.adaptation_status)
+    action = QAction("Adaptation &schedule…", window)
+    teacher_actions = getattr(window, "teacher_actions", None)
+
+    def open_dialog() -> None:
+        if window.ctx.teacher is None and teacher_actions is not None:
+            teacher_actions.sign_in(then=lambda: open_schedule_dialog(window.ctx, window))
+        else:
+            open_schedule_dialog(window.ctx, window)
+
+    action.triggered.connect(open_dialog)
+    window.teacher_menu.addAction(action)
+    menu_title = window.teacher_menu.title()
+
+    def on_waiting(version: int) -> None:
+        window.teacher_menu.setTitle(f"{menu_title} ●")
+        window.statusBar().showMessage(
+            f"A new adapter (v{version}) passed its checks and is waiting for a teacher's approval.", 15_000)
+
+    def on_status(status: AdaptationStatus) -> None:
+        if status.state != "waiting":
+            window.teacher_menu.setTitle(menu_title)
+
+    scheduler.approval_waiting.connect(on_waiting)
+    scheduler.status_changed.connect(on_status)
+    window.installEventFilter(_CloseWatcher(scheduler, window))
+    if start:
+        scheduler.start()
+    return scheduler
