@@ -405,9 +405,13 @@ def get_detail(db: Database, actor: User, key: str | int) -> ReviewDetail:
     return ReviewDetail(item=item, context=context)
 
 
-def reply_context(db: Database, message_id: int) -> ReplyContext:
-    """The inputs a prompt builder needs for one chat reply (read-only; no teacher data revealed
-    beyond the one chat, so callers that render prompts for approval can use it freely)."""
+def reply_context(db: Database, actor: User, message_id: int) -> ReplyContext:
+    """The inputs a prompt builder needs for one chat reply."""
+    require_teacher(actor, db)
+    return _reply_context(db, message_id)
+
+
+def _reply_context(db: Database, message_id: int) -> ReplyContext:
     item = _fetch_item(db, "reply", message_id)
     if item is None:
         raise _missing(db, "reply", message_id)
@@ -472,7 +476,7 @@ def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None) -> 
     if kind == "reply":
         if prompt_for is None:
             raise ValidationError("Approving a chat reply needs its prompt (prompt_for); none was given.")
-        ctx = reply_context(db, ident)
+        ctx = _reply_context(db, ident)
         prompt = validate_prompt(list(prompt_for(ctx)), what=f"The prompt rendered for reply {item.key}")
         return _Prepared(item=item, prompt=prompt, source_message_ids=[ctx.student_message_id, ident],
                          student_id=item.student_id, original=item.reply, source_ref="")
@@ -671,15 +675,22 @@ def counts(db: Database, actor: User) -> ReviewCounts:
     require_teacher(actor, db)
     pending = count_queue(db, actor, QueueFilter(status="pending"))
     cutoff = last_adapter_cutoff(db)
-    approved_total = db.query("SELECT COUNT(*) AS n FROM training_examples WHERE status = 'approved'")[0]["n"]
+    approved_total = db.query(f"SELECT COUNT(*) AS n FROM training_examples te WHERE {_TRAINABLE}")[0]["n"]
     if cutoff:
-        since = db.query("SELECT COUNT(*) AS n FROM training_examples WHERE status = 'approved' AND approved_at > ?",
+        since = db.query(f"SELECT COUNT(*) AS n FROM training_examples te WHERE {_TRAINABLE} AND te.approved_at > ?",
                          (cutoff,))[0]["n"]
     else:
         since = approved_total
     rejected = db.query("SELECT COUNT(*) AS n FROM reviews WHERE decision = 'rejected' AND undone_at IS NULL")[0]["n"]
     return ReviewCounts(pending=pending, approved_since_adapter=since, approved_total=approved_total,
                         rejected=rejected)
+
+
+# Approved and not from a session now marked private.
+_TRAINABLE = """te.status = 'approved' AND NOT EXISTS (
+    SELECT 1 FROM json_each(te.source_message_ids) j
+    JOIN messages m ON m.id = j.value JOIN sessions s ON s.id = m.session_id
+    WHERE s.private = 1)"""
 
 
 def _example(row: Mapping[str, Any]) -> TrainingExample:
@@ -694,7 +705,15 @@ def _example(row: Mapping[str, Any]) -> TrainingExample:
 
 
 def list_examples(db: Database, *, status: Literal["approved", "retracted"] = "approved") -> list[TrainingExample]:
-    """Training examples in approval order. Not a teacher action (the training job reads these)."""
+    """Training examples in approval order. Not a teacher action (the training job reads these).
+
+    "approved" means trainable: approved, and not from a chat the student has since marked private
+    ("don't use this session for learning" applies to what was approved before the toggle too).
+    The row itself stays unchanged; unmarking the session brings it back.
+    """
+    if status == "approved":
+        sql = f"SELECT te.* FROM training_examples te WHERE {_TRAINABLE} ORDER BY te.approved_at, te.id"
+        return [_example(r) for r in db.query(sql)]
     return [_example(r) for r in db.query("SELECT * FROM training_examples WHERE status = ? ORDER BY approved_at, id",
                                           (status,))]
 

@@ -254,3 +254,24 @@ def test_immutability_of_approved_examples(db: Database, classroom: Classroom, t
     assert review.get_example(db, decision.example_id) == before
     assert json.loads(db.query("SELECT prompt_json FROM training_examples")[0]["prompt_json"])[1]["content"] == (
         "What is 1/2 + 1/4?")
+
+
+def test_marking_a_session_private_later_takes_its_examples_out_of_training(db: Database,
+                                                                          classroom: Classroom) -> None:
+    t = classroom.teacher
+    decision = review.approve(db, t, classroom.replies[0].id, prompt_for=fixed_prompt)
+    assert [e.id for e in review.list_examples(db)] == [decision.example_id]
+    chat.update_session(db, classroom.session.id, private=True)
+    assert review.list_examples(db) == []
+    assert review.counts(db, t).approved_total == 0 and review.counts(db, t).pending == 0
+    assert review.get_example(db, decision.example_id).status == "approved"  # the row itself is untouched
+    chat.update_session(db, classroom.session.id, private=False)
+    assert [e.id for e in review.list_examples(db)] == [decision.example_id]
+
+
+def test_reply_context_is_teacher_only(db: Database, classroom: Classroom) -> None:
+    reply = classroom.replies[1]
+    ctx = review.reply_context(db, classroom.teacher, reply.id)
+    assert [t.content for t in ctx.history][-1] == "And 1/3 + 1/3?" and ctx.reply == "2/3."
+    with pytest.raises(PermissionDenied):
+        review.reply_context(db, classroom.student, reply.id)
