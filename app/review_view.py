@@ -35,6 +35,9 @@ COMMON_REASONS = (
     "Off topic or unhelpful",
 )
 RATING_MARK = {-1: "👎", 1: "👍"}
+# Rows in the list at once: the teacher works from the top (👎 first, oldest first), and
+# rebuilding tens of thousands of rows after every key press would make each decision sluggish.
+DISPLAY_LIMIT = 500
 
 
 class EditReplyDialog(QDialog):
@@ -179,11 +182,14 @@ class ReviewView(QWidget):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status_line)
 
+        # Letter keys act only while the list, the conversation or the decision buttons have focus,
+        # so typing into a filter (a combo box's type-ahead) can never approve anything.
         self.shortcuts: dict[str, QShortcut] = {}
-        for keys, slot in (("J", self.next_item), ("K", self.previous_item), ("A", self.approve_current),
-                           ("E", self.edit_current), ("R", self.reject_current), ("Shift+A", self.approve_selected),
-                           (QKeySequence.StandardKey.Undo, self.undo_last)):
-            shortcut = QShortcut(QKeySequence(keys), self)
+        for keys, slot, scope in (("J", self.next_item, splitter), ("K", self.previous_item, splitter),
+                                  ("A", self.approve_current, splitter), ("E", self.edit_current, splitter),
+                                  ("R", self.reject_current, splitter), ("Shift+A", self.approve_selected, splitter),
+                                  (QKeySequence.StandardKey.Undo, self.undo_last, self)):
+            shortcut = QShortcut(QKeySequence(keys), scope)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
             self.shortcuts[str(keys)] = shortcut
@@ -240,7 +246,7 @@ class ReviewView(QWidget):
         return QueueFilter(
             status=self.status_filter.currentText(),  # type: ignore[arg-type]
             student_id=self.student_filter.currentData(), topic=self.topic_filter.currentData(),
-            mode=None if mode == ANY else mode, rating=self.rating_filter.currentData(),
+            mode=None if mode == ANY else mode, rating=self.rating_filter.currentData(), limit=DISPLAY_LIMIT,
             since=None if since == NO_DATE else since.toString("yyyy-MM-dd"),
             until=None if until == NO_DATE else until.toString("yyyy-MM-dd"),
         )
@@ -252,6 +258,7 @@ class ReviewView(QWidget):
         previous_key = self.current_item().key if self.current_item() else None
         try:
             self._items = review.list_queue(self.ctx.db, self.teacher, self.current_filter())
+            shown_all = len(self._items) < DISPLAY_LIMIT
             counts = review.counts(self.ctx.db, self.teacher)
         except StorageError as exc:
             self._items = []
@@ -261,7 +268,8 @@ class ReviewView(QWidget):
             return
         self.counts_label.setText(
             f"<b>{counts.pending}</b> pending · <b>{counts.approved_since_adapter}</b> approved since the last "
-            f"adapter ({counts.approved_total} in all) · <b>{counts.rejected}</b> rejected")
+            f"adapter ({counts.approved_total} in all) · <b>{counts.rejected}</b> rejected"
+            + ("" if shown_all else f" · showing the first {DISPLAY_LIMIT}; narrow the filters to see others"))
         self.list.blockSignals(True)
         self.list.clear()
         for item in self._items:

@@ -175,3 +175,13 @@ def test_a_student_signed_in_as_teacher_object_is_still_refused(qtbot, data_dir,
     assert "only a teacher" in widget.detail.toPlainText()
     widget.approve_current()
     assert review.list_examples(db) == []
+
+
+def test_letters_typed_into_a_filter_never_decide(qtbot, view: ReviewView, db, classroom: Classroom) -> None:
+    view.mode_filter.setFocus()
+    qtbot.keyClick(view.mode_filter, Qt.Key.Key_A)
+    qtbot.keyClick(view.mode_filter, Qt.Key.Key_R)
+    assert review.list_examples(db) == [] and view.dialog is None
+    view.detail.setFocus()                 # reading the conversation, A still works
+    qtbot.keyClick(view.detail, Qt.Key.Key_A)
+    assert len(review.list_examples(db)) == 1
