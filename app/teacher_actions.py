@@ -17,6 +17,7 @@ from app.context import AppContext
 from app.review_view import ReviewView
 from app.student_data_dialog import StudentDataDialog
 from app.teacher_login import TeacherLoginDialog
+from storage import auth
 
 
 class TeacherActions(QObject):
@@ -52,6 +53,8 @@ class TeacherActions(QObject):
 
     def _update(self) -> None:
         teacher = self.ctx.teacher
+        self.sign_in_action.setText("Sign &in as teacher…" if auth.teacher_exists(self.ctx.db)
+                                    else "Create the first &teacher account…")
         self.sign_in_action.setVisible(teacher is None)
         self.sign_out_action.setVisible(teacher is not None)
         self.sign_out_action.setText(f"Sign &out ({teacher.name})" if teacher else "Sign &out")

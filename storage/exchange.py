@@ -180,7 +180,7 @@ def parse_chat_record(obj: Any, line: int, source_name: str) -> Candidate:
                      source_ref=f"{source_name}:{line}")
 
 
-_TURN = re.compile(r"^\s*(Teacher|Student)\s*:\s*(.*)$", re.DOTALL)
+_TURN = re.compile(r"^\s*(Teacher|Student)\s*:\s*(.*)$", re.DOTALL | re.IGNORECASE)
 _MOVE = re.compile(r"^\(([a-z]+)\)\s*", re.IGNORECASE)
 _GRADE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\s+grade\b", re.IGNORECASE)
 
@@ -205,7 +205,7 @@ def parse_mathdial_record(obj: Any, line: int, system_for: SystemPromptFor | Non
         match = _TURN.match(raw)
         if not match:
             raise ValidationError(f"turn {index} does not start with 'Teacher:' or 'Student:' (missing role).")
-        speaker, text = match.groups()
+        speaker, text = match.group(1).capitalize(), match.group(2)
         move = None
         if speaker == "Teacher" and (m := _MOVE.match(text)):
             move, text = m.group(1).lower(), text[m.end():]

@@ -108,3 +108,12 @@ def test_throttling_grows_and_persists_with_a_fake_clock(data_dir, teacher: chat
 def test_delay_is_capped() -> None:
     assert [auth.delay_after(n) for n in range(6)] == [0, 0, 0, 2, 4, 8]
     assert auth.delay_after(100) == auth.MAX_DELAY_S
+
+
+def test_change_password_needs_the_old_one(db: Database, teacher: chat.User) -> None:
+    with pytest.raises(auth.InvalidCredentials):
+        auth.change_password(db, teacher, "not the old one", "brand new password", params=FAST)
+    auth.change_password(db, teacher, PASSWORD, "brand new password", params=FAST)
+    assert auth.authenticate(db, "Ms Lee", "brand new password") == teacher
+    with pytest.raises(auth.InvalidCredentials):
+        auth.authenticate(db, "Ms Lee", PASSWORD)

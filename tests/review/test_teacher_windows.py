@@ -28,6 +28,9 @@ def recorded_boxes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_first_run_creates_the_first_teacher(qtbot, data_dir, db: Database) -> None:
     ctx = AppContext(data_dir=data_dir, db=db)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    assert TeacherActions(parent, ctx, QMenu(parent)).sign_in_action.text() == "Create the first &teacher account…"
     dialog = TeacherLoginDialog(ctx, params=FAST)
     qtbot.addWidget(dialog)
     assert dialog.first_run and dialog.windowTitle() == "Create the first teacher"
