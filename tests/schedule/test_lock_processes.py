@@ -134,12 +134,13 @@ def test_a_killed_holder_from_another_host_is_recovered_after_its_lease(data_dir
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="suspend via SIGSTOP is POSIX here (psutil on Windows)")
-def test_a_round_left_suspended_by_a_closed_app_is_recovered_and_stopped(data_dir: DataDir):
+def test_a_round_left_suspended_by_a_closed_app_is_recovered_and_stopped(data_dir: DataDir, qtbot):
     db = Database(data_dir.db_path)
     holder = _spawn(HOLDER, str(data_dir.db_path), "60")
     try:
         _expect_held(holder)
         os.kill(holder.pid, signal.SIGSTOP)  # what the app does while a student chats; then the app died
+        qtbot.waitUntil(lambda: sched.process_suspended(holder.pid), timeout=5_000)  # signals arrive asynchronously
         lock = sched.current_round_lock(db)
         with pytest.raises(sched.RoundLockBusy):  # suspended, lease expired, but not for long: keep it
             sched.acquire_round_lock(db, trigger="cli", now=lock.lease_until + timedelta(minutes=5))
