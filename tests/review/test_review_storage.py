@@ -275,3 +275,20 @@ def test_reply_context_is_teacher_only(db: Database, classroom: Classroom) -> No
     assert [t.content for t in ctx.history][-1] == "And 1/3 + 1/3?" and ctx.reply == "2/3."
     with pytest.raises(PermissionDenied):
         review.reply_context(db, classroom.student, reply.id)
+
+
+def test_counts_read_the_adaptation_slice_adapters_table(db: Database, classroom: Classroom) -> None:
+    """Contract with migration 0003: the active adapter's examples_approved_until is the cutoff."""
+    columns = {r["name"] for r in db.query("PRAGMA table_info(adapters)")}
+    if not {"version", "status", "examples_approved_until", "base_model_id", "path", "created_at"} <= columns:
+        pytest.skip("the adapters table (migration 0003) is not in this shape yet")
+    t = classroom.teacher
+    first = review.approve(db, t, classroom.replies[0].id, prompt_for=fixed_prompt)
+    cutoff = review.get_example(db, first.example_id).approved_at
+    with db.transaction() as tx:
+        tx.execute("INSERT INTO adapters (version, status, created_at, base_model_id, path, examples_approved_until) "
+                   "VALUES (1, 'active', ?, 'tiny', 'adapters/v1', ?)", [cutoff, cutoff])
+    assert review.counts(db, t).approved_since_adapter == 0
+    with db.transaction() as tx:
+        tx.execute("UPDATE adapters SET examples_approved_until = '2000-01-01T00:00:00+00:00'")
+    assert review.counts(db, t).approved_since_adapter == 1
