@@ -275,8 +275,9 @@ class ReviewView(QWidget):
         for item in self._items:
             mark = RATING_MARK.get(item.rating or 0, "")
             who = item.student_name or "(imported)"
-            first_line = f"{mark} {who} · {item.topic or '—'} · {item.mode or '—'}".strip()
-            text = f"{first_line}\n{_one_line(item.student_message, 70)}"
+            first_line = f"{mark} {who} · {item.topic or '—'} · {item.mode or '—'} · {item.created_at[:10]}".strip()
+            reply = item.approved_completion or item.reply
+            text = f"{first_line}\nQ: {_one_line(item.student_message, 70)}\nA: {_one_line(reply, 70)}"
             entry = QListWidgetItem(text)
             entry.setData(Qt.ItemDataRole.UserRole, item.key)
             entry.setToolTip(f"{item.key} · {item.created_at}")
