@@ -354,8 +354,11 @@ def _partial_folder(models_dir: Path, cache_name: str) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _install_cache(built: Path, final: Path) -> None:
-    """Swap the finished folder into place; an old (invalid) cache is moved aside first."""
+def _install_cache(built: Path, final: Path, expected: dict[str, Any]) -> None:
+    """Swap the finished folder into place; an old (invalid) cache is moved aside first. If another
+    process (the app and the CLI, say) finished the same cache meanwhile, theirs is kept."""
+    if cache_problem(final, expected) is None:
+        return
     if final.exists():
         trash = final.with_name(f".trash-{final.name}-{uuid.uuid4().hex[:8]}")
         final.rename(trash)
@@ -452,7 +455,7 @@ def prepare_embedded(data_dir: DataDir, *, progress: _Progress | None = None,
         write_manifest(out, {**_embedded_expectation(model), "model_id": model.model_id,
                              "source_packages": {c.distribution: model.version for c in model.chunks}})
         progress.check_cancel()
-        _install_cache(out, final)
+        _install_cache(out, final, _embedded_expectation(model))
     progress.report("Ready", 1.0, model.model_id)
     return PreparedModel(model_id=model.model_id, path=final)
 
@@ -497,7 +500,7 @@ def _prepare_gguf_file(path: Path, data_dir: DataDir, progress: _Progress) -> Pr
         convert_gguf(path, out, progress=progress, start=0.27, end=0.97)
         write_manifest(out, {**expected, "source_sha256": digest.hexdigest(), "model_id": model_id})
         progress.check_cancel()
-        _install_cache(out, final)
+        _install_cache(out, final, expected)
     progress.report("Ready", 1.0, model_id)
     return PreparedModel(model_id=model_id, path=final)
 
@@ -536,6 +539,6 @@ def _prepare_hub(repo_id: str, data_dir: DataDir, progress: _Progress) -> Prepar
         check_model_folder(out)
         write_manifest(out, {**expected, "model_id": repo_id})
         progress.check_cancel()
-        _install_cache(out, final)
+        _install_cache(out, final, expected)
     progress.report("Ready", 1.0, repo_id)
     return PreparedModel(model_id=repo_id, path=final)
