@@ -168,6 +168,12 @@ class AdaptationScheduler(QObject):
     def start(self) -> None:
         """Begin checking; first resume a round a previous app left suspended, then check soon."""
         self._resume_abandoned()
+        try:
+            waiting = sched.candidate_waiting(self.ctx.db)
+        except StorageError:
+            waiting = None
+        if waiting is not None:
+            self._show_waiting(waiting, None)
         self.timer.start()
         QTimer.singleShot(2_000, self, self.check_now)
         self._refresh_idle_status()
@@ -175,8 +181,12 @@ class AdaptationScheduler(QObject):
     @Slot(str)
     def _on_changed(self, kind: str) -> None:
         if kind == "adapters" and self.status.state == "waiting":
-            self.status = AdaptationStatus(state="idle", text="Adaptation: idle")  # a teacher decided
-            self._refresh_idle_status()
+            waiting = sched.candidate_waiting(self.ctx.db)  # a teacher decided; another may still wait
+            if waiting is not None:
+                self._show_waiting(waiting, None)
+            else:
+                self.status = AdaptationStatus(state="idle", text="Adaptation: idle")
+                self._refresh_idle_status()
         elif kind == "schedule" and not self.running:
             self.check_now()
 
@@ -291,15 +301,13 @@ class AdaptationScheduler(QObject):
         self._on_stdout()
         finished = [e for e in self._events if e.get("phase") == "schedule" and e.get("event") == "finished"]
         failed = [e for e in self._events if e.get("phase") == "schedule" and e.get("event") == "failed"]
+        if finished and (finished[-1].get("version") is not None):
+            self.ctx.changes.notify("adapters")  # a new candidate (or, auto-promoted, a new active adapter)
         if finished:
             done = finished[-1]
             version = done.get("version")
             if done.get("gate_passed") and not done.get("promoted") and isinstance(version, int):
-                self._set_status(AdaptationStatus(
-                    state="waiting", text=f"Adaptation: v{version} waiting for approval", version=version,
-                    detail=f"Candidate v{version} passed the gate. Compare and promote it in Teacher ▸ Adaptation.",
-                    log_path=done.get("log")))
-                self.approval_waiting.emit(version)
+                self._show_waiting(version, done.get("log"))
             else:
                 self._refresh_idle_status()
         elif failed or exit_code not in (0, 130):
@@ -307,6 +315,13 @@ class AdaptationScheduler(QObject):
         else:
             self._refresh_idle_status()
         self.ctx.changes.notify("schedule")
+
+    def _show_waiting(self, version: int, log_path: str | None) -> None:
+        self._set_status(AdaptationStatus(
+            state="waiting", text=f"Adaptation: v{version} waiting for approval", version=version,
+            detail=f"Candidate v{version} passed the gate. Compare and promote it in Teacher ▸ Adaptation.",
+            log_path=log_path))
+        self.approval_waiting.emit(version)
 
     @Slot(QProcess.ProcessError)
     def _on_process_error(self, error: QProcess.ProcessError) -> None:

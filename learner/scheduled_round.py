@@ -110,8 +110,9 @@ def run_with_lock(data_dir: DataDir, *, trigger: Trigger, start_round: Callable[
     """Run `start_round(cancel)` as one recorded round under the lock; returns an exit status.
 
     `emit` receives {"phase": "schedule", ...} events: the decision and its reason, a refusal, the
-    result. `auto_promote(version)` is called after a round whose candidate passed the gate, only
-    when the teacher allowed auto-promotion in the schedule settings.
+    result. After a round whose candidate passed the gate, and only when a teacher allowed
+    auto-promotion in the schedule settings, `auto_promote(version)` runs (default:
+    storage.schedule.auto_promote_candidate, which applies the same checks as a teacher's promote).
     """
     cancel = cancel or threading.Event()
     data_dir.ensure()
@@ -151,7 +152,8 @@ def _run(db: Database, data_dir: DataDir, *, trigger: Trigger, start_round: Call
         emit({"phase": "schedule", "event": "started", "trigger": trigger, "log": str(log_path)})
         return _run_round(db, trigger=trigger, start_round=start_round, started=started, log_path=log_path,
                           emit=emit, clock=clock, lease_s=lease_s, cancel=cancel, lock=lock,
-                          auto_promote=auto_promote if settings.auto_promote else None,
+                          auto_promote=(auto_promote or (lambda version: sched.auto_promote_candidate(db, version)))
+                          if settings.auto_promote else None,
                           handle_sigterm=handle_sigterm)
     finally:
         sched.release_round_lock(db, lock.holder)

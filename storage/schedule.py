@@ -128,6 +128,42 @@ def save_settings(db: Database, actor: User | None, settings: ScheduleSettings) 
 _SETTING_FIELDS = ("mode", "time_of_day", "every_hours", "min_new_examples", "idle_minutes", "auto_promote")
 
 
+def auto_promote_candidate(db: Database, version: int):  # -> storage.adapters.AdapterVersion
+    """Promote `version` without a teacher at the screen, on the standing permission of the teacher
+    who turned auto-promote on (their account must still be a teacher's). The same checks as a
+    teacher's promote apply: a candidate that failed its gate is refused."""
+    from storage import adapters
+    from storage.auth import require_teacher
+    from storage.chat import get_user
+    from storage.errors import NotFoundError, PermissionDenied
+
+    settings = get_settings(db)
+    if not settings.auto_promote:
+        raise PermissionDenied("Auto-promote is off: a teacher must promote this candidate.")
+    row = db.query("SELECT updated_by FROM schedule_settings WHERE id = 1")[0]
+    try:
+        teacher = require_teacher(get_user(db, row["updated_by"]) if row["updated_by"] else None, db)
+    except NotFoundError as exc:
+        raise PermissionDenied("The teacher who allowed auto-promote no longer exists; a teacher must "
+                               "promote this candidate (and can allow auto-promote again).") from exc
+    with db.transaction():
+        promoted = adapters.promote(db, teacher, version)
+        audit.record(db, None, "schedule.auto_promote", target=f"v{version}",
+                     details={"allowed_by": teacher.name})
+    return promoted
+
+
+def candidate_waiting(db: Database) -> int | None:
+    """The newest candidate that passed its gate and is newer than the active version: what the
+    "waiting for approval" badge shows. None when there is none."""
+    if not db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'adapters'"):
+        return None  # a database from before the adaptation migration
+    rows = db.query("SELECT version FROM adapters WHERE status = 'candidate' AND gate_passed = 1 "
+                    "AND deleted_at IS NULL AND version > COALESCE((SELECT version FROM adapters "
+                    "WHERE status = 'active'), 0) ORDER BY version DESC LIMIT 1")
+    return rows[0]["version"] if rows else None
+
+
 # -- the scheduler's memory ----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)
