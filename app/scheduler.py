@@ -97,6 +97,8 @@ class TrainingPause:
                 self.suspended.append(proc)
             except psutil.Error:
                 pass
+        if sys.platform == "win32":
+            return self.active  # NtSuspendProcess has taken effect when it returns
         # SIGSTOP is delivered asynchronously; wait (briefly) until it took effect, so callers can
         # rely on "suspended" meaning it (and the write-lock check that follows is meaningful).
         deadline = time.monotonic() + 0.5
@@ -350,6 +352,13 @@ class AdaptationScheduler(QObject):
                 state="failed", text="Adaptation: failed",
                 detail=(f"{state.last_failure_message}\nLog: {state.last_failure_log}\n"
                         + (decision.reason if decision else "")), log_path=state.last_failure_log))
+            return
+        lock = sched.current_round_lock(self.ctx.db)
+        if lock is not None and sched.lock_is_stale(lock, now=self._clock()) is None:
+            # A round this app did not start (Train now in another window, cron, another computer).
+            self._set_status(AdaptationStatus(state="training", text=f"Adaptation: {lock.trigger} round running",
+                                              detail=lock.describe() + (f"\nLog: {lock.log_path}" if lock.log_path
+                                                                        else ""), log_path=lock.log_path))
             return
         text = "Adaptation: idle"
         if decision is not None and decision.next_due is not None:

@@ -150,3 +150,23 @@ def test_a_student_signed_in_as_nobody_cannot_save_even_with_the_dialog_open(qtb
     dialog.save()
     assert sched.get_settings(ctx.db).mode == "off"
     assert any("only a teacher" in text for text in message_boxes.texts("warning"))
+
+
+def test_a_round_started_outside_the_app_is_shown_and_paused_too(qtbot, window, ctx):
+    """cron's round (or Train now from another window) holds the lock with its own pid."""
+    import subprocess
+
+    outsider = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.01)"])
+    try:
+        sched.acquire_round_lock(ctx.db, trigger="cli", pid=outsider.pid)
+        scheduler: AdaptationScheduler = window.scheduler
+        scheduler.check_now()
+        assert scheduler.status.state == "training"
+        assert window.adaptation_status.button.text() == "Adaptation: cli round running"
+        with qtbot.waitSignal(window.model.worker.finished, timeout=REPLY_TIMEOUT_MS):
+            window.send_message("Explain photosynthesis", "explain")
+            assert status_of(outsider.pid) == psutil.STATUS_STOPPED
+        qtbot.waitUntil(lambda: status_of(outsider.pid) != psutil.STATUS_STOPPED, timeout=5_000)
+    finally:
+        outsider.kill()
+        outsider.wait()
