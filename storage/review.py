@@ -429,6 +429,21 @@ def _reply_context(db: Database, message_id: int) -> ReplyContext:
     )
 
 
+def record_reply_prompt(db: Database, message_id: int, messages: Sequence[Mapping[str, str]]) -> None:
+    """Remember the exact prompt (system, earlier turns, the student's turn as sent to the model)
+    a tutor reply was generated from. Called by the chat when a reply is produced; not a teacher
+    action. An approval later snapshots this instead of rendering the prompt again."""
+    prompt = validate_prompt(messages, what="The reply's prompt")
+    rows = db.query("SELECT role FROM messages WHERE id = ?", (message_id,))
+    if not rows:
+        raise NotFoundError(f"No message with id {message_id}; it may have been deleted.")
+    if rows[0]["role"] != "assistant":
+        raise ValidationError("Only a tutor reply has a prompt.")
+    with db.transaction() as t:
+        t["reply_prompts"].upsert({"message_id": message_id, "prompt_json": json.dumps(prompt, ensure_ascii=False),
+                                   "created_at": utcnow()}, pk="message_id")
+
+
 def filter_options(db: Database, actor: User) -> FilterOptions:
     """Students and topics that have reviewable replies, for the filter pickers."""
     require_teacher(actor, db)
@@ -474,10 +489,16 @@ def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None) -> 
     if item.status != "pending":
         raise _already_decided(item)
     if kind == "reply":
-        if prompt_for is None:
-            raise ValidationError("Approving a chat reply needs its prompt (prompt_for); none was given.")
         ctx = _reply_context(db, ident)
-        prompt = validate_prompt(list(prompt_for(ctx)), what=f"The prompt rendered for reply {item.key}")
+        recorded = db.query("SELECT prompt_json FROM reply_prompts WHERE message_id = ?", (ident,))
+        if recorded:   # the prompt the reply was really generated from: the exact context
+            prompt = validate_prompt(json.loads(recorded[0]["prompt_json"]),
+                                     what=f"The recorded prompt of reply {item.key}")
+        elif prompt_for is None:
+            raise ValidationError(f"Reply {item.key} has no recorded prompt and no prompt_for was given to "
+                                  "render one.")
+        else:
+            prompt = validate_prompt(list(prompt_for(ctx)), what=f"The prompt rendered for reply {item.key}")
         return _Prepared(item=item, prompt=prompt, source_message_ids=[ctx.student_message_id, ident],
                          student_id=item.student_id, original=item.reply, source_ref="")
     row = db.query("SELECT prompt_json, completion, source_ref FROM imported_exchanges WHERE id = ?", (ident,))[0]

@@ -19,6 +19,16 @@ CREATE TABLE imported_exchanges (
 );
 CREATE INDEX imported_exchanges_by_content ON imported_exchanges(content_sha256);
 
+-- The exact prompt a chat reply was generated from (after any trimming to the context window),
+-- recorded by the chat when the reply is produced. Approval snapshots it verbatim, so later edits
+-- to prompt files cannot change what is learned; replies without one get their prompt rendered
+-- at approval by the caller (storage.review.approve's prompt_for).
+CREATE TABLE reply_prompts (
+    message_id  INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    prompt_json TEXT NOT NULL,                       -- [{"role","content"}, ...] ending with the student's turn
+    created_at  TEXT NOT NULL
+);
+
 -- A training example is a snapshot written at approval: the exact prompt context and completion.
 -- Later edits to the chat or to prompt files never reach it.
 CREATE TABLE training_examples (

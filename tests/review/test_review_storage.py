@@ -292,3 +292,19 @@ def test_counts_read_the_adaptation_slice_adapters_table(db: Database, classroom
     with db.transaction() as tx:
         tx.execute("UPDATE adapters SET examples_approved_until = '2000-01-01T00:00:00+00:00'")
     assert review.counts(db, t).approved_since_adapter == 1
+
+
+def test_a_recorded_generation_prompt_is_snapshotted_verbatim(db: Database, classroom: Classroom) -> None:
+    reply = classroom.replies[1]
+    as_generated = [{"role": "system", "content": "the system prompt as it was that day"},
+                    {"role": "user", "content": "[…earlier part left out…]\nAnd 1/3 + 1/3?"}]
+    review.record_reply_prompt(db, reply.id, as_generated)
+    decision = review.approve(db, classroom.teacher, reply.id, prompt_for=fixed_prompt)
+    assert list(review.get_example(db, decision.example_id).prompt) == as_generated
+    # Without a recorded prompt and without a builder there is nothing to snapshot.
+    with pytest.raises(ValidationError, match="no recorded prompt"):
+        review.approve(db, classroom.teacher, classroom.replies[0].id)
+    with pytest.raises(ValidationError, match="Only a tutor reply"):
+        review.record_reply_prompt(db, reply.id - 1, as_generated)
+    with pytest.raises(ValidationError, match="must end with the student's message"):
+        review.record_reply_prompt(db, reply.id, as_generated[:1])
