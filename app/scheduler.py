@@ -146,6 +146,7 @@ class AdaptationScheduler(QObject):
         self._pause_tries = 0
         self._last_activity_mark = 0.0
         self._events: list[dict[str, Any]] = []
+        self._stderr_log = ctx.data_dir.logs_dir / "adapt-process.log"
         self.last_decision: Decision | None = None
         self.status = AdaptationStatus(state="idle", text="Adaptation: idle")
         self._host = model_host
@@ -230,6 +231,11 @@ class AdaptationScheduler(QObject):
         process.setProgram(argv[0])
         process.setArguments(argv[1:])
         process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
+        # stderr (warnings, a crash's traceback) goes to a file: the round's own log only exists once
+        # it has taken the lock, and a process that dies before that must still leave a trace.
+        self.ctx.data_dir.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._stderr_log = self.ctx.data_dir.logs_dir / f"adapt-process-{datetime.now():%Y%m%d-%H%M%S}.log"
+        process.setStandardErrorFile(str(self._stderr_log))
         process.readyReadStandardOutput.connect(self._on_stdout)
         process.finished.connect(self._on_finished)
         process.errorOccurred.connect(self._on_process_error)
@@ -313,6 +319,10 @@ class AdaptationScheduler(QObject):
             else:
                 self._refresh_idle_status()
         elif failed or exit_code not in (0, 130):
+            started = any(e.get("phase") == "schedule" and e.get("event") in ("started", "decision", "busy")
+                          for e in self._events)
+            if not started:
+                self._record_crash(exit_code)
             self._show_failure(failed[-1] if failed else None, exit_code)
         else:
             self._refresh_idle_status()
@@ -330,6 +340,22 @@ class AdaptationScheduler(QObject):
         if error == QProcess.ProcessError.FailedToStart:
             self._set_status(AdaptationStatus(state="failed", text="Adaptation: failed to start",
                                               detail=f"Could not start {self._command()[0]}."))
+
+    def _record_crash(self, exit_code: int) -> None:
+        """The process died before it could record anything (broken install, import error): record
+        the failure here, so the backoff applies instead of a retry every minute."""
+        tail = ""
+        try:
+            tail = self._stderr_log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:][0]
+        except (OSError, IndexError):
+            pass
+        now = self._clock()
+        try:
+            sched.record_round_finished(self.ctx.db, trigger="schedule", started_at=now, finished_at=now,
+                                        result="failed", message=tail or f"The round process exited with {exit_code}.",
+                                        log_path=str(self._stderr_log))
+        except StorageError:
+            log.warning("could not record the failed round", exc_info=True)
 
     def _show_failure(self, event: dict[str, Any] | None, exit_code: int) -> None:
         state = sched.get_state(self.ctx.db)

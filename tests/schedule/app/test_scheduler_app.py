@@ -170,3 +170,17 @@ def test_a_round_started_outside_the_app_is_shown_and_paused_too(qtbot, window, 
     finally:
         outsider.kill()
         outsider.wait()
+
+
+def test_a_round_process_that_dies_at_once_is_recorded_so_the_backoff_applies(qtbot, open_window, ctx):
+    _schedule_every_round(ctx)
+    win = open_window()
+    scheduler: AdaptationScheduler = win.scheduler
+    scheduler._command = lambda: [sys.executable, "-c", "import sys; sys.exit('learner.adapt is broken')"]
+    with qtbot.waitSignal(scheduler.status_changed, timeout=60_000,
+                          check_params_cb=lambda status: status.state == "failed"):
+        scheduler.check_now()
+    assert "learner.adapt is broken" in scheduler.status.detail
+    decision = scheduler.check_now()
+    assert not decision.due and "Backing off" in decision.reason
+    assert not scheduler.running
