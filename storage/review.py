@@ -543,7 +543,11 @@ def _write_decision(db: Database, teacher: User, prep: _Prepared, *, decision: s
 
 def approve(db: Database, actor: User, key: str | int, *, prompt_for: PromptBuilder | None = None,
             completion: str | None = None) -> Decision:
-    """Approve one item as it is, or (with `completion`) with the teacher's rewrite of the reply."""
+    """Approve one item as it is, or (with `completion`) with the teacher's rewrite of the reply.
+
+    Audit entries name students by id only, so deleting a student (data rights) leaves no name
+    behind in the routine log; the deletion entry itself records who was deleted.
+    """
     teacher = require_teacher(actor, db)
     prep = _prepare(db, key, prompt_for)
     if completion is None:
@@ -556,7 +560,7 @@ def approve(db: Database, actor: User, key: str | int, *, prompt_for: PromptBuil
         result = _write_decision(db, teacher, prep, decision=decision, batch=batch, now=now, completion=text)
         audit.record(db, teacher, "review.edit_approve" if decision == "edited" else "review.approve",
                      target=prep.item.key, details={"example_id": result.example_id,
-                                                    "student": prep.item.student_name or None})
+                                                    "student_id": prep.item.student_id})
     return result
 
 
@@ -589,7 +593,7 @@ def reject(db: Database, actor: User, key: str | int, reason: str) -> Decision:
     with db.transaction():
         result = _write_decision(db, teacher, prep, decision="rejected", batch=batch, now=now, reason=reason)
         audit.record(db, teacher, "review.reject", target=item.key,
-                     details={"reason": reason, "student": item.student_name or None})
+                     details={"reason": reason, "student_id": item.student_id})
     return result
 
 
