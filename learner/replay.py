@@ -9,6 +9,8 @@ the model the wrong thing.
 from __future__ import annotations
 
 import json
+import random
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,29 @@ def load_replay(path: Path | str | None = None) -> list[ReplayExample]:
     if not examples:
         raise ReplayDataError(f"The replay set {source} has no exchanges.")
     return examples
+
+
+def balanced_subset(examples: list[ReplayExample], n: int, *, seed: int = 0) -> list[ReplayExample]:
+    """`n` examples spread evenly over (mode, subject) groups, chosen reproducibly by `seed`, in
+    file order. For runs that cannot afford the whole set (a CPU demo, a quick replay-loss check):
+    taking the first n lines would skew towards the subjects that come first in the file."""
+    if n >= len(examples):
+        return list(examples)
+    if n <= 0:
+        return []
+    rng = random.Random(seed)
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, example in enumerate(examples):
+        groups[example.mode, example.subject].append(index)
+    queues = []
+    for key in sorted(groups):
+        indices = groups[key][:]
+        rng.shuffle(indices)
+        queues.append(indices)
+    rng.shuffle(queues)          # which groups get the odd extra places also depends on the seed
+    chosen: list[int] = []
+    while len(chosen) < n:       # round-robin: each group gives one example per pass
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop())
+    return [examples[i] for i in sorted(chosen)]

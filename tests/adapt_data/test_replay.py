@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from learner.replay import REPLAY_PATH, ReplayDataError, load_replay
+from learner.replay import REPLAY_PATH, ReplayDataError, balanced_subset, load_replay
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHOOL_FACTS = ROOT / "bench" / "data" / "school_facts.json"
@@ -128,6 +128,27 @@ def test_hints_ask_the_student_something(replay) -> None:
     for ex in replay:
         if ex.mode == "hint":
             assert "?" in ex.completion, ex.completion
+
+
+def test_hints_stay_short(replay) -> None:
+    # The app's hint prompt asks for a few sentences; replay must not teach long hints.
+    for ex in replay:
+        if ex.mode == "hint":
+            sentences = [s for s in re.split(r"(?<=[.!?])\s+", ex.completion.strip()) if s]
+            assert len(sentences) <= 5, ex.completion
+
+
+def test_balanced_subset_spreads_over_modes_and_subjects(replay) -> None:
+    subset = balanced_subset(replay, 60, seed=1)
+    assert len(subset) == 60 and len(set(map(id, subset))) == 60
+    modes = Counter(ex.mode for ex in subset)
+    assert max(modes.values()) - min(modes.values()) <= 3, modes
+    assert {ex.subject for ex in subset} == {ex.subject for ex in replay}   # 60 > the 36 (mode, subject) groups
+    order = [replay.index(ex) for ex in subset]
+    assert order == sorted(order)                                           # file order kept
+    assert balanced_subset(replay, 60, seed=1) == subset                    # reproducible
+    assert balanced_subset(replay, 60, seed=2) != subset
+    assert balanced_subset(replay, 10_000) == replay and balanced_subset(replay, 0) == []
 
 
 # ---- the loader refuses bad lines, naming them ---------------------------------------------------
