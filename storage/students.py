@@ -79,7 +79,7 @@ def export_student(db: Database, actor: User, student_id: int, path: Path | str)
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     tmp.replace(path)
     audit.record(db, teacher, "student.export", target=f"user:{student_id}",
-                 details={"name": data["profile"]["name"], "path": str(path)})
+                 details={"path": str(path)})
     return path
 
 

@@ -55,11 +55,14 @@ def test_data_rights_are_teacher_only(db: Database, classroom: Classroom, tmp_pa
     assert chat.get_user(db, s.id).name == "Ana"
 
 
-def test_after_deletion_the_routine_audit_log_holds_no_student_name(db: Database, classroom: Classroom) -> None:
+def test_after_deletion_the_routine_audit_log_holds_no_student_name(db: Database, classroom: Classroom,
+                                                                   tmp_path) -> None:
     t = classroom.teacher
     review.approve(db, t, classroom.replies[0].id, prompt_for=fixed_prompt)
     review.reject(db, t, classroom.replies[1].id, "wrong")
+    students.export_student(db, t, classroom.student.id, tmp_path / "ana-export.json")
     students.delete_student(db, t, classroom.student.id, confirm_name="Ana")
     entries = audit.list_entries(db, t)
     routine = [e for e in entries if e.action != "student.delete"]
+    assert {e.action for e in routine} >= {"review.approve", "review.reject", "student.export"}
     assert routine and all("Ana" not in json.dumps(e.details) + e.target for e in routine)
