@@ -9,7 +9,7 @@ storage here, on the UI thread (a single-row SQLite write).
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QPalette, QTextBlockFormat, QTextCursor, QTextFormat
+from PySide6.QtGui import QColor, QFontDatabase, QPalette, QTextBlockFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea,
     QSizePolicy, QTextBrowser, QVBoxLayout, QWidget,
@@ -24,6 +24,11 @@ MODE_LABELS = {"explain": "Explain", "hint": "Hint", "practice": "Practice"}
 # A user message longer than this is shown folded; the whole text is one click away.
 FOLD_USER_CHARS = 3000
 STREAM_RENDER_MS = 40
+
+
+def has_emoji_font() -> bool:
+    """Whether 👍 / 👎 will draw as pictures; without an emoji font they draw as empty boxes."""
+    return any("emoji" in family.lower() for family in QFontDatabase.families())
 
 
 class MarkdownView(QTextBrowser):
@@ -154,12 +159,14 @@ class MessageWidget(QFrame):
         self.feedback_row = QWidget()
         row = QHBoxLayout(self.feedback_row)
         row.setContentsMargins(0, 0, 0, 0)
-        self.thumbs_up = QPushButton("👍")
-        self.thumbs_down = QPushButton("👎")
-        for button, tip in ((self.thumbs_up, "This helped"), (self.thumbs_down, "This was wrong or unhelpful")):
+        emoji = has_emoji_font()
+        self.thumbs_up = QPushButton("👍" if emoji else "Helpful")
+        self.thumbs_down = QPushButton("👎" if emoji else "Not helpful")
+        for button, tip in ((self.thumbs_up, "👍 This helped"), (self.thumbs_down, "👎 This was wrong or unhelpful")):
             button.setCheckable(True)
             button.setToolTip(tip)
-            button.setFixedWidth(44)
+            if emoji:
+                button.setFixedWidth(44)
             row.addWidget(button)
         self.thumbs_up.clicked.connect(lambda: self._rate(1 if self.thumbs_up.isChecked() else None))
         self.thumbs_down.clicked.connect(lambda: self._rate(-1 if self.thumbs_down.isChecked() else None))

@@ -39,6 +39,7 @@ class MessageInput(QPlainTextEdit):
 class Composer(QWidget):
     send_requested = Signal(str, str)   # text, mode
     stop_requested = Signal()
+    retry_requested = Signal()          # load the model again after a failure or a cancel
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,10 +93,15 @@ class Composer(QWidget):
         input_row.addLayout(buttons)
         outer.addLayout(input_row)
 
+        status_row = QHBoxLayout()
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setStyleSheet("color: palette(mid);")
-        outer.addWidget(self.status_label)
+        status_row.addWidget(self.status_label, 1)
+        self.retry_button = QPushButton("Load the model again")
+        self.retry_button.clicked.connect(self.retry_requested)
+        status_row.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
+        outer.addLayout(status_row)
         self.set_model_state(loading=True)
 
     # -- state -----------------------------------------------------------------------------------
@@ -114,6 +120,7 @@ class Composer(QWidget):
     def set_model_state(self, *, loading: bool = False, ready: bool = False, message: str = "") -> None:
         """loading → "loading model…" and no Send; ready → normal; neither → `message` explains why not."""
         self._model_ready = ready
+        self.retry_button.setVisible(not loading and not ready)
         if loading:
             self.input.setPlaceholderText("loading model…")
         elif ready:

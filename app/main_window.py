@@ -91,19 +91,25 @@ class MainWindow(QMainWindow):
         self.private_check.setToolTip("Teachers will not see this session for review, and the tutor will "
                                       "not be trained on it.")
         self.private_check.toggled.connect(self._save_private)
+        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.topic_edit.setMinimumWidth(160)
         header = QWidget()
-        header_layout = QHBoxLayout(header)
+        header_layout = QVBoxLayout(header)
         header_layout.setContentsMargins(12, 8, 12, 4)
+        header_layout.setSpacing(4)
         header_layout.addWidget(self.title_label)
-        header_layout.addSpacing(12)
-        header_layout.addWidget(QLabel("Topic:"))
-        header_layout.addWidget(self.topic_edit, 1)
-        header_layout.addWidget(self.private_check)
+        details = QHBoxLayout()
+        details.addWidget(QLabel("Topic:"))
+        details.addWidget(self.topic_edit, 1)
+        details.addSpacing(12)
+        details.addWidget(self.private_check)
+        header_layout.addLayout(details)
 
         self.chat = ChatView(ctx)
         self.composer = Composer()
         self.composer.send_requested.connect(self.send_message)
         self.composer.stop_requested.connect(self.stop_generation)
+        self.composer.retry_requested.connect(self.start_model)
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -115,8 +121,10 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.sidebar)
         splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([250, 850])
+        splitter.setSizes([230, 870])
+        self.sidebar.setMinimumWidth(160)
         splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
 
@@ -130,7 +138,8 @@ class MainWindow(QMainWindow):
         self.sidebar.reload()
         sessions = self.sidebar.session_ids()
         self.open_session(sessions[0] if sessions else None)
-        self._on_model_state(self.model.state)
+        # until start_model() runs, the composer and status bar already say "loading model…"
+        self.model_label.setText("Model: loading…")
         if settings_problem:
             self.composer.show_status(settings_problem)
         # Scheduled adaptation: status-bar indicator, Teacher ▸ Adaptation schedule…, pause while chatting.

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.chat_view import has_emoji_font
 from app.context import AppContext
 from app.errors import present_error
 from storage import StorageError, chat
@@ -184,5 +185,5 @@ def _label(session: Session) -> str:
     if session.topic:
         lines.append(f"  {session.topic}")
     if session.private:
-        lines[0] += "  🔒"
+        lines[0] += "  🔒" if has_emoji_font() else "  (private)"
     return "\n".join(lines)

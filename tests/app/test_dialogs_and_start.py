@@ -171,6 +171,7 @@ def test_first_start_shows_progress_and_cancel_stops_preparation(qtbot, ctx, ope
     qtbot.waitUntil(lambda: window.model.state == IDLE, timeout=LOAD_TIMEOUT_MS)
     qtbot.waitUntil(lambda: window.findChild(PrepareDialog) is None, timeout=5_000)
     assert "cancelled" in window.composer.status_label.text()
+    assert window.composer.retry_button.isVisible()
     assert not window.composer.send_button.isEnabled()
 
 

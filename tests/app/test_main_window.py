@@ -223,8 +223,10 @@ def test_settings_apply_without_restart(qtbot, window: MainWindow, ctx, message_
     assert "config.json" in message_boxes.texts("warning")[-1]
     assert not window.composer.send_button.isEnabled()
     assert "config.json" in window.composer.status_label.text()
+    assert window.composer.retry_button.isVisible()
 
     window.apply_settings(tiny_settings(stored["model_spec"]))
     assert window.composer.input.placeholderText() == "loading model…"
     qtbot.waitUntil(lambda: window.model.state == READY, timeout=LOAD_TIMEOUT_MS)
     assert window.composer.input.placeholderText() != "loading model…"
+    assert not window.composer.retry_button.isVisible()
