@@ -147,6 +147,11 @@ def _run(action: Callable[[Database, argparse.Namespace], int]) -> Callable[[arg
         except KeyboardInterrupt:
             _say("\ntutorloop: cancelled; nothing was changed.")
             return 130
+        except BrokenPipeError:
+            # `tutorloop review list | head`: the reader left early. Not an error; keep Python
+            # from complaining again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     return run
 
 
@@ -253,8 +258,11 @@ def _undo(db: Database, args: argparse.Namespace) -> int:
     teacher = _sign_in(db, args)
     result = review.undo_last(db, teacher)
     print("\n".join(result.keys))
-    _say(f"Undid {result.decision} of {len(result.keys)} item{'s' if len(result.keys) != 1 else ''}; "
-         "they are pending again.")
+    what = {"rejected": "rejection", "edited": "edited approval"}.get(result.decision, "approval")
+    if len(result.keys) == 1:
+        _say(f"Undid the {what} of {result.keys[0]}; it is pending again.")
+    else:
+        _say(f"Undid the {what} of {len(result.keys)} items; they are pending again.")
     return 0
 
 
