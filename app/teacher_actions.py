@@ -1,4 +1,4 @@
-"""The Teacher menu: sign in/out, the review queue, the audit log and student data.
+"""The Teacher menu: sign in/out, the review queue, import/export, the audit log and student data.
 
 The main window hands over its `teacher_menu`; this object fills it and owns the teacher windows,
 so main_window.py needs two lines. Opening a teacher tool while nobody is signed in asks for the
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
 from app.audit_view import AuditView
 from app.context import AppContext
+from app.exchange_dialog import ExchangeDialog
 from app.review_view import ReviewView
 from app.student_data_dialog import StudentDataDialog
 from app.teacher_login import TeacherLoginDialog
@@ -40,9 +41,11 @@ class TeacherActions(QObject):
         self.audit_action.triggered.connect(self.open_audit)
         self.student_data_action = QAction("&Student data (export or delete)…", self)
         self.student_data_action.triggered.connect(self.open_student_data)
+        self.exchange_action = QAction("&Import or export examples…", self)
+        self.exchange_action.triggered.connect(self.open_exchange)
         menu.addActions([self.sign_in_action, self.sign_out_action])
         menu.addSeparator()
-        menu.addActions([self.review_action, self.audit_action, self.student_data_action])
+        menu.addActions([self.review_action, self.exchange_action, self.audit_action, self.student_data_action])
         ctx.changes.changed.connect(self._on_changed)
         self._update()
 
@@ -117,6 +120,14 @@ class TeacherActions(QObject):
                 self.audit_window.destroyed.connect(lambda: setattr(self, "audit_window", None))
             self.audit_window.show()
             self.audit_window.raise_()
+        self._with_teacher(show)
+
+    @Slot()
+    def open_exchange(self) -> None:
+        def show() -> None:
+            dialog = ExchangeDialog(self.ctx, self.parent_widget)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.open()
         self._with_teacher(show)
 
     @Slot()

@@ -132,3 +132,24 @@ def test_teacher_menu_asks_for_sign_in_before_opening_the_queue(qtbot, data_dir,
     assert actions.sign_out_action.isVisible() and "Ms Lee" in actions.sign_out_action.text()
     actions.sign_out_action.trigger()
     assert ctx.teacher is None and actions.review_window is None
+
+
+def test_exchange_dialog_imports_reports_bad_lines_and_exports(qtbot, data_dir, db, teacher, tmp_path) -> None:
+    from app.exchange_dialog import ExchangeDialog
+
+    ctx = AppContext(data_dir=data_dir, db=db, teacher=teacher)
+    dialog = ExchangeDialog(ctx)
+    qtbot.addWidget(dialog)
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"prompt": "2+2?", "completion": "4"}\n{"messages": [{"content": "x"}]}\n', encoding="utf-8")
+    assert dialog.import_from(path) is None
+    assert "line 2" in dialog.result.toPlainText() and "nothing was imported" in dialog.result.toPlainText()
+    assert review.list_queue(db, teacher) == []
+    dialog.partial_check.setChecked(True)
+    dialog.import_as.setCurrentIndex(dialog.import_as.findData("approved"))
+    with qtbot.waitSignal(ctx.changes.changed, timeout=2000):
+        report = dialog.import_from(path)
+    assert report is not None and report.imported == 1
+    assert "1 bad line(s) skipped" in dialog.result.toPlainText()
+    assert dialog.export_to(tmp_path / "out.jsonl") == 1
+    assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))["messages"][-1]["content"] == "4"
