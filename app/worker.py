@@ -99,6 +99,7 @@ class ModelHost(QObject):
     tracks whether a model is loaded, and shuts everything down cleanly."""
 
     state_changed = Signal(str)        # IDLE | LOADING | READY | FAILED
+    busy_changed = Signal(bool)        # a reply is being generated (True) / none is (False)
 
     # requests to the worker; connected across threads, so Qt queues them
     _load_requested = Signal(object, object)
@@ -149,6 +150,8 @@ class ModelHost(QObject):
         stop = threading.Event()
         self._stops[request_id] = stop
         self._generate_requested.emit(request_id, request, settings, stop)
+        if len(self._stops) == 1:
+            self.busy_changed.emit(True)
         return request_id
 
     def stop(self, request_id: int | None = None) -> None:
@@ -207,4 +210,5 @@ class ModelHost(QObject):
 
     @Slot(int, object)
     def _on_request_done(self, request_id: int, _result: object) -> None:
-        self._stops.pop(request_id, None)
+        if self._stops.pop(request_id, None) is not None and not self._stops:
+            self.busy_changed.emit(False)

@@ -131,11 +131,14 @@ def test_worker_reports_a_request_before_any_model_is_loaded(qtbot, data_dir: Da
     from learner.tutor import TutorRequest
 
     host = ModelHost(data_dir)
+    busy: list[bool] = []
+    host.busy_changed.connect(busy.append)
     try:
         with qtbot.waitSignal(host.worker.failed, timeout=REPLY_TIMEOUT_MS) as failed:
             request_id = host.generate(TutorRequest(user_text="Hi", mode="explain"), GenerationSettings())
         assert failed.args[0] == request_id and "not loaded" in failed.args[1]
-        assert not host.busy
+        qtbot.waitUntil(lambda: not host.busy, timeout=5_000)
+        assert busy == [True, False]
     finally:
         host.shutdown()
     assert not host.thread.isRunning()
