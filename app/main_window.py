@@ -468,6 +468,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        self.hide()  # waiting for a model step that cannot be interrupted should not look like a hang
         self.model.shutdown()
         # The worker's last signals (tokens, the stopped reply) are queued for this thread; deliver
         # them now so the stored reply has every piece that was shown.

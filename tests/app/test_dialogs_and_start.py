@@ -7,10 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from app.gui import open_context, run_gui
+from app.main_window import MainWindow
 from app.prepare_dialog import PrepareDialog
 from app.profile_dialog import ProfileDialog
 from app.settings_dialog import SettingsDialog, load_generation_settings, save_generation_settings
@@ -73,6 +74,37 @@ def test_start_recovers_replies_left_generating(data_dir: DataDir, db, message_b
     finally:
         ctx.db.close()
     assert message_boxes.shown == []
+
+
+def test_run_gui_opens_the_window_for_the_chosen_profile_and_exits_cleanly(
+        qtbot, data_dir: DataDir, db, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.gui
+
+    # run_gui's process-wide hooks would outlive this test (and replace pytest-qt's own hook)
+    monkeypatch.setattr(app.gui, "install_excepthook", lambda: None)
+    monkeypatch.setattr(app.gui, "setup_logging", lambda _folder: None)
+    save_generation_settings(db, tiny_settings(tiny_model_dir))
+    ana = chat.create_user(db, "Ana", grade="7")
+    chat.touch_user(db, ana.id)
+    seen: dict[str, str] = {}
+
+    def accept_profile() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, ProfileDialog):
+            QTimer.singleShot(20, accept_profile)
+            return
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        QTimer.singleShot(0, close_window)
+
+    def close_window() -> None:
+        [window] = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        seen["title"] = window.windowTitle()
+        seen["student"] = window.ctx.student.name
+        window.close()
+
+    QTimer.singleShot(0, accept_profile)
+    assert run_gui(str(data_dir.root)) == 0
+    assert seen == {"title": "tutorloop — Ana (grade 7)", "student": "Ana"}
 
 
 def test_profile_picker_creates_a_profile_and_remembers_the_last_one(qtbot, db) -> None:
