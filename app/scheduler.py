@@ -59,8 +59,10 @@ class AdaptationStatus:
     log_path: str | None = None
 
 
-def default_round_command() -> list[str]:
-    return [sys.executable, "-m", "learner.adapt", "--json", "--trigger", "schedule", "--if-due"]
+def default_round_command(model_spec: str | None = None) -> list[str]:
+    """The scheduled round, training on the model the chat uses (its adapters must fit that model)."""
+    argv = [sys.executable, "-m", "learner.adapt", "--json", "--trigger", "schedule", "--if-due"]
+    return argv + (["--model", model_spec] if model_spec else [])
 
 
 def describe_eta(seconds: float | None) -> str:
@@ -132,12 +134,12 @@ class AdaptationScheduler(QObject):
     approval_waiting = Signal(int)       # a candidate version that passed the gate waits for a teacher
 
     def __init__(self, ctx: AppContext, *, model_host: ModelHost | None = None,
-                 interval_ms: int = CHECK_INTERVAL_MS, command: Callable[[], list[str]] = default_round_command,
+                 interval_ms: int = CHECK_INTERVAL_MS, command: Callable[[], list[str]] | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._command = command
+        self._command = command or (lambda: default_round_command(self._chat_model_spec()))
         self._clock = clock
         self.process: QProcess | None = None
         self.pause = TrainingPause()
@@ -157,6 +159,14 @@ class AdaptationScheduler(QObject):
         if model_host is not None:
             self.attach_model_host(model_host)
         ctx.changes.changed.connect(self._on_changed)
+
+    def _chat_model_spec(self) -> str | None:
+        from app.settings_dialog import load_generation_settings
+
+        try:
+            return load_generation_settings(self.ctx.db)[0].model_spec
+        except StorageError:
+            return None
 
     # -- wiring ----------------------------------------------------------------------------------
 

@@ -184,3 +184,12 @@ def test_a_round_process_that_dies_at_once_is_recorded_so_the_backoff_applies(qt
     decision = scheduler.check_now()
     assert not decision.due and "Backing off" in decision.reason
     assert not scheduler.running
+
+
+def test_the_scheduled_round_trains_on_the_model_the_chat_uses(qtbot, open_window, ctx, tiny_model_dir):
+    scheduler: AdaptationScheduler = open_window().scheduler
+    argv = scheduler._command()
+    assert argv[1:3] == ["-m", "learner.adapt"]
+    assert {"--if-due", "--json"} <= set(argv)
+    assert argv[argv.index("--trigger") + 1] == "schedule"
+    assert argv[argv.index("--model") + 1] == str(tiny_model_dir)
