@@ -171,12 +171,9 @@ class AdaptationScheduler(QObject):
     # -- wiring ----------------------------------------------------------------------------------
 
     def attach_model_host(self, host: ModelHost) -> None:
-        """Pause training while `host` generates. ModelHost announces a request only through its
-        (queued) request signal, so we listen to that; the answers come back as worker signals."""
+        """Pause training while `host` generates a reply; resume when it has none."""
         self._host = host
-        host._generate_requested.connect(self._on_generation_started)
-        for done in (host.worker.finished, host.worker.failed, host.worker.cancelled):
-            done.connect(self._on_generation_ended)
+        host.busy_changed.connect(self._on_model_busy)
 
     def start(self) -> None:
         """Begin checking; first resume a round a previous app left suspended, then check soon."""
@@ -416,8 +413,14 @@ class AdaptationScheduler(QObject):
             return lock.pid
         return None
 
-    @Slot()
-    def _on_generation_started(self, *_args: object) -> None:
+    @Slot(bool)
+    def _on_model_busy(self, busy: bool) -> None:
+        if busy:
+            self._on_generation_started()
+        else:
+            self._on_generation_ended()
+
+    def _on_generation_started(self) -> None:
         self._mark_activity()
         self._pause_wanted = True
         self._pause_tries = 0
@@ -441,11 +444,7 @@ class AdaptationScheduler(QObject):
                                               percent=self.status.percent, eta_s=self.status.eta_s,
                                               detail=self.status.detail))
 
-    @Slot()
-    def _on_generation_ended(self, *_args: object) -> None:
-        # ModelHost's own slot (connected first) has already forgotten the finished request.
-        if self._host is not None and self._host.busy:
-            return
+    def _on_generation_ended(self) -> None:
         self._pause_wanted = False
         if self.pause.active:
             self.pause.resume()
