@@ -230,3 +230,44 @@ def test_settings_apply_without_restart(qtbot, window: MainWindow, ctx, message_
     qtbot.waitUntil(lambda: window.model.state == READY, timeout=LOAD_TIMEOUT_MS)
     assert window.composer.input.placeholderText() != "loading model…"
     assert not window.composer.retry_button.isVisible()
+
+
+def test_a_failed_reply_is_stored_as_failed_with_the_reason_shown(
+        qtbot, window: MainWindow, ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    from learner.errors import GenerationError
+    from learner.tutor import Tutor
+
+    def out_of_memory(self, request, settings, *, on_text=None, stop=None):
+        on_text("Half an ans")
+        raise GenerationError("The model ran out of memory. Lower 'max new tokens'.")
+
+    monkeypatch.setattr(Tutor, "reply", out_of_memory)  # fault injection on the worker thread
+    with qtbot.waitSignal(window.model.worker.failed, timeout=REPLY_TIMEOUT_MS):
+        type_and_send(qtbot, window, "Explain fractions")
+    qtbot.waitUntil(lambda: window.pending is None, timeout=5_000)
+    [assistant] = assistant_messages(ctx.db, window.session.id)
+    assert (assistant.status, assistant.content) == ("failed", "Half an ans")
+    assert "ran out of memory" in assistant.notice
+    widget = window.chat.widget_for(assistant.id)
+    assert "failed" in widget.header.text() and "ran out of memory" in widget.notice_label.text()
+    assert not widget.feedback_row.isVisible()
+    assert "ran out of memory" in window.composer.status_label.text()
+    assert window.composer.send_button.isVisible()
+
+
+def test_switching_sessions_mid_reply_keeps_the_reply_in_its_own_session(qtbot, window: MainWindow, ctx) -> None:
+    window.apply_settings(tiny_settings(window.settings.model_spec, max_new_tokens=3000))
+    held = hold_at_first_piece(window)
+    type_and_send(qtbot, window, "Tell me about the water cycle.")
+    qtbot.waitUntil(held.is_set, timeout=REPLY_TIMEOUT_MS)
+    first = window.session.id
+    window.new_session()
+    assert window.session.id != first and window.chat.message_widgets() == []
+    with qtbot.waitSignal(window.model.worker.cancelled, timeout=REPLY_TIMEOUT_MS):
+        window.composer.stop_button.click()
+    qtbot.waitUntil(lambda: window.pending is None, timeout=5_000)
+    assert window.chat.message_widgets() == [], "the reply must not appear in the session now open"
+    [assistant] = assistant_messages(ctx.db, first)
+    assert assistant.status == "stopped"
+    window.open_session(first)
+    assert [w.message.status for w in window.chat.message_widgets()] == ["complete", "stopped"]
