@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_MS = 60_000
 ACTIVITY_EVERY_S = 60          # how often generation marks the database "a student is active"
 PAUSE_RETRY_MS = 50
-PAUSE_RETRIES = 20
+PAUSE_RETRIES = 200           # keep trying for ten seconds while a reply is generated
 TERMINATE_WAIT_MS = 10_000
 
 State = Literal["idle", "training", "paused", "waiting", "failed"]
@@ -437,7 +437,7 @@ class AdaptationScheduler(QObject):
             self.pause.resume()
             self._pause_tries += 1
             if self._pause_tries < PAUSE_RETRIES:
-                QTimer.singleShot(PAUSE_RETRY_MS, self._try_pause)
+                QTimer.singleShot(PAUSE_RETRY_MS, self, self._try_pause)
             return
         if self.status.state == "training":
             self._set_status(AdaptationStatus(state="paused", text=self.status.text + " — paused while a student chats",

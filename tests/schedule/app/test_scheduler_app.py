@@ -193,3 +193,45 @@ def test_the_scheduled_round_trains_on_the_model_the_chat_uses(qtbot, open_windo
     assert {"--if-due", "--json"} <= set(argv)
     assert argv[argv.index("--trigger") + 1] == "schedule"
     assert argv[argv.index("--model") + 1] == str(tiny_model_dir)
+
+
+WRITER = textwrap.dedent("""
+    import sqlite3, sys, time
+    from pathlib import Path
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")  # a training round in the middle of a database write
+    print("writing", flush=True)
+    while not Path(sys.argv[2]).exists():
+        time.sleep(0.01)
+    conn.execute("COMMIT")
+    while True:
+        time.sleep(0.01)
+""")
+
+
+def test_training_is_never_frozen_while_it_holds_the_database_write_lock(qtbot, ctx, tmp_path):
+    """Frozen mid-write, it would block the chat's own writes; the pause waits for the write to end."""
+    from PySide6.QtCore import QObject, Signal
+
+    class ReplyState(QObject):  # stands in for ModelHost: only its busy signal matters here
+        busy_changed = Signal(bool)
+
+    host = ReplyState()
+    scheduler = AdaptationScheduler(ctx, model_host=host)
+    release = tmp_path / "release"
+    scheduler.start_round([sys.executable, "-c", WRITER, str(ctx.data_dir.db_path), str(release)])
+    try:
+        qtbot.waitUntil(lambda: scheduler.running and not sched.write_lock_free(ctx.db, timeout_s=0.01),
+                        timeout=30_000)
+        pid = int(scheduler.process.processId())
+        host.busy_changed.emit(True)
+        assert not scheduler.pause.active and status_of(pid) != psutil.STATUS_STOPPED  # let it finish its write
+        release.touch()
+        qtbot.waitUntil(lambda: scheduler.pause.active, timeout=10_000)
+        assert status_of(pid) == psutil.STATUS_STOPPED
+        assert sched.write_lock_free(ctx.db)  # the chat can write
+        host.busy_changed.emit(False)
+        assert not scheduler.pause.active and status_of(pid) != psutil.STATUS_STOPPED
+    finally:
+        scheduler.shutdown()
+    assert not scheduler.running
