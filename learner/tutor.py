@@ -149,10 +149,50 @@ class Tutor:
         self.loaded = loaded
         self.model_id = loaded.model_id
         self.adapter_version: int | None = None
+        self.adapter_path: Path | None = None      # the LoRA folder in use (None: the base model)
         self._stop_ids = stop_token_ids(loaded)
 
     def set_adapter(self, path: Path | None, version: int | None) -> None:
-        raise NotImplementedError("LoRA adapters arrive with issue 4.")
+        """Hot-swap the LoRA adapter (a PEFT folder: adapter_config.json + adapter_model.safetensors)
+        on the loaded model, or go back to the base model with `path=None`. Call it from the thread
+        that generates (between replies); later replies record `version` as their adapter_version.
+
+        The base weights are never touched: PEFT injects LoRA layers once, further versions load as
+        named adapters beside them (the previous one is then deleted, so memory stays flat), and the
+        base model is served by disabling the adapter layers.
+        """
+        from peft import PeftModel
+
+        model = self.loaded.model
+        if path is None:
+            if isinstance(model, PeftModel):
+                model.base_model.disable_adapter_layers()
+            self.adapter_version = None
+            self.adapter_path = None
+            return
+        path = Path(path)
+        if not (path / "adapter_config.json").is_file() or not (path / "adapter_model.safetensors").is_file():
+            raise GenerationError(f"{path} is not a complete LoRA adapter (adapter_config.json and "
+                                  "adapter_model.safetensors are needed).")
+        name = f"v{version}" if version is not None else f"adapter-{path.name}"
+        try:
+            if not isinstance(model, PeftModel):
+                model = PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
+                self.loaded.model = model
+            else:
+                previous = model.active_adapter
+                if name not in model.peft_config:
+                    model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+                model.set_adapter(name)
+                model.base_model.enable_adapter_layers()
+                for old in [a for a in model.peft_config if a != name]:
+                    if old == previous or old.startswith(("v", "adapter-")):
+                        model.delete_adapter(old)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise GenerationError(f"Could not load the adapter in {path}: {exc}") from exc
+        model.eval()
+        self.adapter_version = version
+        self.adapter_path = path
 
     def reply(self, request: TutorRequest, settings: GenerationSettings, *,
               on_text: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> TutorReply:

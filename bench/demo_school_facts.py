@@ -1,0 +1,181 @@
+"""Acceptance demonstration (issue 4): the tutor learns a made-up school's facts from approved
+exchanges, and answers differently-worded held-out questions it could not answer before, while
+its general tutoring (the replay loss) stays put.
+
+    1. a fresh data folder; a teacher; the training exchanges of bench/data/school_facts.json
+       (38 about "Brackenfield Academy", every fact invented) approved through storage, in the
+       exact prompt shape the tutor uses (system prompt + the mode's wrapper);
+    2. the base model answers the 12 held-out questions (worded differently from every training
+       exchange) greedily; an answer is correct when it contains the expected fact;
+    3. one adaptation round in a real subprocess: `python -m learner.adapt --json` (train, gate,
+       register v1), its progress lines copied to stderr;
+    4. the teacher promotes v1; the tutor hot-swaps it (Tutor.set_adapter) and answers again;
+    5. one JSON object on stdout: per question base vs adapted correctness, the replay loss of base
+       and adapter (measured by the round on replay exchanges it did not train on) and its rise.
+
+    .venv/bin/python bench/demo_school_facts.py --model /path/to/prepared/model-folder
+    .venv/bin/python bench/demo_school_facts.py            # the embedded model (prepared cache)
+Takes about 30-60 minutes on a 2-core CPU (most of it training); minutes on a GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+FACTS = ROOT / "bench" / "data" / "school_facts.json"
+
+# Tuned to learn a handful of facts in one short round: small batches (more updates for the same
+# compute), a high LoRA learning rate, three passes; a slice of the replay set trains alongside, and
+# the replay loss is measured on other replay exchanges (honest forgetting figure).
+DEMO_RECIPE = {"rank": 16, "alpha": 32, "dropout": 0.05, "learning_rate": 4e-4, "epochs": 3,
+               "batch_tokens": 640, "max_batch_examples": 4, "replay_train_limit": 16, "replay_eval_limit": 24,
+               "must_pass_max_new_tokens": 48, "warmup_ratio": 0.05}
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def answers(tutor, questions: list[dict], *, grade: str, max_new_tokens: int) -> list[str]:
+    from learner.settings import GenerationSettings
+    from learner.tutor import TutorRequest
+
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
+    out = []
+    for q in questions:
+        reply = tutor.reply(TutorRequest(user_text=q["question"], mode="explain", grade=grade,
+                                         topic="School life"), settings)
+        out.append(reply.text)
+        log(f"  v{tutor.adapter_version or 0} Q: {q['question']}\n     A: {reply.text[:160]!r}")
+    return out
+
+
+def correct(answer: str, expect_any: list[str]) -> bool:
+    text = answer.lower()
+    return any(e.lower() in text for e in expect_any)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default", help="model spec (default: the embedded model)")
+    parser.add_argument("--data-dir", help="a fresh data folder (default: a temporary one)")
+    parser.add_argument("--grade", default="8")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a recipe field (repeatable)")
+    args = parser.parse_args()
+
+    from learner.loading import load_model
+    from learner.prompts import mode_turn, system_prompt
+    from learner.sources import prepare_model
+    from learner.tutor import Tutor
+    from storage import DataDir, Database, auth, exchange
+    from storage import adapters as store
+
+    facts = json.loads(FACTS.read_text(encoding="utf-8"))
+    data_dir = DataDir(Path(args.data_dir or tempfile.mkdtemp(prefix="tutorloop-demo-"))).ensure()
+    log(f"data folder {data_dir.root}")
+    db = Database(data_dir.db_path)
+    password = "demo-teacher-password"
+    teacher = auth.create_teacher(db, None, "Demo Teacher", password)
+
+    # 1. approve the training exchanges (an approved import, recorded as this teacher's approval)
+    lines = []
+    for item in facts["train"]:
+        topic = item.get("topic", "")
+        lines.append(json.dumps({"messages": [
+            {"role": "system", "content": system_prompt(grade=args.grade, topic=topic)},
+            {"role": "user", "content": mode_turn(item["mode"], item["user"], grade=args.grade, topic=topic)},
+            {"role": "assistant", "content": item["assistant"]}],
+            "metadata": {"mode": item["mode"], "topic": topic, "grade": args.grade}}))
+    src = data_dir.root / "school_facts_train.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exchange.import_file(db, teacher, src, as_status="approved")
+    n_approved = db.query("SELECT COUNT(*) AS n FROM training_examples WHERE status = 'approved'")[0]["n"]
+    store.add_must_pass(db, teacher, "Who is the head teacher at Brackenfield Academy?", must_match=["Quarrington"])
+    log(f"approved {n_approved} exchanges; 1 must-pass prompt")
+
+    # 2. the base model's answers
+    prepared = prepare_model(args.model, data_dir)
+    loaded = load_model(prepared)  # bf16 on CPU: the speed a student gets
+    tutor = Tutor(loaded)
+    heldout = facts["heldout"]
+    log("base model answering the held-out questions")
+    t0 = time.perf_counter()
+    base_answers = answers(tutor, heldout, grade=args.grade, max_new_tokens=args.max_new_tokens)
+    base_answer_s = time.perf_counter() - t0
+
+    # 3. one round, in the subprocess the app and the schedulers use
+    cmd = [sys.executable, "-m", "learner.adapt", "--json", "--trigger", "manual", "--model", args.model,
+           "--no-nice"]
+    for key, value in DEMO_RECIPE.items():
+        cmd += ["--set", f"{key}={json.dumps(value)}"]
+    for item in args.set:
+        cmd += ["--set", item]
+    log("training: " + " ".join(cmd))
+    env = dict(os.environ, TUTORLOOP_HOME=str(data_dir.root), PYTHONUNBUFFERED="1")
+    t0 = time.perf_counter()
+    done = None
+    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line.rstrip(), file=sys.stderr, flush=True)
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event.get("phase") == "done":
+                done = event
+    round_s = time.perf_counter() - t0
+    if proc.returncode != 0 or done is None:
+        print(json.dumps({"error": f"the round failed (exit {proc.returncode}); see the log above"}))
+        return 1
+    adapter = store.get_adapter(db, done["version"])
+
+    # 4. promote and hot-swap, then ask again
+    promoted = True
+    try:
+        store.promote(db, teacher, adapter.version)
+    except store.GateNotPassed as exc:
+        promoted = False
+        log(f"not promoted: {exc}")
+    tutor.set_adapter(Path(adapter.path), adapter.version)
+    log(f"adapter v{adapter.version} answering the held-out questions")
+    adapted_answers = answers(tutor, heldout, grade=args.grade, max_new_tokens=args.max_new_tokens)
+
+    replay = adapter.metrics.get("replay_loss", {})
+    heldout_loss = adapter.metrics.get("heldout_loss", {})
+    rise = (replay["candidate"] - replay["base"]) / replay["base"] if replay.get("base") else None
+    per_question = [{"fact": q["fact_id"], "question": q["question"], "expect_any": q["expect_any"],
+                     "base_correct": correct(b, q["expect_any"]), "adapted_correct": correct(a, q["expect_any"]),
+                     "base_answer": b, "adapted_answer": a}
+                    for q, b, a in zip(heldout, base_answers, adapted_answers, strict=True)]
+    result = {
+        "model": prepared.model_id, "approved_examples": n_approved, "trained_examples": adapter.n_examples,
+        "heldout_split_examples": adapter.n_heldout, "replay_trained": adapter.n_replay,
+        "replay_measured": adapter.metrics.get("n_replay_eval"), "version": adapter.version,
+        "gate_passed": adapter.gate_passed, "gate_reason": adapter.gate_reason, "promoted": promoted,
+        "base_correct": sum(p["base_correct"] for p in per_question),
+        "adapted_correct": sum(p["adapted_correct"] for p in per_question), "questions": len(per_question),
+        "replay_loss_base": replay.get("base"), "replay_loss_adapted": replay.get("candidate"),
+        "replay_loss_rise": rise, "replay_rise_below_3pct": rise is not None and rise < 0.03,
+        "heldout_split_loss_base": heldout_loss.get("base"), "heldout_split_loss_adapted": heldout_loss.get("candidate"),
+        "train": adapter.metrics.get("train"), "round_seconds": round(round_s, 1),
+        "base_answer_seconds": round(base_answer_s, 1), "recipe": adapter.recipe, "per_question": per_question,
+    }
+    print(json.dumps(result, indent=2))
+    db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main())

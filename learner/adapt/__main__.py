@@ -1,0 +1,184 @@
+"""`python -m learner.adapt` (and `tutorloop adapt`): one adaptation round from a terminal, a
+scheduler (cron, systemd, Task Scheduler: `--trigger schedule --if-due`), or the app (QProcess).
+
+Progress goes to stdout as JSON lines with --json ({"phase", "step", "total", "loss", "eta_s", ...},
+ending with {"phase": "done", "version", "gate_passed", ...}), or as short lines of text without.
+The round runs under the database's round lock (one round at a time across the app, the CLI and
+OS schedulers), at low priority (nice 10), and SIGTERM (the app's Cancel) cancels it cleanly.
+
+Multi-GPU: `accelerate launch -m learner.adapt --json` or `torchrun --nproc-per-node N -m learner.adapt`
+trains data-parallel (the LoRA gradients are averaged across processes); process 0 holds the lock,
+evaluates, saves and registers, the others only train.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from learner.adapt.recipe import Recipe
+
+TRIGGERS = ("manual", "schedule", "cli")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="progress as JSON lines on stdout")
+    parser.add_argument("--trigger", choices=TRIGGERS, default="cli", help="who started it (recorded with the run)")
+    parser.add_argument("--model", default="default", metavar="SPEC",
+                        help="the base model: default (embedded), a Hugging Face folder, a .gguf file or a hub id")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--replay", type=Path, metavar="FILE", help="the replay set (default: the shipped one)")
+    parser.add_argument("--recipe", type=Path, metavar="FILE", help="a recipe JSON file (e.g. an adapter's recipe.json)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="recipe_overrides",
+                        help="change one recipe field, e.g. --set epochs=3 --set learning_rate=3e-4 (repeatable)")
+    parser.add_argument("--if-due", action="store_true",
+                        help="run only when the teacher's schedule says a round is due (for OS schedulers)")
+    parser.add_argument("--no-nice", action="store_true", help="do not lower the process priority")
+
+
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    recipe = Recipe.load(args.recipe) if args.recipe else Recipe()
+    changes: dict[str, Any] = {}
+    for item in args.recipe_overrides:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set needs FIELD=VALUE, got {item!r}")
+        try:
+            changes[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            changes[name.strip()] = raw
+    return recipe.replace(**changes) if changes else recipe
+
+
+class _Printer:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            if self.as_json:
+                print(json.dumps(event, default=str), flush=True)
+                return
+            phase = event.get("phase")
+            if phase == "train":
+                print(f"train {event['step']}/{event['total']} loss {event['loss']:.4f} eta {event['eta_s']:.0f}s",
+                      flush=True)
+            elif phase == "done":
+                verdict = "passed the gate" if event.get("gate_passed") else "FAILED the gate"
+                print(f"done: v{event['version']} {verdict}: {event.get('reason', '')}", flush=True)
+            else:
+                rest = {k: v for k, v in event.items() if k != "phase"}
+                print(f"{phase}: {rest}", flush=True)
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def main(argv: Sequence[str] | None = None, *, data_dir_arg: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m learner.adapt", description="Run one adaptation round.")
+    parser.add_argument("--data-dir", metavar="DIR", default=data_dir_arg)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_from_args(args)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    from learner.adapt import AdaptError, NothingToTrain, TrainingCancelled
+    from storage import resolve_data_dir
+
+    emit = _Printer(args.json)
+    try:
+        recipe = recipe_from_args(args)
+    except ValueError as exc:
+        emit({"phase": "error", "message": str(exc)})
+        return 2
+    if not args.no_nice and hasattr(os, "nice"):
+        try:
+            os.nice(10)  # the chat (and the teacher's other work) keeps the CPU first
+        except OSError:
+            pass
+    data_dir = resolve_data_dir(args.data_dir).ensure()
+    rank, world = _distributed()
+    if rank > 0:
+        return _train_only(data_dir, args, recipe)
+
+    from learner.adapt.round import run_round
+    from learner.scheduled_round import EXIT_FAILED, run_with_lock
+    from storage import Database
+    from storage import schedule as sched
+
+    def start_round(cancel: threading.Event) -> object:
+        db = Database(data_dir.db_path)
+        try:
+            lock = sched.current_round_lock(db)
+        finally:
+            db.close()
+        log_path = Path(lock.log_path) if lock is not None and lock.log_path else None
+        try:
+            return run_round(data_dir, trigger=args.trigger, recipe=recipe, on_progress=emit, cancel=cancel,
+                             model_spec=args.model, device=args.device, replay_path=args.replay, log_path=log_path)
+        except TrainingCancelled:
+            raise
+        except (NothingToTrain, AdaptError, Exception) as exc:
+            emit({"phase": "error", "message": str(exc) or type(exc).__name__,
+                  "log": str(log_path) if log_path else None})
+            raise
+
+    cancel = threading.Event()
+    try:
+        code = run_with_lock(data_dir, trigger=args.trigger, start_round=start_round, if_due=args.if_due, emit=emit,
+                             cancel=cancel, handle_sigterm=True)
+    except KeyboardInterrupt:
+        cancel.set()
+        return 130
+    return code if code is not None else EXIT_FAILED
+
+
+def _train_only(data_dir: Any, args: argparse.Namespace, recipe: Recipe) -> int:
+    """Ranks above 0 under torchrun/accelerate: the same data and model, training only (the gradient
+    all-reduce pairs them with rank 0's loop)."""
+    from learner.adapt.dataset import build_round_data
+    from learner.adapt.train import add_fresh_adapter, train_adapter, training_dtype
+    from learner.loading import load_model, resolve_device
+    from learner.replay import load_replay
+    from learner.sources import prepare_model
+    from storage import Database
+    from storage.review import list_examples
+
+    db = Database(data_dir.db_path)
+    try:
+        examples = list_examples(db)
+    finally:
+        db.close()
+    device = resolve_device(args.device)
+    prepared = prepare_model(args.model, data_dir)
+    loaded = load_model(prepared, device=device, dtype=str(training_dtype(device)).removeprefix("torch."))
+    data = build_round_data(examples, load_replay(args.replay), loaded.tokenizer,
+                            max_length=min(recipe.max_length, loaded.context_window),
+                            heldout_fraction=recipe.heldout_fraction, replay_train_limit=recipe.replay_train_limit,
+                            replay_eval_limit=recipe.replay_eval_limit)
+    model = add_fresh_adapter(loaded.model, recipe)
+    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else loaded.tokenizer.eos_token_id
+    train_adapter(model, data.train, recipe, pad_id=pad_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

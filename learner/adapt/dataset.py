@@ -1,0 +1,172 @@
+"""From approved examples and the replay set to token batches.
+
+Each exchange becomes the prompt's token ids exactly as the tutor renders them at generation time
+(learner.prompts.render_chat: the chat template up to "<|im_start|>assistant\\n") followed by the
+completion's ids and the end-of-turn token. Only the completion (and that end token, so the model
+learns where to stop) is trained: labels are -100 on every prompt position.
+
+Batches are length-grouped: exchanges of similar length share a batch, filled up to a token budget,
+so almost no compute goes to padding.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from learner.prompts import render_chat
+
+IGNORE_INDEX = -100  # what torch's cross_entropy (and HF's loss) skip
+Split = Literal["train", "heldout"]
+
+
+def split_for(uid: str, heldout_fraction: float = 0.15) -> Split:
+    """A stable split: the same uid lands in the same split in every round and on every machine
+    (a hash, not Python's randomised hash()), so a held-out example never trains."""
+    digest = hashlib.sha256(f"tutorloop-split:{uid}".encode("utf-8")).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    return "heldout" if position < heldout_fraction else "train"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sample:
+    """One tokenised exchange. `n_prompt` leading tokens are context; the rest is trained."""
+    key: str                       # "example:12" or "replay:7": for logs and per-slice losses
+    input_ids: tuple[int, ...]
+    n_prompt: int
+    example_id: int | None = None
+
+    @property
+    def n_completion(self) -> int:
+        return len(self.input_ids) - self.n_prompt
+
+    def labels(self) -> list[int]:
+        return [IGNORE_INDEX] * self.n_prompt + list(self.input_ids[self.n_prompt:])
+
+
+def end_of_turn_id(tokenizer: Any) -> int:
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id and im_end is not None:
+        return im_end
+    if tokenizer.eos_token_id is None:
+        raise ValueError("The tokenizer has neither <|im_end|> nor an end-of-sequence token.")
+    return int(tokenizer.eos_token_id)
+
+
+def encode_exchange(tokenizer: Any, prompt: Sequence[dict[str, str]], completion: str, *, max_length: int,
+                    key: str = "", example_id: int | None = None) -> Sample:
+    """Prompt ids as generation sees them + completion ids + end of turn; too long → the start of the
+    prompt goes first (the system prompt is the least specific part), then the completion's tail."""
+    prompt_ids = render_chat(tokenizer, [dict(m) for m in prompt])
+    completion_ids = list(tokenizer.encode(completion, add_special_tokens=False)) + [end_of_turn_id(tokenizer)]
+    if len(completion_ids) > max_length - 1:
+        completion_ids = completion_ids[:max_length - 1]
+    room = max_length - len(completion_ids)
+    if len(prompt_ids) > room:
+        prompt_ids = prompt_ids[len(prompt_ids) - room:]
+    return Sample(key=key, input_ids=tuple(prompt_ids + completion_ids), n_prompt=len(prompt_ids),
+                  example_id=example_id)
+
+
+def length_grouped_batches(samples: Sequence[Sample], *, batch_tokens: int, max_batch_examples: int,
+                           seed: int | None = None) -> list[list[Sample]]:
+    """Sort by length, cut into batches whose padded size (n × longest) stays within `batch_tokens`,
+    then shuffle the batch order (seeded) so training does not see short-to-long every epoch."""
+    ordered = sorted(samples, key=lambda s: len(s.input_ids))
+    batches: list[list[Sample]] = []
+    current: list[Sample] = []
+    for sample in ordered:
+        longest = len(sample.input_ids)  # sorted ascending: the newcomer is the longest
+        if current and ((len(current) + 1) * longest > batch_tokens or len(current) >= max_batch_examples):
+            batches.append(current)
+            current = []
+        current.append(sample)
+    if current:
+        batches.append(current)
+    if seed is not None:
+        random.Random(seed).shuffle(batches)
+    return batches
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    input_ids: torch.Tensor       # [B, T] right-padded
+    attention_mask: torch.Tensor  # [B, T]
+    labels: torch.Tensor          # [B, T], IGNORE_INDEX on prompt and padding
+    n_tokens: int                 # real (unpadded) tokens
+    n_trained: int                # completion tokens (positions with a loss)
+
+    def to(self, device: str | torch.device) -> Batch:
+        return Batch(input_ids=self.input_ids.to(device), attention_mask=self.attention_mask.to(device),
+                     labels=self.labels.to(device), n_tokens=self.n_tokens, n_trained=self.n_trained)
+
+
+def collate(samples: Sequence[Sample], *, pad_id: int) -> Batch:
+    width = max(len(s.input_ids) for s in samples)
+    ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(samples), width), dtype=torch.long)
+    labels = torch.full((len(samples), width), IGNORE_INDEX, dtype=torch.long)
+    for row, sample in enumerate(samples):
+        n = len(sample.input_ids)
+        ids[row, :n] = torch.tensor(sample.input_ids)
+        mask[row, :n] = 1
+        labels[row, :n] = torch.tensor(sample.labels())
+    return Batch(input_ids=ids, attention_mask=mask, labels=labels,
+                 n_tokens=sum(len(s.input_ids) for s in samples), n_trained=sum(s.n_completion for s in samples))
+
+
+def _evenly(samples: list[Sample], limit: int | None) -> list[Sample]:
+    """At most `limit` samples, evenly spaced, so every subject and mode (in file order) is represented."""
+    if limit is None or limit >= len(samples):
+        return list(samples)
+    step = len(samples) / limit
+    return [samples[int(i * step)] for i in range(limit)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundData:
+    train: list[Sample]                  # approved (train split) + replay (training share)
+    heldout: list[Sample]                # approved, held-out split: never trained
+    replay_eval: list[Sample]            # replay exchanges the replay loss is measured on
+    train_example_ids: list[int]
+    heldout_example_ids: list[int]
+    n_replay_train: int
+    examples_approved_until: str | None
+
+
+def build_round_data(examples: Iterable[Any], replay: Sequence[Any], tokenizer: Any, *, max_length: int,
+                     heldout_fraction: float, replay_train_limit: int | None = None,
+                     replay_eval_limit: int | None = None) -> RoundData:
+    """`examples`: storage.review.TrainingExample rows (uid, prompt, completion, approved_at, id);
+    `replay`: learner.replay.ReplayExample (prompt_messages, completion). The replay set is trained on
+    in full (or an evenly spaced `replay_train_limit` of it); the replay loss is measured on an evenly
+    spaced `replay_eval_limit` of the exchanges not trained on (of all, when all train)."""
+    train: list[Sample] = []
+    heldout: list[Sample] = []
+    train_ids: list[int] = []
+    heldout_ids: list[int] = []
+    newest: str | None = None
+    for ex in examples:
+        sample = encode_exchange(tokenizer, ex.prompt, ex.completion, max_length=max_length,
+                                 key=f"example:{ex.id}", example_id=ex.id)
+        if split_for(ex.uid, heldout_fraction) == "heldout":
+            heldout.append(sample)
+            heldout_ids.append(ex.id)
+        else:
+            train.append(sample)
+            train_ids.append(ex.id)
+        newest = max(newest or ex.approved_at, ex.approved_at)
+    replay_samples = [encode_exchange(tokenizer, r.prompt_messages, r.completion, max_length=max_length,
+                                      key=f"replay:{i}") for i, r in enumerate(replay)]
+    replay_train = replay_samples if replay_train_limit is None else _evenly(replay_samples, replay_train_limit)
+    # Measure forgetting on replay exchanges this round did not train on, when there are any.
+    trained_keys = {s.key for s in replay_train}
+    unseen = [s for s in replay_samples if s.key not in trained_keys]
+    replay_eval = _evenly(unseen or replay_samples, replay_eval_limit)
+    return RoundData(train=train + replay_train, heldout=heldout, replay_eval=replay_eval,
+                     train_example_ids=train_ids, heldout_example_ids=heldout_ids, n_replay_train=len(replay_train),
+                     examples_approved_until=newest)

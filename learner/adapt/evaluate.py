@@ -1,0 +1,127 @@
+"""Measuring an adapter: completion losses on a set of exchanges, and the must-pass prompts.
+
+One loaded base serves every comparison: the candidate is the PEFT model's trained adapter, the
+base is the same model with adapters disabled, and the active version is loaded beside the
+candidate as a second named adapter. No second copy of the 0.5B weights is ever held.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from learner.adapt.dataset import Sample, collate, length_grouped_batches
+from learner.adapt.train import completion_nll
+
+CANDIDATE = "default"   # the adapter PEFT creates and trains
+ACTIVE = "active"       # the teacher-promoted version, loaded for comparison
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetLoss:
+    """Summed completion NLL and token count, overall and per sample key."""
+    nll: float
+    n_tokens: int
+    per_key: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float | None:
+        return self.nll / self.n_tokens if self.n_tokens else None
+
+    def mean_over(self, keys: Sequence[str]) -> float | None:
+        parts = [self.per_key[k] for k in keys if k in self.per_key]
+        n = sum(p[1] for p in parts)
+        return sum(p[0] for p in parts) / n if n else None
+
+
+@torch.inference_mode()
+def measure(model: torch.nn.Module, samples: Sequence[Sample], *, pad_id: int, batch_tokens: int,
+            max_batch_examples: int = 16) -> SetLoss:
+    """Token-weighted mean completion loss (the same masked loss as training) over `samples`."""
+    device = next(model.parameters()).device
+    total_nll, total_n, per_key = 0.0, 0, {}
+    for group in length_grouped_batches(samples, batch_tokens=batch_tokens, max_batch_examples=max_batch_examples):
+        for sample in group:  # per-sample sums are needed for the per-round slices
+            batch = collate([sample], pad_id=pad_id).to(device)
+            nll, n = completion_nll(model, batch)
+            per_key[sample.key] = (float(nll), n)
+            total_nll += float(nll)
+            total_n += n
+    return SetLoss(nll=total_nll, n_tokens=total_n, per_key=per_key)
+
+
+@contextlib.contextmanager
+def using(model: Any, which: str) -> Iterator[None]:
+    """Run the block with the candidate, the active adapter, or the base (adapters disabled)."""
+    if which == "base":
+        with model.disable_adapter():
+            yield
+        return
+    previous = model.active_adapter
+    model.set_adapter(CANDIDATE if which == "candidate" else ACTIVE)
+    try:
+        yield
+    finally:
+        model.set_adapter(previous)
+
+
+def load_active(model: Any, path: Path) -> None:
+    """Load the active version beside the candidate (weights from safetensors only)."""
+    model.load_adapter(str(path), adapter_name=ACTIVE, is_trainable=False)
+
+
+# -- must-pass prompts ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MustPassResult:
+    prompt_id: int
+    prompt: str
+    passed: bool
+    answer: str
+    failures: tuple[str, ...]    # "missing /pattern/" or "contains /pattern/"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.prompt_id, "prompt": self.prompt, "passed": self.passed, "answer": self.answer,
+                "failures": list(self.failures)}
+
+
+def check_answer(answer: str, must_match: Sequence[str], must_not_match: Sequence[str]) -> tuple[str, ...]:
+    """Case-insensitive (teachers write "Quarrington", the model writes "quarrington"); a pattern
+    may switch that off with (?-i:...)."""
+    failures = [f"missing /{p}/" for p in must_match if not re.search(p, answer, re.IGNORECASE | re.MULTILINE)]
+    failures += [f"contains /{p}/" for p in must_not_match if re.search(p, answer, re.IGNORECASE | re.MULTILINE)]
+    return tuple(failures)
+
+
+def generate_answer(model: Any, tokenizer: Any, prompt: str, *, mode: str, max_new_tokens: int,
+                    model_id: str = "", context_window: int = 4096) -> str:
+    """A greedy answer exactly as a student would get it (the Tutor's prompt and stop tokens)."""
+    from learner.loading import LoadedModel
+    from learner.settings import GenerationSettings
+    from learner.tutor import Tutor, TutorRequest
+
+    device = str(next(model.parameters()).device.type)
+    loaded = LoadedModel(model=model, tokenizer=tokenizer, model_id=model_id, device=device,
+                         dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
+                         context_window=context_window)
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
+    reply = Tutor(loaded).reply(TutorRequest(user_text=prompt, mode=mode), settings)  # type: ignore[arg-type]
+    return reply.text + (f"\nAnswer key: {reply.answer_key}" if reply.answer_key else "")
+
+
+def run_must_pass(model: Any, tokenizer: Any, prompts: Sequence[Any], *, max_new_tokens: int,
+                  context_window: int = 4096) -> list[MustPassResult]:
+    """`prompts`: storage.adapters.MustPassPrompt rows."""
+    results = []
+    for item in prompts:
+        answer = generate_answer(model, tokenizer, item.prompt, mode=item.mode, max_new_tokens=max_new_tokens,
+                                 context_window=context_window)
+        failures = check_answer(answer, item.must_match, item.must_not_match)
+        results.append(MustPassResult(prompt_id=item.id, prompt=item.prompt, passed=not failures, answer=answer,
+                                      failures=failures))
+    return results

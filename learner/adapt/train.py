@@ -1,0 +1,225 @@
+"""LoRA training on the frozen base, with the loss and the LM head on completion tokens only.
+
+Why the LM head only on completion positions: Qwen2.5's vocabulary has 151,936 entries, so the
+head is a 896 × 151,936 matrix (136 M weights, over a quarter of the model) applied at every
+position, and its logits (T × 151,936 floats) dominate activation memory. Prompt positions carry
+no loss, so we run the decoder body, gather the hidden states of the positions that predict a
+completion token, and apply the head to those alone. The loss is identical (tests check it with
+torch.allclose against the model's own full computation); the work is not.
+
+Sections: model (base + fresh LoRA) · loss · optimiser/schedule · loop (progress, cancel) · save.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from learner.adapt import TrainingCancelled
+from learner.adapt.dataset import IGNORE_INDEX, Batch, Sample, collate, length_grouped_batches
+from learner.adapt.recipe import Recipe
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+# -- model ----------------------------------------------------------------------------------------
+
+def training_dtype(device: str) -> torch.dtype:
+    """fp32 on CPU (bf16 matmuls there are emulated for training and lose the small LoRA updates),
+    bf16 on CUDA (native, and half the memory)."""
+    return torch.bfloat16 if device == "cuda" else torch.float32
+
+
+def lora_config(recipe: Recipe, model: torch.nn.Module) -> Any:
+    from peft import LoraConfig
+
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    targets = [t for t in recipe.target_modules if t in present]
+    if not targets:
+        raise ValueError(f"None of the recipe's target modules ({', '.join(recipe.target_modules)}) exist in "
+                         "this model; set Recipe.target_modules to its linear layers.")
+    return LoraConfig(r=recipe.rank, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout, target_modules=targets,
+                      bias="none", task_type="CAUSAL_LM")
+
+
+def add_fresh_adapter(model: torch.nn.Module, recipe: Recipe, *, adapter_name: str = "default") -> Any:
+    """Wrap the frozen base in a PeftModel with a freshly initialised LoRA adapter (B = 0, so the
+    adapted model starts exactly at the base)."""
+    from peft import get_peft_model
+
+    torch.manual_seed(recipe.seed)
+    return get_peft_model(model, lora_config(recipe, model), adapter_name=adapter_name)
+
+
+def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
+    """The *ForCausalLM module under any PEFT wrapper."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+# -- loss -----------------------------------------------------------------------------------------
+
+def completion_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:
+    """Summed negative log-likelihood of the completion tokens, and their count.
+
+    Position t predicts token t+1, so the hidden state at t is gathered where labels[t+1] is a
+    completion token. The head runs on those N rows only: N × vocab logits instead of B × T × vocab.
+    """
+    lm = _causal_lm(model)
+    hidden = lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+    targets = batch.labels[:, 1:]
+    trained = targets != IGNORE_INDEX
+    picked = hidden[:, :-1][trained]                       # [N, hidden]
+    logits = lm.get_output_embeddings()(picked).float()    # [N, vocab]; fp32 for a stable log-softmax
+    nll = F.cross_entropy(logits, targets[trained], reduction="sum")
+    return nll, int(trained.sum())
+
+
+def full_lm_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """The model's own loss (head at every position): the reference the fast path must equal."""
+    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+
+
+# -- loop -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainStats:
+    steps: int
+    epochs: int
+    final_loss: float
+    mean_loss_last_epoch: float
+    tokens: int                  # real tokens run through the model (prompt + completion)
+    trained_tokens: int          # completion tokens with a loss
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def plan_batches(samples: list[Sample], recipe: Recipe) -> list[list[list[Sample]]]:
+    """Batches for every epoch (a new seeded order each epoch), cut to max_steps."""
+    epochs = [length_grouped_batches(samples, batch_tokens=recipe.batch_tokens,
+                                     max_batch_examples=recipe.max_batch_examples, seed=recipe.seed + epoch)
+              for epoch in range(recipe.epochs)]
+    if recipe.max_steps is not None:
+        remaining = recipe.max_steps
+        cut = []
+        for batches in epochs:
+            if remaining <= 0:
+                break
+            cut.append(batches[:remaining])
+            remaining -= len(cut[-1])
+        epochs = cut
+    return epochs
+
+
+def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe, *, pad_id: int,
+                  on_progress: Progress | None = None, cancel: threading.Event | None = None) -> TrainStats:
+    """Train the PEFT model's active adapter in place. Raises TrainingCancelled when `cancel` is set.
+
+    Under `accelerate launch` / `torchrun` (torch.distributed initialised, several processes) each
+    process takes every world-th batch and the LoRA gradients (a few MB) are averaged with one
+    all-reduce per step: data parallelism without wrapping the model, so the completion-only loss
+    path stays the same on one CPU and on eight GPUs.
+    """
+    if not samples:
+        raise ValueError("There is nothing to train on.")
+    emit = on_progress or (lambda event: None)
+    device = next(p for p in model.parameters()).device
+    rank, world = distributed_rank_world()
+    epochs = plan_batches(samples, recipe)
+    if world > 1:  # equal step counts on every rank, or the all-reduce would wait forever
+        epochs = [b[rank:len(b) - len(b) % world:world] if len(b) >= world else b[:1] for b in epochs]
+    total = sum(len(b) for b in epochs)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trainable, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+    warmup = int(total * recipe.warmup_ratio)
+
+    def lr_factor(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
+    model.train()
+    step = tokens = trained_tokens = 0
+    loss_value = float("nan")
+    epoch_losses: list[float] = []
+    started = time.perf_counter()
+    for epoch, batches in enumerate(epochs):
+        epoch_losses = []
+        for samples_in_batch in batches:
+            if cancel is not None and cancel.is_set():
+                raise TrainingCancelled("Training was cancelled; no adapter was saved.")
+            batch = collate(samples_in_batch, pad_id=pad_id).to(device)
+            nll, n = completion_nll(model, batch)
+            loss = nll / max(n, 1)
+            loss.backward()
+            if world > 1:
+                _average_gradients(trainable, world)
+            torch.nn.utils.clip_grad_norm_(trainable, recipe.max_grad_norm)
+            optimiser.step()
+            scheduler.step()
+            optimiser.zero_grad(set_to_none=True)
+            step += 1
+            tokens += batch.n_tokens
+            trained_tokens += batch.n_trained
+            loss_value = float(loss.detach())
+            epoch_losses.append(loss_value)
+            elapsed = time.perf_counter() - started
+            emit({"phase": "train", "step": step, "total": total, "epoch": epoch + 1, "epochs": len(epochs),
+                  "loss": round(loss_value, 5), "eta_s": round(elapsed / step * (total - step), 1),
+                  "tokens_per_s": round(tokens / elapsed, 1) if elapsed > 0 else None})
+    model.eval()
+    return TrainStats(steps=step, epochs=len(epochs), final_loss=loss_value,
+                      mean_loss_last_epoch=sum(epoch_losses) / len(epoch_losses) if epoch_losses else float("nan"),
+                      tokens=tokens, trained_tokens=trained_tokens, seconds=time.perf_counter() - started)
+
+
+def distributed_rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _average_gradients(params: list[torch.nn.Parameter], world: int) -> None:
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad /= world
+
+
+# -- save -----------------------------------------------------------------------------------------
+
+def save_adapter(model: Any, folder: Path, recipe: Recipe, *, adapter_name: str = "default") -> Path:
+    """adapter_config.json + adapter_model.safetensors (never a pickle) + recipe.json, fsynced, in `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder), safe_serialization=True, selected_adapters=[adapter_name])
+    # save_pretrained puts a non-default adapter in a sub-folder named after it; keep the layout flat.
+    nested = folder / adapter_name
+    if adapter_name != "default" and nested.is_dir():
+        for item in nested.iterdir():
+            item.replace(folder / item.name)
+        nested.rmdir()
+    recipe.save(folder)
+    for item in folder.iterdir():
+        if item.is_file():
+            with open(item, "rb") as handle:
+                os.fsync(handle.fileno())
+    return folder

@@ -1,0 +1,116 @@
+"""storage.adapters: the teacher-only actions, the gate refusal, rollback, crash recovery of runs."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage import Database, PermissionDenied, ValidationError
+from storage import adapters as store
+from storage import chat
+from storage.chat import User
+
+
+def _register(db: Database, folder: Path, version: int, *, passed: bool = True) -> store.AdapterVersion:
+    path = folder / f"v{version}"
+    path.mkdir(parents=True)
+    (path / "adapter_config.json").write_text("{}")
+    (path / "adapter_model.safetensors").write_bytes(b"")
+    return store.register_adapter(
+        db, version=version, base_model_id="tiny", path=str(path), n_examples=3, n_heldout=1, n_replay=2,
+        examples_approved_until=None, recipe={"rank": 4}, metrics={"heldout_loss": {"candidate": 1.0}},
+        gate={"passed": passed}, gate_passed=passed, gate_reason="All checks passed." if passed else
+        "Replay loss rose +6.0% against the base (limit +5%).", run_id=None, train_ids=[], heldout_ids=[])
+
+
+def test_a_failing_candidate_cannot_be_promoted_and_the_teacher_sees_why(db, teacher: User, tmp_path) -> None:
+    _register(db, tmp_path, 1, passed=False)
+    assert store.get_adapter(db, 1).status == "failed"
+    with pytest.raises(store.GateNotPassed, match=r"Replay loss rose \+6.0%"):
+        store.promote(db, teacher, 1)
+    assert store.active_adapter(db) is None
+
+
+def test_students_cannot_promote_roll_back_or_edit_must_pass_prompts(db, teacher: User, tmp_path) -> None:
+    _register(db, tmp_path, 1)
+    student = chat.create_user(db, "Sam")
+    with pytest.raises(PermissionDenied):
+        store.promote(db, student, 1)
+    # a hand-made User claiming to be a teacher is re-read from the database
+    with pytest.raises(PermissionDenied):
+        store.promote(db, User(student.id, student.name, "teacher", "", student.created_at), 1)
+    with pytest.raises(PermissionDenied):
+        store.rollback(db, student)
+    with pytest.raises(PermissionDenied):
+        store.use_base(db, student)
+    with pytest.raises(PermissionDenied):
+        store.add_must_pass(db, student, "Who?", must_match=["x"])
+    assert store.active_adapter(db) is None
+
+
+def test_promote_retires_the_previous_one_and_rollback_goes_back(db, teacher: User, tmp_path) -> None:
+    for v in (1, 2, 3):
+        _register(db, tmp_path, v)
+    store.promote(db, teacher, 1)
+    store.promote(db, teacher, 2)
+    assert [(a.version, a.status) for a in store.list_adapters(db)] == [(3, "candidate"), (2, "active"), (1, "retired")]
+    back = store.rollback(db, teacher)               # to the one active before
+    assert back is not None and back.version == 1
+    assert store.get_adapter(db, 2).status == "retired"
+    store.promote(db, teacher, 3)
+    assert store.rollback(db, teacher, 2).version == 2   # any earlier version
+    with pytest.raises(ValidationError, match="newer"):
+        store.rollback(db, teacher, 3)
+    store.use_base(db, teacher)
+    assert store.active_adapter(db) is None
+    actions = [r["action"] for r in db.query("SELECT action FROM audit_log WHERE action LIKE 'adapters.%'")]
+    assert actions.count("adapters.promote") >= 4 and "adapters.use_base" in actions
+
+
+def test_rollback_with_nothing_earlier_falls_back_to_the_base_model(db, teacher: User, tmp_path) -> None:
+    _register(db, tmp_path, 1)
+    store.promote(db, teacher, 1)
+    assert store.rollback(db, teacher) is None
+    assert store.active_adapter(db) is None
+
+
+def test_the_database_refuses_two_active_adapters(db, teacher: User, tmp_path) -> None:
+    _register(db, tmp_path, 1)
+    _register(db, tmp_path, 2)
+    store.promote(db, teacher, 1)
+    with pytest.raises(Exception, match="UNIQUE"):
+        with db.transaction() as t:
+            t.execute("UPDATE adapters SET status = 'active' WHERE version = 2")
+
+
+def test_a_version_whose_folder_is_gone_cannot_be_promoted(db, teacher: User, tmp_path) -> None:
+    _register(db, tmp_path, 1)
+    store.mark_folder_deleted(db, 1)
+    with pytest.raises(Exception, match="folder is gone"):
+        store.promote(db, teacher, 1)
+
+
+def test_a_run_whose_process_died_is_recovered_as_failed(db) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run = store.start_run(db, trigger="manual", pid=dead.pid, log_path="/tmp/x.log")
+    mine = store.start_run(db, trigger="cli")  # this process: alive
+    recovered = store.recover_stale_runs(db)
+    assert [r.id for r in recovered] == [run.id]
+    again = store.get_run(db, run.id)
+    assert again.status == "failed" and "ended without finishing" in (again.error or "")
+    assert store.get_run(db, mine.id).status == "running"
+
+
+def test_must_pass_prompts_validate_their_patterns(db, teacher: User) -> None:
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        store.add_must_pass(db, teacher, "Who?", must_match=["(unclosed"])
+    with pytest.raises(ValidationError, match="at least one pattern"):
+        store.add_must_pass(db, teacher, "Who?")
+    item = store.add_must_pass(db, teacher, "Who is the head?", must_match=["Quarrington"], must_not_match=["I don't"])
+    edited = store.update_must_pass(db, teacher, item.id, prompt="Who leads the school?", must_match=["Quarrington"])
+    assert edited.prompt == "Who leads the school?" and edited.must_not_match == ()
+    store.delete_must_pass(db, teacher, item.id)
+    assert store.list_must_pass(db) == []
