@@ -14,6 +14,8 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "app.cli_chat",
     "app.cli_review",
+    "app.cli_adapt",
+    "app.cli_practice",
 )
 
 
