@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PySide6.QtCore import QEvent, QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QWidget
 
 from app.context import AppContext
 from learner.schedule import Decision, decide, gather_inputs
@@ -530,6 +530,22 @@ class _CloseWatcher(QObject):
         return False
 
 
+class _ActivityWatcher(QObject):
+    """Keys and clicks anywhere in the app count as activity for "idle for M minutes" (marked at most
+    once a minute, so the cost is one type check per event)."""
+
+    _TYPES = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel)
+
+    def __init__(self, scheduler: AdaptationScheduler) -> None:
+        super().__init__(scheduler)
+        self._scheduler = scheduler
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() in self._TYPES:
+            self._scheduler._mark_activity()
+        return False
+
+
 def install_scheduler(window: MainWindow, *, start: bool = True) -> AdaptationScheduler:
     """Give the main window its scheduler: the status indicator, the teacher's Schedule action, the
     approval badge, and a clean stop on close."""
@@ -563,6 +579,10 @@ def install_scheduler(window: MainWindow, *, start: bool = True) -> AdaptationSc
     scheduler.approval_waiting.connect(on_waiting)
     scheduler.status_changed.connect(on_status)
     window.installEventFilter(_CloseWatcher(scheduler, window))
+    app = QApplication.instance()
+    if app is not None:
+        watcher = _ActivityWatcher(scheduler)
+        app.installEventFilter(watcher)  # Qt drops the filter when the watcher (a child of the scheduler) goes
     if start:
         scheduler.start()
     return scheduler

@@ -235,3 +235,12 @@ def test_training_is_never_frozen_while_it_holds_the_database_write_lock(qtbot, 
     finally:
         scheduler.shutdown()
     assert not scheduler.running
+
+
+def test_keys_and_clicks_in_the_app_count_as_activity(qtbot, open_window, ctx):
+    from PySide6.QtCore import Qt
+
+    win = open_window()
+    assert sched.get_state(ctx.db).app_activity_at is None
+    qtbot.keyClick(win.composer, Qt.Key.Key_A)
+    assert sched.get_state(ctx.db).app_activity_at is not None
