@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 from PySide6.QtCore import QTime, Slot
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QMessageBox, QSpinBox, QTimeEdit,
-    QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QMessageBox, QSpinBox, QTableWidget,
+    QTableWidgetItem, QTimeEdit, QVBoxLayout, QWidget,
 )
 
 from app.context import AppContext
@@ -19,6 +19,7 @@ from learner.schedule import decide, gather_inputs
 from storage import StorageError
 from storage import schedule as sched
 
+HISTORY_ROWS = 10
 MODE_LABELS = {"off": "Off (only when a teacher clicks Train now)", "nightly": "Every night at…",
                "every_n_hours": "Every N hours"}
 
@@ -69,6 +70,13 @@ class ScheduleDialog(QDialog):
         self.state_label.setTextInteractionFlags(self.state_label.textInteractionFlags()
                                                  | self.state_label.textInteractionFlags().TextSelectableByMouse)
         layout.addWidget(self.state_label)
+        self.history = QTableWidget(0, 5)
+        self.history.setHorizontalHeaderLabels(["Started", "Trigger", "Result", "Version", "Error / log"])
+        self.history.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.history.verticalHeader().setVisible(False)
+        self.history.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(QLabel("Recent rounds"))
+        layout.addWidget(self.history)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
@@ -104,6 +112,22 @@ class ScheduleDialog(QDialog):
             lines.append(f"<b>Failed {state.consecutive_failures}× in a row:</b> {state.last_failure_message}<br>"
                          f"Log: <code>{state.last_failure_log}</code>")
         self.state_label.setText("<br>".join(lines))
+        self._show_history()
+
+    def _show_history(self) -> None:
+        """Every recorded round (newest first): who started it, when, how it ended, what it made."""
+        from storage import adapters
+
+        runs = adapters.list_runs(self.ctx.db, limit=HISTORY_ROWS)
+        self.history.setRowCount(len(runs))
+        for row, run in enumerate(runs):
+            cells = [_local_time(run.started_at), run.trigger, run.status,
+                     f"v{run.version}" if run.version is not None else "", run.error or run.log_path or ""]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(run.log_path or "")
+                self.history.setItem(row, column, item)
+        self.history.resizeColumnsToContents()
 
     @Slot()
     def save(self) -> None:
@@ -114,6 +138,13 @@ class ScheduleDialog(QDialog):
             return
         self.ctx.changes.notify("schedule")
         self.accept()
+
+
+def _local_time(iso: str) -> str:
+    try:
+        return f"{datetime.fromisoformat(iso).astimezone():%Y-%m-%d %H:%M}"
+    except ValueError:
+        return iso
 
 
 def open_schedule_dialog(ctx: AppContext, parent: QWidget | None = None) -> ScheduleDialog | None:
