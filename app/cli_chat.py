@@ -6,6 +6,7 @@ Ctrl+C stops generation (or cancels preparation) cleanly; a second Ctrl+C quits 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 
 from learner.errors import LearnerError, PreparationCancelled
 from learner.prompts import MODES
-from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, GenerationSettings
+from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, STORAGE_KEY, GenerationSettings
 from learner.sources import PrepareProgress
 from storage import DataDir, resolve_data_dir
 
@@ -39,13 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--show-key", action="store_true", help="practice mode: print the answer key too")
     _add_model_options(ask)
     defaults = GenerationSettings()
-    ask.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens, metavar="N",
-                     help=f"longest answer in tokens (default {defaults.max_new_tokens})")
-    ask.add_argument("--temperature", type=float, default=defaults.temperature, metavar="T",
-                     help=f"0 = always the most likely words; higher = more varied (default {defaults.temperature})")
-    ask.add_argument("--device", choices=DEVICES, default=defaults.device, help="where the model runs (default auto)")
-    ask.add_argument("--dtype", choices=DTYPES + tuple(DTYPE_ALIASES), default=defaults.dtype,
-                     help="number format (default auto: bfloat16 on CPU, the fastest here)")
+    # Unset options fall back to what the window's Settings saved, then to these defaults.
+    ask.add_argument("--max-new-tokens", type=int, metavar="N",
+                     help=f"longest answer in tokens (default: Settings, else {defaults.max_new_tokens})")
+    ask.add_argument("--temperature", type=float, metavar="T",
+                     help=f"0 = always the most likely words; higher = more varied "
+                          f"(default: Settings, else {defaults.temperature})")
+    ask.add_argument("--device", choices=DEVICES, help="where the model runs (default: Settings, else auto)")
+    ask.add_argument("--dtype", choices=DTYPES + tuple(DTYPE_ALIASES),
+                     help="number format (default: Settings, else auto = bfloat16 on CPU, the fastest here)")
     ask.set_defaults(func=run_ask)
 
     prepare = subparsers.add_parser(
@@ -58,9 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="default", metavar="SPEC",
+    parser.add_argument("--model", metavar="SPEC",
                         help="'default' (the embedded model), a Hugging Face model folder, a .gguf file, "
-                             "or a hub id (needs internet)")
+                             "or a hub id (needs internet); unset: the model chosen in Settings")
 
 
 # -- Ctrl+C ------------------------------------------------------------------------------------
@@ -86,7 +89,10 @@ def _status(message: str) -> None:
 
 
 def _quiet_transformers() -> None:
-    """Keep stdout for the answer: no loading bars or advisory logs from transformers."""
+    """Keep the terminal for the answer and our progress bar: no loading bars or advisory logs from
+    transformers. Its GGUF reader uses a bare tqdm, which only TQDM_DISABLE (read when tqdm is
+    first imported, i.e. here) silences."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -127,6 +133,34 @@ def _log_traceback(args: argparse.Namespace) -> str | None:
         return str(path)
     except OSError:
         return None
+
+
+# -- settings --------------------------------------------------------------------------------
+
+def _saved_settings(data_dir: DataDir) -> GenerationSettings:
+    """What the window's Settings dialog saved, if there is a database; defaults otherwise."""
+    if not data_dir.db_path.is_file():
+        return GenerationSettings()
+    from storage import Database, StorageError, chat
+
+    try:
+        db = Database(data_dir.db_path)
+        try:
+            return GenerationSettings.from_dict(chat.get_setting(db, STORAGE_KEY))
+        finally:
+            db.close()
+    except (StorageError, ValueError, TypeError) as exc:
+        _status(f"(The saved settings could not be read ({exc}); using the defaults.)")
+        return GenerationSettings()
+
+
+def _settings_from(args: argparse.Namespace, data_dir: DataDir) -> GenerationSettings:
+    """Command-line options beat the saved Settings, which beat the defaults."""
+    chosen = {"model_spec": args.model, "device": getattr(args, "device", None),
+              "dtype": getattr(args, "dtype", None), "max_new_tokens": getattr(args, "max_new_tokens", None),
+              "temperature": getattr(args, "temperature", None)}
+    return GenerationSettings(**{**_saved_settings(data_dir).to_dict(),
+                                 **{k: v for k, v in chosen.items() if v is not None}})
 
 
 # -- prepare-model -----------------------------------------------------------------------------
@@ -170,9 +204,10 @@ def _prepare(spec: str, data_dir: DataDir, cancel: threading.Event):
 def run_prepare(args: argparse.Namespace) -> int:
     _quiet_transformers()
     data_dir = resolve_data_dir(args.data_dir).ensure()
+    spec = _settings_from(args, data_dir).model_spec
     cancel = threading.Event()
     with _ctrl_c_sets(cancel):
-        prepared, did_work = _prepare(args.model, data_dir, cancel)
+        prepared, did_work = _prepare(spec, data_dir, cancel)
     _status(f"{'Prepared' if did_work else 'Already prepared'}: {prepared.model_id}")
     print(prepared.path)
     return 0
@@ -185,13 +220,12 @@ def run_ask(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
         raise ValueError("The question is empty: type some text (or pipe it in with TEXT = -).")
-    settings = GenerationSettings(model_spec=args.model, device=args.device, dtype=args.dtype,
-                                  max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    data_dir = resolve_data_dir(args.data_dir).ensure()
+    settings = _settings_from(args, data_dir)
     _quiet_transformers()
     from learner.loading import load_model
     from learner.tutor import Tutor, TutorRequest
 
-    data_dir = resolve_data_dir(args.data_dir).ensure()
     stop = threading.Event()
     with _ctrl_c_sets(stop):
         prepared, _ = _prepare(settings.model_spec, data_dir, stop)

@@ -10,6 +10,9 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 MAX_NEW_TOKENS_LIMIT = 8192
 MAX_TEMPERATURE = 2.0
+# The key under which the app's Settings dialog stores GenerationSettings.to_dict() (storage.chat
+# settings table); `tutorloop ask` reads the same key so the terminal uses the window's choices.
+STORAGE_KEY = "generation"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,3 +124,28 @@ def test_the_chat_commands_do_not_import_qt(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path), capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_ask_uses_the_settings_saved_by_the_window(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from learner.settings import STORAGE_KEY, GenerationSettings
+    from storage import Database, DataDir, chat
+
+    home = DataDir(tmp_path / "home").ensure()
+    db = Database(home.db_path)
+    try:
+        saved = GenerationSettings(model_spec=str(tiny_model_dir), max_new_tokens=3, temperature=1.0)
+        chat.set_setting(db, STORAGE_KEY, saved.to_dict())
+    finally:
+        db.close()
+    result = tutorloop(home.root, "ask", "What is a fraction?")           # no --model: the saved one
+    assert result.returncode == 0, result.stderr
+    assert "tiny-qwen2" in result.stderr and 1 <= _n_tokens(result.stderr) <= 3
+    result = tutorloop(home.root, "ask", "What is a fraction?", "--max-new-tokens", "2")   # flags win
+    assert result.returncode == 0, result.stderr
+    assert 1 <= _n_tokens(result.stderr) <= 2
+
+
+def _n_tokens(stderr: str) -> int:
+    match = re.search(r"\[(\d+) tokens", stderr)
+    assert match, stderr
+    return int(match.group(1))
