@@ -28,7 +28,8 @@ TRIGGERS = ("manual", "schedule", "cli")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="progress as JSON lines on stdout")
-    parser.add_argument("--trigger", choices=TRIGGERS, default="cli", help="who started it (recorded with the run)")
+    parser.add_argument("--trigger", choices=TRIGGERS, default=None,
+                        help="who started it (recorded with the run; default: schedule with --if-due, else cli)")
     parser.add_argument("--model", default="default", metavar="SPEC",
                         help="the base model: default (embedded), a Hugging Face folder, a .gguf file or a hub id")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -72,6 +73,10 @@ class _Printer:
             elif phase == "done":
                 verdict = "passed the gate" if event.get("gate_passed") else "FAILED the gate"
                 print(f"done: v{event['version']} {verdict}: {event.get('reason', '')}", flush=True)
+            elif phase == "schedule":  # the scheduler's own words: why it runs or not, the result, the log
+                text = event.get("reason") or event.get("event", "")
+                log = f" (log: {event['log']})" if event.get("log") and event.get("event") != "busy" else ""
+                print(f"{text}{log}" if event.get("reason") else f"round {text}{log}", flush=True)
             else:
                 rest = {k: v for k, v in event.items() if k != "phase"}
                 print(f"{phase}: {rest}", flush=True)
@@ -103,6 +108,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     from learner.adapt import AdaptError, NothingToTrain, TrainingCancelled
     from storage import resolve_data_dir
 
+    if args.trigger is None:  # cron, systemd and Task Scheduler run `--if-due`: those are scheduled rounds
+        args.trigger = "schedule" if args.if_due else "cli"
     emit = _Printer(args.json)
     try:
         recipe = recipe_from_args(args)

@@ -108,3 +108,23 @@ def test_a_due_round_runs_once_with_the_tiny_model(data_dir: DataDir, db: Databa
     assert code == 0, stderr
     assert "Not due" in schedule_events(events, "decision")[0]["reason"]
     assert len(db.query("SELECT * FROM training_runs")) == 1
+
+
+def test_tutorloop_adapt_if_due_prints_its_reason_in_words(data_dir: DataDir, db: Database):
+    """What a cron mail or a Task Scheduler history shows: a sentence, not JSON."""
+    set_schedule(db, mode="nightly", time_of_day="02:00", min_new_examples=20, idle_minutes=0)
+    approve_examples(db, 2)
+    env = {**os.environ, "TUTORLOOP_HOME": str(data_dir.root)}
+    done = subprocess.run([sys.executable, "-m", "app", "adapt", "--if-due"], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith("Waiting for examples: 2 newly approved since the last round, 20 needed")
+
+
+def test_if_due_without_a_trigger_records_a_scheduled_round(data_dir: DataDir, db: Database, tiny_model_dir: Path):
+    set_schedule(db, mode="every_n_hours", every_hours=24, min_new_examples=1, idle_minutes=0)
+    approve_examples(db, 6)
+    code, events, stderr = adapt(data_dir, "--if-due", "--model", str(tiny_model_dir), *TINY_ROUND)
+    assert code == 0, (events[-4:], stderr[-3000:])
+    assert [r["trigger"] for r in db.query("SELECT trigger FROM training_runs")] == ["schedule"]
+    assert sched.get_state(db).last_round_trigger == "schedule"
