@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import shiboken6
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import app.qt_compat  # noqa: F401  - before any Qt use; see the module
@@ -55,6 +56,7 @@ def run_gui(data_dir: str | None = None) -> int:
     from app.main_window import MainWindow
     from app.profile_dialog import choose_profile
 
+    window: MainWindow | None = None
     try:
         student = choose_profile(ctx.db)
         if student is None:
@@ -67,4 +69,8 @@ def run_gui(data_dir: str | None = None) -> int:
         window.shutdown()  # quitting without closing the window (e.g. a signal) still stops the thread
         return status
     finally:
+        if window is not None:
+            # Delete the window and everything it installed (timers, application event filters)
+            # now, while the database they use is still open, not whenever Python collects it.
+            shiboken6.delete(window)
         ctx.db.close()

@@ -126,7 +126,13 @@ class ModelHost(QObject):
         self.model_id: str | None = None
         self.adapter_version: int | None = None       # set when issue 4's adapters arrive
         self.last_error: str | None = None
-        self.thread.start()
+        self._shut_down = False
+
+    def _ensure_started(self) -> None:
+        # Started on first use, not in __init__: a window whose construction fails after creating
+        # its host must not leave a running thread behind (Qt aborts when it is destroyed).
+        if not self.thread.isRunning() and not self._shut_down:
+            self.thread.start()
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -138,6 +144,7 @@ class ModelHost(QObject):
         self._loads_pending += 1
         self.model_id = None
         self._set_state(LOADING)
+        self._ensure_started()
         self._load_requested.emit(settings, self._load_cancel)
 
     def cancel_load(self) -> None:
@@ -149,6 +156,7 @@ class ModelHost(QObject):
         request_id = next(self._ids)
         stop = threading.Event()
         self._stops[request_id] = stop
+        self._ensure_started()
         self._generate_requested.emit(request_id, request, settings, stop)
         if len(self._stops) == 1:
             self.busy_changed.emit(True)
@@ -172,6 +180,7 @@ class ModelHost(QObject):
     def shutdown(self) -> None:
         """Stop whatever runs, let the thread finish, and wait for it. Results the worker emitted
         on its way out are still queued for the UI thread; the caller delivers them."""
+        self._shut_down = True
         self.stop()
         self.cancel_load()
         if self.thread.isRunning():

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QMessageBox
 
@@ -99,6 +100,9 @@ def open_window(qtbot, ctx: AppContext):
     yield open_
     for win in opened:
         win.close()
+        # delete now, with the database still open: the window installs timers and application
+        # event filters (scheduler) that would otherwise outlive it until garbage collection
+        shiboken6.delete(win)
 
 
 @pytest.fixture
