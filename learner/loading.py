@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from learner.errors import DeviceUnavailableError, ModelSourceError
@@ -65,7 +66,7 @@ def load_model(prepared: PreparedModel, *, device: str = "auto", dtype: str = "a
         tokenizer = AutoTokenizer.from_pretrained(prepared.path)
         # use_safetensors=True: never fall back to unpickling a .bin file.
         model = AutoModelForCausalLM.from_pretrained(prepared.path, dtype=_TORCH_DTYPES[dtype], use_safetensors=True)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
         raise ModelSourceError(f"Could not load the model in {prepared.path}: {exc}. If this is the prepared "
                                f"cache, delete that folder and prepare the model again.") from exc
     model.to(device)

@@ -64,3 +64,12 @@ def test_folder_without_config_is_refused(tmp_path: Path, data_dir: DataDir) -> 
     (tmp_path / "notes").mkdir()
     with pytest.raises(ModelSourceError, match="config.json"):
         prepare_model(str(tmp_path / "notes"), data_dir)
+
+
+def test_a_truncated_weights_file_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ModelSourceError, match="Could not load the model"):
+        load_model(PreparedModel(model_id="broken", path=folder))
