@@ -153,6 +153,7 @@ class AdaptationScheduler(QObject):
         self.status = AdaptationStatus(state="idle", text="Adaptation: idle")
         self._host = model_host
         self._closed = False
+        self.activity_watcher: QObject | None = None   # app-wide key/click filter, removed on shutdown
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.check_now)
@@ -230,6 +231,8 @@ class AdaptationScheduler(QObject):
         if self.running:
             return
         argv = command or self._command()
+        if self.process is not None:
+            self.process.deleteLater()  # the previous round's, finished
         process = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         env.insert("TUTORLOOP_HOME", str(self.ctx.data_dir.root))
@@ -261,6 +264,9 @@ class AdaptationScheduler(QObject):
     def shutdown(self) -> None:
         """App closing: never leave a process suspended; stop our round (recorded as cancelled)."""
         self._closed = True
+        if self.activity_watcher is not None:
+            QApplication.instance().removeEventFilter(self.activity_watcher)
+            self.activity_watcher = None
         self.timer.stop()
         self._pause_wanted = False
         self.pause.resume()
@@ -456,6 +462,8 @@ class AdaptationScheduler(QObject):
 
     def _mark_activity(self) -> None:
         """Tell --if-due (which may run from cron) that a student is here; at most once a minute."""
+        if self._closed:
+            return
         if time.monotonic() - self._last_activity_mark < ACTIVITY_EVERY_S:
             return
         self._last_activity_mark = time.monotonic()
@@ -581,8 +589,8 @@ def install_scheduler(window: MainWindow, *, start: bool = True) -> AdaptationSc
     window.installEventFilter(_CloseWatcher(scheduler, window))
     app = QApplication.instance()
     if app is not None:
-        watcher = _ActivityWatcher(scheduler)
-        app.installEventFilter(watcher)  # Qt drops the filter when the watcher (a child of the scheduler) goes
+        scheduler.activity_watcher = _ActivityWatcher(scheduler)
+        app.installEventFilter(scheduler.activity_watcher)  # removed by scheduler.shutdown() (window close)
     if start:
         scheduler.start()
     return scheduler

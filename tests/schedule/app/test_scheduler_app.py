@@ -244,3 +244,14 @@ def test_keys_and_clicks_in_the_app_count_as_activity(qtbot, open_window, ctx):
     assert sched.get_state(ctx.db).app_activity_at is None
     qtbot.keyClick(win.composer, Qt.Key.Key_A)
     assert sched.get_state(ctx.db).app_activity_at is not None
+
+
+def test_closing_the_window_stops_watching_the_app(qtbot, open_window, ctx):
+    from PySide6.QtWidgets import QApplication
+
+    win = open_window()
+    scheduler = win.scheduler
+    assert scheduler.activity_watcher is not None
+    win.close()
+    assert scheduler.activity_watcher is None and not scheduler.timer.isActive()
+    QApplication.instance().sendPostedEvents()  # nothing of the closed window's scheduler runs any more
