@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -41,6 +42,7 @@ class ModelWorker(QObject):
     finished = Signal(int, object)     # request_id, learner.tutor.TutorReply
     failed = Signal(int, str)          # request_id, message
     cancelled = Signal(int, object)    # request_id, TutorReply with the partial text (stopped=True)
+    job_finished = Signal(int, object) # request_id, a practice job's result (learner.practice.JobResult)
 
     def __init__(self, data_dir: DataDir) -> None:
         super().__init__()
@@ -82,9 +84,16 @@ class ModelWorker(QObject):
             return
         try:
             from learner.errors import LearnerError
+            from learner.guard import reply_with_guard
 
-            reply = self._tutor.reply(request, settings,
-                                      on_text=lambda text: self.token.emit(request_id, text), stop=stop)
+            run_job = getattr(request, "run_with_tutor", None)
+            if run_job is not None:   # a practice job (learner.practice.ItemJob / CheckJob): no streaming
+                self.job_finished.emit(request_id, run_job(self._tutor, settings, stop))
+                return
+            # Hint, don't tell: a request marked by learner.guard.guarded_request is checked against its
+            # answer key (only checked sentences stream; a giveaway is regenerated once, then withheld).
+            reply = reply_with_guard(self._tutor, request, settings,
+                                     on_text=lambda text: self.token.emit(request_id, text), stop=stop)
         except (LearnerError, ValueError) as exc:
             self.failed.emit(request_id, str(exc))
         except Exception as exc:
@@ -116,7 +125,7 @@ class ModelHost(QObject):
         self.worker.ready.connect(self._on_ready)
         self.worker.load_failed.connect(self._on_load_failed)
         self.worker.load_cancelled.connect(self._on_load_cancelled)
-        for done in (self.worker.finished, self.worker.failed, self.worker.cancelled):
+        for done in (self.worker.finished, self.worker.failed, self.worker.cancelled, self.worker.job_finished):
             done.connect(self._on_request_done)
         self._ids = itertools.count(1)
         self._stops: dict[int, threading.Event] = {}   # requests not yet answered
@@ -126,6 +135,9 @@ class ModelHost(QObject):
         self.model_id: str | None = None
         self.adapter_version: int | None = None       # set when issue 4's adapters arrive
         self.last_error: str | None = None
+        # Set by app.practice_view: marks a request whose reply must not give away a practice answer
+        # key (learner.guard.guarded_request); runs on this thread, before the request is queued.
+        self.guard_request: Callable[[TutorRequest], TutorRequest] | None = None
         self._shut_down = False
 
     def _ensure_started(self) -> None:
@@ -156,6 +168,8 @@ class ModelHost(QObject):
         request_id = next(self._ids)
         stop = threading.Event()
         self._stops[request_id] = stop
+        if self.guard_request is not None and getattr(request, "run_with_tutor", None) is None:
+            request = self.guard_request(request)
         self._ensure_started()
         self._generate_requested.emit(request_id, request, settings, stop)
         if len(self._stops) == 1:

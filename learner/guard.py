@@ -268,6 +268,7 @@ def _guarded_reply_type():
         guard_caught: bool          # the first reply gave the answer away
         guard_outcome: str          # passed | regenerated | withheld
         guard_reason: str
+        guard_mode: str = "hint"
         item_id: int | None = None
 
     return GuardedTutorReply
@@ -380,6 +381,6 @@ def _guarded(reply_cls: type, base: TutorReply, *, text: str, stopped: bool, cau
         text=text, answer_key=base.answer_key, stopped=stopped, notice=base.notice,
         n_tokens=base.n_tokens if n_tokens is None else n_tokens, ttft_s=base.ttft_s,
         tokens_per_s=base.tokens_per_s, model_id=base.model_id, adapter_version=base.adapter_version,
-        guard_caught=caught, guard_outcome=outcome, guard_reason=reason,
+        guard_caught=caught, guard_outcome=outcome, guard_reason=reason, guard_mode=request.mode,
         item_id=getattr(request, "item_id", None),
     )

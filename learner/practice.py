@@ -56,6 +56,10 @@ class TextGenerator(Protocol):
     def __call__(self, messages: Messages, settings: GenerationSettings) -> str: ...
 
 
+# (tutor, stop=) -> TextGenerator: how a job on the model worker reaches the model
+GeneratorFactory = Callable[..., TextGenerator]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedItem:
     question: str
@@ -403,6 +407,54 @@ class ModelTextGenerator:
         if stop.is_set():
             raise PracticeError("Stopped.")
         return loaded.tokenizer.decode(output[0, input_ids.shape[-1]:], skip_special_tokens=True)
+
+
+# -- jobs for the app's model worker -------------------------------------------------------------
+# The app's model worker owns the model on its own thread; it runs any request that has
+# `run_with_tutor(tutor, settings, stop)` and emits the result (app/worker.py). Storing happens back
+# on the UI thread, which owns the database.
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobResult:
+    value: ParsedItem | Judgement
+    model_id: str | None
+    adapter_version: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemJob:
+    topic: str
+    grade: str = ""
+    difficulty: str = "medium"
+    avoid: tuple[str, ...] = ()
+    attempts: int = DEFAULT_ATTEMPTS
+    make_generator: GeneratorFactory | None = None    # None: the tutor's model (ModelTextGenerator)
+
+    def run_with_tutor(self, tutor: Tutor, settings: GenerationSettings, stop: threading.Event) -> JobResult:
+        generate_text = (self.make_generator or ModelTextGenerator.from_tutor)(tutor, stop=stop)
+        parsed = generate_item(generate_text, topic=self.topic, settings=settings, grade=self.grade,
+                               difficulty=self.difficulty, avoid=self.avoid, attempts=self.attempts)
+        model_id, adapter_version = provenance(generate_text)
+        return JobResult(value=parsed, model_id=model_id, adapter_version=adapter_version)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckJob:
+    question: str
+    answer_key: str
+    answer: str
+    grade: str = ""
+    topic: str = ""
+    attempts: int = DEFAULT_ATTEMPTS
+    make_generator: GeneratorFactory | None = None
+
+    def run_with_tutor(self, tutor: Tutor, settings: GenerationSettings, stop: threading.Event) -> JobResult:
+        generate_text = (self.make_generator or ModelTextGenerator.from_tutor)(tutor, stop=stop)
+        judgement = judge_answer(generate_text, question=self.question, answer_key=self.answer_key,
+                                 answer=self.answer, settings=settings, grade=self.grade, topic=self.topic,
+                                 attempts=self.attempts)
+        model_id, adapter_version = provenance(generate_text)
+        return JobResult(value=judgement, model_id=model_id, adapter_version=adapter_version)
 
 
 # -- the whole step, with storage (CLI; the app splits model work and storing across threads) -----
