@@ -149,3 +149,19 @@ def _n_tokens(stderr: str) -> int:
     match = re.search(r"\[(\d+) tokens", stderr)
     assert match, stderr
     return int(match.group(1))
+
+
+def test_prepare_model_converts_a_gguf_file_with_a_progress_bar(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from tests.learner.tiny_gguf import write_tiny_gguf
+
+    gguf_file = write_tiny_gguf(tiny_model_dir, tmp_path / "tiny.gguf")
+    home = tmp_path / "home"
+    result = tutorloop(home, "prepare-model", "--model", str(gguf_file))
+    assert result.returncode == 0, result.stderr
+    cache = Path(result.stdout.strip())
+    assert cache.parent == home / "models" and (cache / "model.safetensors").is_file()
+    assert "Prepared: tiny (GGUF→bfloat16)" in result.stderr and "100%" in result.stderr   # the bar, finished
+    assert "de-quantizing GGUF tensors" not in result.stderr      # transformers' own bar stays quiet
+    assert_no_traceback(result)
+    again = tutorloop(home, "prepare-model", "--model", str(gguf_file))
+    assert again.returncode == 0 and "Already prepared" in again.stderr
