@@ -1,0 +1,44 @@
+"""The real embedded model writes one practice item that parses, and judges one answer.
+Uses the prepared cache in $TUTORLOOP_TEST_MODEL_CACHE (the team's shared one:
+/work/cache/tutorloop-home), else prepares one (1-2 minutes)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from learner import practice
+from learner.settings import GenerationSettings
+from storage import DataDir
+from storage import practice as store
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def real_generator(tmp_path_factory):
+    from learner.loading import load_model
+    from learner.sources import prepare_model
+
+    root = os.environ.get("TUTORLOOP_TEST_MODEL_CACHE")
+    data = DataDir(Path(root) if root else tmp_path_factory.mktemp("real-model-home")).ensure()
+    loaded = load_model(prepare_model("default", data), device="cpu")
+    return practice.ModelTextGenerator(loaded)
+
+
+def test_real_model_writes_a_parsable_item_and_judges_an_answer(real_generator, db, student):
+    settings = GenerationSettings(temperature=0, max_new_tokens=200)
+    item = practice.new_item(db, real_generator, user_id=student.id, topic="Fractions", settings=settings,
+                             grade="7", attempts=3)
+    assert len(item.question) >= 8 and item.answer_key and item.topic == "Fractions"
+    assert item.model_id == real_generator.model_id
+    assert store.list_items(db, student.id) == [item]
+    print(f"\nitem: {item.question!r} key: {item.answer_key!r} ({item.difficulty})")
+
+    # an answer that is plainly not the key goes to the model, which must give a readable verdict
+    result = practice.check_attempt(db, real_generator, item_id=item.id, user_id=student.id,
+                                    answer="I am not sure, maybe 100?", settings=settings, attempts=3)
+    assert result.judgement.by_model and result.judgement.verdict in ("correct", "partly", "incorrect")
+    assert result.attempt.feedback
+    print(f"verdict: {result.judgement.verdict}; feedback: {result.attempt.feedback!r}")
