@@ -101,6 +101,9 @@ def run_practice(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir).ensure()
     db = Database(data_dir.db_path)
     try:
+        from storage import practice as store
+
+        store.ensure_tables(db)   # a database from before 0004 was filled in
         student = _student(db, args.student, args.grade)
         grade = args.grade if args.grade is not None else student.grade
         settings = _settings(db, args.model)

@@ -137,6 +137,29 @@ class ClassCell:
     n_attempts: int
 
 
+# -- schema --------------------------------------------------------------------------------------
+
+def ensure_tables(db: Database) -> bool:
+    """Create the practice tables in a database made while 0004_practice.sql was still an empty
+    placeholder (its user_version already counts 0004, so the migration will not run again).
+    Idempotent: the file only has CREATE ... IF NOT EXISTS. Returns True when it created them."""
+    if db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'guard_events'"):
+        return False
+    from importlib import resources
+
+    from storage.db import translate_errors
+
+    sql = resources.files("storage.migrations").joinpath("0004_practice.sql").read_text(encoding="utf-8")
+    with translate_errors(db.path):
+        try:
+            db.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nCOMMIT;")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+    return True
+
+
 # -- validation ----------------------------------------------------------------------------------
 
 def _text(value: str | None, what: str, *, max_len: int) -> str:
@@ -220,9 +243,12 @@ def mark_revealed(db: Database, item_id: int) -> PracticeItem:
 
 def latest_session_key(db: Database, session_id: int) -> tuple[str, str] | None:
     """(answer key, question) of the newest practice question in a chat session, from a practice
-    item opened there or a practice-mode reply; None when the session has none."""
+    item opened there (unless revealed or answered correctly) or a practice-mode reply; None when
+    the session has none."""
     rows = db.query(
-        "SELECT answer_key, question, created_at FROM practice_items WHERE session_id = ? "
+        "SELECT answer_key, question, created_at FROM practice_items p WHERE session_id = ? "
+        "AND revealed_at IS NULL AND NOT EXISTS (SELECT 1 FROM practice_attempts a "
+        "WHERE a.item_id = p.id AND a.verdict = 'correct') "
         "UNION ALL SELECT answer_key, content, created_at FROM messages "
         "WHERE session_id = ? AND role = 'assistant' AND answer_key IS NOT NULL AND trim(answer_key) != '' "
         "ORDER BY created_at DESC LIMIT 1", (session_id, session_id))

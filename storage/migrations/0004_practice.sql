@@ -5,7 +5,7 @@
 
 -- One practice question written by the model. The answer key is never shown before an attempt
 -- (or an explicit "reveal").
-CREATE TABLE practice_items (
+CREATE TABLE IF NOT EXISTS practice_items (
     id              INTEGER PRIMARY KEY,
     user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     session_id      INTEGER REFERENCES sessions(id) ON DELETE SET NULL,   -- where it was asked (NULL: CLI)
@@ -20,10 +20,10 @@ CREATE TABLE practice_items (
     revealed_at     TEXT,                             -- the student asked to see the key
     created_at      TEXT NOT NULL
 );
-CREATE INDEX practice_items_by_user ON practice_items(user_id, created_at);
+CREATE INDEX IF NOT EXISTS practice_items_by_user ON practice_items(user_id, created_at);
 
 -- One answer to an item and the model's judgement of it.
-CREATE TABLE practice_attempts (
+CREATE TABLE IF NOT EXISTS practice_attempts (
     id              INTEGER PRIMARY KEY,
     item_id         INTEGER NOT NULL REFERENCES practice_items(id) ON DELETE CASCADE,
     user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -37,12 +37,12 @@ CREATE TABLE practice_attempts (
     p_known_after   REAL,
     created_at      TEXT NOT NULL
 );
-CREATE INDEX practice_attempts_by_item ON practice_attempts(item_id, id);
-CREATE INDEX practice_attempts_by_user ON practice_attempts(user_id, created_at);
+CREATE INDEX IF NOT EXISTS practice_attempts_by_item ON practice_attempts(item_id, id);
+CREATE INDEX IF NOT EXISTS practice_attempts_by_user ON practice_attempts(user_id, created_at);
 
 -- A student's "this judgement is wrong". Teachers resolve it: upheld (the verdict stands) or
 -- overturned (the teacher's verdict replaces it for the record).
-CREATE TABLE practice_disputes (
+CREATE TABLE IF NOT EXISTS practice_disputes (
     id              INTEGER PRIMARY KEY,
     attempt_id      INTEGER NOT NULL UNIQUE REFERENCES practice_attempts(id) ON DELETE CASCADE,
     user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -55,10 +55,10 @@ CREATE TABLE practice_disputes (
     resolved_at     TEXT,
     created_at      TEXT NOT NULL
 );
-CREATE INDEX practice_disputes_by_status ON practice_disputes(status, created_at);
+CREATE INDEX IF NOT EXISTS practice_disputes_by_status ON practice_disputes(status, created_at);
 
 -- Mastery now (one row per student and topic) and every value it took (the chart).
-CREATE TABLE mastery (
+CREATE TABLE IF NOT EXISTS mastery (
     user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     topic      TEXT NOT NULL COLLATE NOCASE,
     p_known    REAL NOT NULL CHECK (p_known >= 0 AND p_known <= 1),
@@ -67,7 +67,7 @@ CREATE TABLE mastery (
     PRIMARY KEY (user_id, topic)
 );
 
-CREATE TABLE mastery_history (
+CREATE TABLE IF NOT EXISTS mastery_history (
     id         INTEGER PRIMARY KEY,
     user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     topic      TEXT NOT NULL COLLATE NOCASE,
@@ -75,23 +75,23 @@ CREATE TABLE mastery_history (
     attempt_id INTEGER REFERENCES practice_attempts(id) ON DELETE SET NULL,
     created_at TEXT NOT NULL
 );
-CREATE INDEX mastery_history_by_user ON mastery_history(user_id, topic, id);
+CREATE INDEX IF NOT EXISTS mastery_history_by_user ON mastery_history(user_id, topic, id);
 
 -- One spaced-review card per item: the fsrs package's Card as JSON, and its due time (UTC ISO,
 -- seconds) copied out so "what is due" is an indexed query.
-CREATE TABLE review_cards (
+CREATE TABLE IF NOT EXISTS review_cards (
     item_id    INTEGER PRIMARY KEY REFERENCES practice_items(id) ON DELETE CASCADE,
     user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     card_json  TEXT NOT NULL CHECK (json_valid(card_json)),
     due        TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX review_cards_due ON review_cards(user_id, due);
+CREATE INDEX IF NOT EXISTS review_cards_due ON review_cards(user_id, due);
 
 -- Every reply the hint-don't-tell guard checked. caught = the first reply gave the key away;
 -- outcome says what the student got. The telling rate of an adapter version is
 -- caught / checked over its rows (adapter_version NULL = the base model).
-CREATE TABLE guard_events (
+CREATE TABLE IF NOT EXISTS guard_events (
     id              INTEGER PRIMARY KEY,
     adapter_version INTEGER,
     model_id        TEXT,
@@ -104,4 +104,4 @@ CREATE TABLE guard_events (
     item_id         INTEGER REFERENCES practice_items(id) ON DELETE SET NULL,
     created_at      TEXT NOT NULL
 );
-CREATE INDEX guard_events_by_adapter ON guard_events(adapter_version, created_at);
+CREATE INDEX IF NOT EXISTS guard_events_by_adapter ON guard_events(adapter_version, created_at);

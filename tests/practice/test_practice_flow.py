@@ -184,3 +184,27 @@ def test_latest_session_key_from_items_or_practice_replies(db, student, settings
     assert store.latest_session_key(db, session.id) is None
     chat.add_message(db, session.id, "assistant", "Question: What is 2/3 of 9?", mode="practice", answer_key="6")
     assert store.latest_session_key(db, session.id) == ("6", "Question: What is 2/3 of 9?")
+
+
+def test_ensure_tables_repairs_a_database_made_with_the_empty_placeholder(data_dir):
+    from storage import Database
+
+    with Database(data_dir.db_path) as db:
+        for table in ("guard_events", "review_cards", "mastery_history", "mastery", "practice_disputes",
+                      "practice_attempts", "practice_items"):
+            db.conn.execute(f"DROP TABLE {table}")
+        assert store.ensure_tables(db) is True
+        assert store.ensure_tables(db) is False
+        user = chat.create_user(db, "Ana")
+        store.add_item(db, user.id, topic="Fractions", question="What is 1/2 + 1/4?", answer_key="3/4")
+        assert db.user_version == len(__import__("storage.db", fromlist=["migrations"]).migrations())
+
+
+def test_solved_items_no_longer_guard_hints(db, student, settings):
+    session = chat.create_session(db, student.id, topic="Fractions")
+    item = practice.new_item(db, ScriptedGenerator([GOOD_ITEM]), user_id=student.id, topic="Fractions",
+                             settings=settings, session_id=session.id)
+    assert store.latest_session_key(db, session.id)[0] == item.answer_key
+    practice.check_attempt(db, ScriptedGenerator([]), item_id=item.id, user_id=student.id, answer="3/4",
+                           settings=settings)
+    assert store.latest_session_key(db, session.id) is None
