@@ -355,7 +355,7 @@ class MainWindow(QMainWindow):
         from learner.tutor import TutorRequest  # already imported by the worker that loaded the model
 
         request = TutorRequest(user_text=text, mode=mode, history=history,  # type: ignore[arg-type]
-                               grade=self.ctx.student.grade, topic=self.session.topic)
+                               grade=_prompt_grade(self.ctx.student.grade), topic=self.session.topic)
         request_id = self.model.generate(request, self.settings)
         self.pending = PendingReply(request_id=request_id, session_id=session.id, message_id=reply.id)
         if self.chat.session_id != session.id:
@@ -486,6 +486,12 @@ def _history(messages: list[Message]) -> tuple[Turn, ...]:
 
     return tuple(Turn(role=m.role, content=m.content) for m in messages
                  if m.content.strip() and (m.role == "user" or m.status in ("complete", "stopped")))
+
+
+def _prompt_grade(grade: str) -> str:
+    """"7" alone reads as an age to the model (seen: "explain this to a 7-year-old"); say "grade 7"."""
+    grade = grade.strip()
+    return f"grade {grade}" if grade.isdigit() else grade
 
 
 def _title_from(text: str) -> str:

@@ -271,3 +271,11 @@ def test_switching_sessions_mid_reply_keeps_the_reply_in_its_own_session(qtbot, 
     assert assistant.status == "stopped"
     window.open_session(first)
     assert [w.message.status for w in window.chat.message_widgets()] == ["complete", "stopped"]
+
+
+@pytest.mark.parametrize(("grade", "in_prompt"), [("7", "grade 7"), (" 11 ", "grade 11"),
+                                                  ("University", "University"), ("", "")])
+def test_numeric_grades_reach_the_prompt_as_grade_n(grade: str, in_prompt: str) -> None:
+    from app.main_window import _prompt_grade
+
+    assert _prompt_grade(grade) == in_prompt
