@@ -483,7 +483,9 @@ class PracticeController(QObject):
         self.new_action.triggered.connect(self._new_question)
         self.progress_action = QAction("&Progress…", window, shortcut=QKeySequence("Ctrl+Shift+G"))
         self.progress_action.triggered.connect(self.open_progress)
-        menu.addActions([self.panel_action, self.new_action])
+        self.review_action = QAction("&Review due questions", window)
+        self.review_action.triggered.connect(self.review_due)
+        menu.addActions([self.panel_action, self.new_action, self.review_action])
         menu.addSeparator()
         menu.addAction(self.progress_action)
         self._progress: Any = None
@@ -493,11 +495,36 @@ class PracticeController(QObject):
         window.model.worker.cancelled.connect(self._record_guard)
         window.sidebar.session_selected.connect(self._on_session_opened)
         self._offered_for: int | None = None
+        self._offer_text = ""
+        window.model.state_changed.connect(self._on_model_state)
         self.offer_due()
 
     def offer_due(self) -> None:
-        if self.panel.offer_due():
+        n = self.panel.offer_due()
+        if n:
             self.dock.show()
+            self._offer_text = (f"{n} practice question{'s are' if n != 1 else ' is'} due for review — "
+                                "see the Practice panel.")
+            self.main.composer.show_status(self._offer_text)
+
+    @Slot(str)
+    def _on_model_state(self, state: str) -> None:
+        # loading the model rewrites the composer's status line; say it again once the model is ready
+        from app.worker import READY
+
+        if state == READY and self._offer_text:
+            self.main.composer.show_status(self._offer_text)
+            self._offer_text = ""
+
+    @Slot()
+    def review_due(self) -> None:
+        """Open the most overdue question (Practice ▸ Review due questions)."""
+        self.dock.show()
+        due = self.panel.refresh_due()
+        if due:
+            self.panel.open_item(due[0].item.id)
+        else:
+            self.panel.show_status("Nothing is due for review right now.")
 
     @Slot(int)
     def _on_session_opened(self, _session_id: int) -> None:

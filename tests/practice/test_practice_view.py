@@ -119,6 +119,9 @@ def test_due_reviews_are_offered_at_the_start(qtbot, open_window, ctx):
     panel = win.practice.panel
     assert win.practice.dock.isVisible()
     assert "1 practice question is due" in panel.offer_label.text()
+    assert "1 practice question is due" in win.composer.status_label.text()
+    win.practice.review_action.trigger()
+    assert panel.item is not None and panel.item.id == item.id
     row = panel.due_list.item(0)
     assert row.data(Qt.ItemDataRole.UserRole) == item.id
     panel._open_due(row)
