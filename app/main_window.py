@@ -49,6 +49,7 @@ class PendingReply:
     request_id: int
     session_id: int
     message_id: int
+    max_new_tokens: int
     parts: list[str] = field(default_factory=list)
 
     @property
@@ -357,7 +358,8 @@ class MainWindow(QMainWindow):
         request = TutorRequest(user_text=text, mode=mode, history=history,  # type: ignore[arg-type]
                                grade=_prompt_grade(self.ctx.student.grade), topic=self.session.topic)
         request_id = self.model.generate(request, self.settings)
-        self.pending = PendingReply(request_id=request_id, session_id=session.id, message_id=reply.id)
+        self.pending = PendingReply(request_id=request_id, session_id=session.id, message_id=reply.id,
+                                    max_new_tokens=self.settings.max_new_tokens)
         if self.chat.session_id != session.id:
             self.chat.load_session(session.id)
         else:
@@ -387,7 +389,14 @@ class MainWindow(QMainWindow):
 
     @Slot(int, object)
     def _on_reply_finished(self, request_id: int, reply: TutorReply) -> None:
-        self._finish_pending(request_id, reply.text, "complete", answer_key=reply.answer_key, notice=reply.notice)
+        notice = reply.notice
+        pending = self.pending
+        if pending is not None and pending.request_id == request_id and reply.n_tokens >= pending.max_new_tokens:
+            # a reply cut off mid-sentence should say why, and what to change
+            cut = (f"The reply reached the length limit ({pending.max_new_tokens} tokens) and may be cut off; "
+                   "raise “Longest reply” in File ▸ Settings for longer answers.")
+            notice = f"{notice}\n{cut}" if notice else cut
+        self._finish_pending(request_id, reply.text, "complete", answer_key=reply.answer_key, notice=notice)
 
     @Slot(int, object)
     def _on_reply_cancelled(self, request_id: int, reply: TutorReply) -> None:
