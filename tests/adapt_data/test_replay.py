@@ -17,7 +17,7 @@ from learner.replay import REPLAY_PATH, ReplayDataError, balanced_subset, load_r
 ROOT = Path(__file__).resolve().parents[2]
 SCHOOL_FACTS = ROOT / "bench" / "data" / "school_facts.json"
 CORE_SUBJECTS = ("maths", "science", "english", "history", "geography", "computing")
-MIN_EXAMPLES = 100
+MIN_EXAMPLES = 250           # "a few hundred" (DESIGN.md): enough to anchor general tutoring
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +49,15 @@ def test_modes_are_balanced(replay) -> None:
 
 def test_subjects_are_spread(replay) -> None:
     counts = Counter(ex.subject for ex in replay)
-    # No subject dominates, and every core subject has all three modes.
-    assert max(counts.values()) / len(replay) <= 0.30, counts
+    # Every core school subject, a few more besides, and none dominating.
+    assert set(CORE_SUBJECTS) <= set(counts), counts
+    assert len(set(counts) - set(CORE_SUBJECTS)) >= 4, counts
+    assert max(counts.values()) / len(replay) <= 0.25, counts
+    assert all(counts[s] / len(replay) >= 0.08 for s in CORE_SUBJECTS), counts
     by_subject_mode = Counter((ex.subject, ex.mode) for ex in replay)
-    present = [s for s in CORE_SUBJECTS if s in counts]
-    assert present[:2] == ["maths", "science"], counts
-    for subject in present:
+    for subject in CORE_SUBJECTS:
         for mode in ("explain", "hint", "practice"):
-            assert by_subject_mode[subject, mode] >= 3, f"{subject}/{mode}: {by_subject_mode[subject, mode]}"
+            assert by_subject_mode[subject, mode] >= 10, f"{subject}/{mode}: {by_subject_mode[subject, mode]}"
 
 
 def test_grades_span_four_to_twelve(replay) -> None:
