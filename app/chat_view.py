@@ -165,6 +165,7 @@ class MessageWidget(QFrame):
         for button, tip in ((self.thumbs_up, "👍 This helped"), (self.thumbs_down, "👎 This was wrong or unhelpful")):
             button.setCheckable(True)
             button.setToolTip(tip)
+            button.setAccessibleName(tip[2:])  # screen readers say "This helped", not the emoji's name
             if emoji:
                 button.setFixedWidth(44)
             row.addWidget(button)

@@ -280,3 +280,13 @@ def test_numeric_grades_reach_the_prompt_as_grade_n(grade: str, in_prompt: str) 
     from app.main_window import _prompt_grade
 
     assert _prompt_grade(grade) == in_prompt
+
+
+def test_a_long_session_opens_scrolled_to_the_newest_message(qtbot, ctx, open_window) -> None:
+    session = chat.create_session(ctx.db, ctx.student.id, title="Long one")
+    for i in range(40):
+        chat.add_message(ctx.db, session.id, "user", f"Question {i}")
+        chat.add_message(ctx.db, session.id, "assistant", f"Answer {i}\n\n- a point\n- another", mode="explain")
+    window = open_window()
+    bar = window.chat.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=5_000)
