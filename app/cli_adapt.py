@@ -125,6 +125,10 @@ def _fmt_loss(value: Any) -> str:
 def _list(db: Database, args: argparse.Namespace) -> int:
     _sweep(db, args)
     versions = store.list_adapters(db)
+    # Recent runs that failed or are still going, to stderr (so --json output stays one array).
+    for run in [r for r in store.list_runs(db, limit=5) if r.status in ("failed", "running")]:
+        _say(f"run {run.id} ({run.trigger}, {run.started_at[:19]}): {run.status}"
+             f"{' – ' + run.error if run.error else ''}{' – log: ' + run.log_path if run.log_path else ''}")
     if args.json:
         print(json.dumps([adapter_dict(a) for a in versions], indent=2))
         return 0
@@ -140,10 +144,6 @@ def _list(db: Database, args: argparse.Namespace) -> int:
             verdict = "passed" if a.gate_passed else f"FAILED: {a.gate_reason}"
             print(f"{'v' + str(a.version):>4}  {a.status:<9}  {a.created_at[:19]:<19}  {a.n_examples:>4}  "
                   f"{held:<20}  {rep:<20}  {verdict}")
-    runs = [r for r in store.list_runs(db, limit=5) if r.status in ("failed", "running")]
-    for run in runs:
-        _say(f"run {run.id} ({run.trigger}, {run.started_at[:19]}): {run.status}"
-             f"{' – ' + run.error if run.error else ''}{' – log: ' + run.log_path if run.log_path else ''}")
     return 0
 
 

@@ -27,6 +27,7 @@ from app.sessions_sidebar import SessionsSidebar
 from app.settings_dialog import (
     SettingsDialog, load_generation_settings, needs_reload, save_generation_settings,
 )
+from app.adaptation_view import AdaptationActions
 from app.teacher_actions import TeacherActions
 from app.worker import FAILED, IDLE, LOADING, READY, ModelHost
 from learner.settings import GenerationSettings
@@ -184,6 +185,8 @@ class MainWindow(QMainWindow):
         self.practice_menu = bar.addMenu("&Practice")
         self.teacher_menu = bar.addMenu("&Teacher")
         self.teacher_actions = TeacherActions(self, self.ctx, self.teacher_menu)
+        # Teacher ▸ Adaptation…, and the chat's model kept on the active adapter (hot-swapped).
+        self.adaptation_actions = AdaptationActions(self, self.ctx, self.teacher_menu, self.model)
 
         help_menu = bar.addMenu("&Help")
         shortcuts = QAction("&Keyboard shortcuts", self)

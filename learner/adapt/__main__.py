@@ -148,10 +148,18 @@ def run_from_args(args: argparse.Namespace) -> int:
                   "log": str(log_path) if log_path else None})
             raise
 
+    def auto_promote(version: int) -> None:
+        """Called only when a teacher allowed auto-promotion and the candidate passed its gate."""
+        db = Database(data_dir.db_path)
+        try:
+            sched.auto_promote_candidate(db, version)
+        finally:
+            db.close()
+
     cancel = threading.Event()
     try:
         code = run_with_lock(data_dir, trigger=args.trigger, start_round=start_round, if_due=args.if_due, emit=emit,
-                             cancel=cancel, handle_sigterm=True)
+                             cancel=cancel, handle_sigterm=True, auto_promote=auto_promote)
     except KeyboardInterrupt:
         cancel.set()
         return 130

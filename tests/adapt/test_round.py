@@ -1,0 +1,195 @@
+"""Whole rounds with the tiny model: a real `python -m learner.adapt` subprocess producing v1, a
+kill -9 mid-run leaving the registry consistent, the adapters CLI, and hot-swapping in the Tutor."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from learner.adapt.recipe import Recipe
+from learner.adapt.registry import AdapterRegistry
+from learner.adapt.train import add_fresh_adapter, save_adapter
+from learner.loading import load_model
+from learner.settings import GenerationSettings
+from learner.sources import prepare_model
+from learner.tutor import Tutor, TutorRequest
+from storage import Database, DataDir
+from storage import adapters as store
+from tests.adapt.conftest import TEACHER_PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_SETTINGS = ["--set", "rank=4", "--set", "alpha=8", "--set", "dropout=0.0", "--set", "learning_rate=0.005",
+                 "--set", "batch_tokens=8192", "--set", "max_batch_examples=8", "--set", "must_pass_max_new_tokens=8",
+                 "--set", "replay_eval_limit=null"]
+
+
+def adapt_cmd(model: Path, replay: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "learner.adapt", "--json", "--model", str(model), "--replay", str(replay),
+            "--no-nice", *TINY_SETTINGS, *extra]
+
+
+def tutorloop(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("TUTORLOOP_PASSWORD", None)
+    if password is not None:
+        env["TUTORLOOP_PASSWORD"] = password
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300)
+
+
+def test_a_subprocess_round_registers_a_candidate_and_the_cli_lists_and_promotes_it(
+        data_dir: DataDir, db: Database, approved: int, replay_file: Path, tiny_model_dir: Path) -> None:
+    proc = subprocess.run(adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=1"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    phases = [e["phase"] for e in events]
+    assert "train" in phases and phases.index("train") < phases.index("gate") < phases.index("done")
+    train = [e for e in events if e["phase"] == "train"]
+    assert {"step", "total", "loss", "eta_s"} <= set(train[0]) and train[-1]["step"] == train[-1]["total"]
+    done = next(e for e in events if e["phase"] == "done")
+    assert done["version"] == 1 and isinstance(done["gate_passed"], bool)
+
+    folder = data_dir.adapters_dir / "v1"
+    assert {"adapter_config.json", "adapter_model.safetensors", "recipe.json"} <= {p.name for p in folder.iterdir()}
+    assert [p.name for p in data_dir.adapters_dir.iterdir()] == ["v1"]     # no partial folder left
+    assert json.loads((folder / "recipe.json").read_text())["rank"] == 4
+    runs = store.list_runs(db)
+    assert [(r.status, r.version, r.trigger) for r in runs] == [("succeeded", 1, "cli")]
+    assert Path(runs[0].log_path).is_file() and "registered v1" in Path(runs[0].log_path).read_text()
+    adapter = store.get_adapter(db, 1)
+    assert adapter.n_examples + adapter.n_heldout == approved
+    assert len(store.example_ids(db, 1, "train")) == adapter.n_examples
+
+    listed = tutorloop("adapters", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert {"version", "status", "created_at", "n_examples", "gate_passed", "gate"} <= set(row)
+    assert row["version"] == 1 and row["n_examples"] == adapter.n_examples
+    assert {c["name"] for c in row["gate"]["checks"]} == {"heldout", "replay", "forgetting", "must_pass"}
+    assert row["gate"]["checks"][1]["figures"]["base"] is not None        # every figure is there
+
+    denied = tutorloop("adapters", "promote", "1", "--teacher", "Ms Rivera", password="wrong password!")
+    assert denied.returncode == 3
+    promoted = tutorloop("adapters", "promote", "v1", "--teacher", "Ms Rivera", password=TEACHER_PASSWORD)
+    if adapter.gate_passed:
+        assert promoted.returncode == 0, promoted.stderr
+        assert store.get_adapter(db, 1).status == "active"
+        back = tutorloop("adapters", "rollback", "--teacher", "Ms Rivera", password=TEACHER_PASSWORD)
+        assert back.returncode == 0 and "base model" in back.stderr
+        assert store.active_adapter(db) is None
+    else:  # the tiny random model may not beat the base: then the refusal must say why
+        assert promoted.returncode == 1 and "cannot be promoted" in promoted.stderr
+        assert adapter.gate_reason in promoted.stderr
+
+
+def test_kill_9_mid_training_leaves_the_registry_consistent(
+        data_dir: DataDir, db: Database, approved: int, replay_file: Path, tiny_model_dir: Path) -> None:
+    with subprocess.Popen(adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=100"), cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("{") and json.loads(line)["phase"] == "train":
+                break
+        else:
+            pytest.fail("the round ended before training started")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # What the crash left: a 'running' row and (at most) a partial folder, never a vN folder.
+    assert not any(p.name.startswith("v") for p in data_dir.adapters_dir.iterdir())
+    assert [r.status for r in store.list_runs(db)] == ["running"]
+    assert store.list_adapters(db) == []
+
+    listed = tutorloop("adapters", "list", "--json")        # any look at the registry sweeps
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    run = store.list_runs(db)[0]
+    assert run.status == "failed" and "ended without finishing" in run.error
+    assert "failed" in listed.stderr and run.log_path in listed.stderr
+    assert list(data_dir.adapters_dir.iterdir()) == []
+
+    # The next round is not blocked by the dead one's lock and produces v1.
+    again = subprocess.run(adapt_cmd(tiny_model_dir, replay_file, "--set", "max_steps=1"), cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [a.version for a in store.list_adapters(db)] == [1]
+
+
+def test_sigterm_cancels_cleanly_and_records_the_run_as_cancelled(
+        data_dir: DataDir, db: Database, approved: int, replay_file: Path, tiny_model_dir: Path) -> None:
+    with subprocess.Popen(adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=100"), cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("{") and json.loads(line)["phase"] == "train":
+                break
+        proc.terminate()                                   # the app's Cancel
+        assert proc.wait(timeout=60) == 130
+    assert [r.status for r in store.list_runs(db)] == ["cancelled"]
+    assert list(data_dir.adapters_dir.iterdir()) == []
+
+
+@pytest.fixture
+def tiny_tutor(tiny_model_dir: Path, data_dir: DataDir) -> Tutor:
+    return Tutor(load_model(prepare_model(str(tiny_model_dir), data_dir), device="cpu", dtype="float32"))
+
+
+def _noisy_adapter(tiny_model_dir: Path, data_dir: DataDir, folder: Path, seed: int) -> Path:
+    """A LoRA adapter with random (non-zero) B matrices, so its answers visibly differ from the base."""
+    loaded = load_model(prepare_model(str(tiny_model_dir), data_dir), device="cpu", dtype="float32")
+    model = add_fresh_adapter(loaded.model, Recipe(rank=4, alpha=8, seed=seed))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    return save_adapter(model, folder, Recipe(rank=4, alpha=8, seed=seed))
+
+
+def test_promote_rollback_and_hot_swap_in_the_tutor(tiny_tutor: Tutor, tiny_model_dir: Path, data_dir: DataDir,
+                                                    db: Database, teacher) -> None:
+    for v in (1, 2):
+        path = _noisy_adapter(tiny_model_dir, data_dir, data_dir.adapters_dir / f"v{v}", seed=v)
+        store.register_adapter(db, version=v, base_model_id="tiny", path=str(path), n_examples=1, n_heldout=0,
+                               n_replay=0, examples_approved_until=None, recipe={}, metrics={}, gate={},
+                               gate_passed=True, gate_reason="All checks passed.", run_id=None, train_ids=[],
+                               heldout_ids=[])
+    registry = AdapterRegistry(data_dir, db)
+    settings = GenerationSettings(temperature=0, max_new_tokens=12)
+    ask = TutorRequest(user_text="What is a fraction?", mode="explain")
+
+    base = tiny_tutor.reply(ask, settings)
+    assert base.adapter_version is None
+
+    store.promote(db, teacher, 1)
+    tiny_tutor.set_adapter(*reversed(registry.active_path()))
+    with_v1 = tiny_tutor.reply(ask, settings)
+    assert with_v1.adapter_version == 1 and with_v1.text != base.text
+
+    store.promote(db, teacher, 2)                       # hot-swap, same loaded model
+    tiny_tutor.set_adapter(*reversed(registry.active_path()))
+    with_v2 = tiny_tutor.reply(ask, settings)
+    assert with_v2.adapter_version == 2 and with_v2.text != with_v1.text
+
+    store.rollback(db, teacher)                         # back to v1: the same answer as before
+    tiny_tutor.set_adapter(*reversed(registry.active_path()))
+    again = tiny_tutor.reply(ask, settings)
+    assert again.adapter_version == 1 and again.text == with_v1.text
+
+    store.use_base(db, teacher)
+    tiny_tutor.set_adapter(None, None)
+    assert tiny_tutor.reply(ask, settings).text == base.text
+
+
+def test_set_adapter_refuses_a_folder_that_is_not_a_complete_adapter(tiny_tutor: Tutor, tmp_path: Path) -> None:
+    from learner.errors import GenerationError
+
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with pytest.raises(GenerationError, match="not a complete LoRA adapter"):
+        tiny_tutor.set_adapter(tmp_path, 9)
+    assert tiny_tutor.adapter_version is None
