@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from learner import mastery
 from learner.errors import GenerationError, LearnerError
-from learner.guard import answers_match
+from learner.guard import answer_values, answers_match, key_core
 from learner.prompts import PROMPTS_DIR, load_prompt_file, system_prompt
 from learner.settings import GenerationSettings
 from storage import practice as store
@@ -340,8 +340,28 @@ def judge_answer(generate_text: TextGenerator, *, question: str, answer_key: str
         return Judgement(verdict="correct", by_model=False,
                          feedback=f"Correct — your answer \"{_quote(answer)}\" matches the expected answer.")
     messages = check_messages(question=question, answer_key=answer_key, answer=answer, grade=grade, topic=topic)
-    return _with_retries(generate_text, messages, settings, max_new_tokens=CHECK_MAX_NEW_TOKENS, attempts=attempts,
-                         parse=parse_judgement, what="judgement")  # type: ignore[return-value]
+    judgement = _with_retries(generate_text, messages, settings, max_new_tokens=CHECK_MAX_NEW_TOKENS,
+                              attempts=attempts, parse=parse_judgement, what="judgement")
+    return cross_check(judgement, answer=answer, answer_key=answer_key)  # type: ignore[arg-type]
+
+
+def cross_check(judgement: Judgement, *, answer: str, answer_key: str) -> Judgement:
+    """Overrule a "correct" that cannot be right: small models call almost anything correct (the
+    0.5B embedded model accepted "maybe 100?" for a key of 5). When the key's answer is one number
+    and the student's answer states numbers, none of them that number, the answer is incorrect —
+    whatever the model said. Anything less clear-cut keeps the model's verdict."""
+    if judgement.verdict != "correct":
+        return judgement
+    key_values = answer_values(key_core(answer_key))
+    stated = answer_values(answer)
+    if len(key_values) != 1 or not stated or not re.search(r"\d", answer):
+        return judgement
+    value = next(iter(key_values))
+    if value in stated or value * 100 in stated or value / 100 in stated:
+        return judgement
+    return Judgement(verdict="incorrect", by_model=True, feedback=(
+        f"Your answer \"{_quote(answer)}\" does not give the expected result. Check your working step by "
+        "step and try again, or ask the tutor for a hint."))
 
 
 def _quote(text: str, limit: int = 80) -> str:

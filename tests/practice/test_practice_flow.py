@@ -208,3 +208,20 @@ def test_solved_items_no_longer_guard_hints(db, student, settings):
     practice.check_attempt(db, ScriptedGenerator([]), item_id=item.id, user_id=student.id, answer="3/4",
                            settings=settings)
     assert store.latest_session_key(db, session.id) is None
+
+
+@pytest.mark.parametrize("answer,model_says,verdict", [
+    ("maybe 100?", "correct", "incorrect"),      # what the real 0.5B model did: overruled
+    ("I got 3/4 by adding", "correct", "correct"),
+    ("75 percent of it", "correct", "correct"),
+    ("three quarters", "correct", "correct"),    # no digits: the model's word stands
+    ("5/8", "partly", "partly"),                 # only a "correct" is ever overruled
+])
+def test_an_impossible_correct_is_overruled(db, student, settings, answer, model_says, verdict):
+    item = practice.new_item(db, ScriptedGenerator([GOOD_ITEM]), user_id=student.id, topic="Fractions",
+                             settings=settings)
+    gen = ScriptedGenerator([f"Verdict: {model_says}\nFeedback: About your answer {answer}: fine."])
+    result = practice.check_attempt(db, gen, item_id=item.id, user_id=student.id, answer=answer, settings=settings)
+    assert result.judgement.verdict == verdict
+    if verdict != model_says:
+        assert answer in result.attempt.feedback and "3/4" not in result.attempt.feedback
