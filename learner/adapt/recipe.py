@@ -25,6 +25,8 @@ class Recipe:
     batch_tokens: int = 2048             # padded tokens per batch: length-grouped batches fill this
     max_batch_examples: int = 16
     max_length: int = 1024               # longer examples lose the start of their prompt
+    share_prefix: bool = True            # pack examples that start alike (system prompt + mode wrapper)
+    min_shared_prefix: int = 32          # tokens in common before packing is worth it
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
@@ -56,6 +58,8 @@ class Recipe:
         need(self.batch_tokens >= 64, "batch_tokens", "must be at least 64")
         need(self.max_batch_examples >= 1, "max_batch_examples", "must be at least 1")
         need(self.max_length >= 32, "max_length", "must be at least 32")
+        need(isinstance(self.share_prefix, bool), "share_prefix", "must be true or false")
+        need(self.min_shared_prefix >= 1, "min_shared_prefix", "must be at least 1")
         need(0.0 <= self.warmup_ratio < 1.0, "warmup_ratio", "must be in [0, 1)")
         need(self.weight_decay >= 0.0, "weight_decay", "must not be negative")
         need(self.max_grad_norm > 0.0, "max_grad_norm", "must be positive")

@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from learner.adapt import TrainingCancelled
-from learner.adapt.dataset import IGNORE_INDEX, Batch, Sample, collate, length_grouped_batches
+from learner.adapt.dataset import (
+    IGNORE_INDEX, Batch, Sample, collate, collate_best, length_grouped_batches, shared_prefix_batches,
+)
 from learner.adapt.recipe import Recipe
 
 Progress = Callable[[dict[str, Any]], None]
@@ -74,7 +76,8 @@ def completion_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, 
     completion token. The head runs on those N rows only: N × vocab logits instead of B × T × vocab.
     """
     lm = _causal_lm(model)
-    hidden = lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+    hidden = lm.model(input_ids=batch.input_ids, attention_mask=_mask_for(lm, batch.attention_mask),
+                      position_ids=batch.position_ids).last_hidden_state
     targets = batch.labels[:, 1:]
     trained = targets != IGNORE_INDEX
     picked = hidden[:, :-1][trained]                       # [N, hidden]
@@ -83,9 +86,19 @@ def completion_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, 
     return nll, int(trained.sum())
 
 
+def _mask_for(lm: torch.nn.Module, mask: torch.Tensor) -> torch.Tensor:
+    """A packed batch's 4-D boolean mask goes to the attention as is (SDPA and flex read booleans);
+    eager attention adds its mask to the scores, so it gets 0 / -inf instead."""
+    if mask.dim() == 4 and getattr(lm.config, "_attn_implementation", "sdpa") == "eager":
+        dtype = next(lm.parameters()).dtype
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+    return mask
+
+
 def full_lm_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     """The model's own loss (head at every position): the reference the fast path must equal."""
-    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+    return model(input_ids=batch.input_ids, attention_mask=_mask_for(_causal_lm(model), batch.attention_mask),
+                 position_ids=batch.position_ids, labels=batch.labels).loss
 
 
 # -- loop -----------------------------------------------------------------------------------------
@@ -107,9 +120,15 @@ class TrainStats:
 
 def plan_batches(samples: list[Sample], recipe: Recipe) -> list[list[list[Sample]]]:
     """Batches for every epoch (a new seeded order each epoch), cut to max_steps."""
-    epochs = [length_grouped_batches(samples, batch_tokens=recipe.batch_tokens,
-                                     max_batch_examples=recipe.max_batch_examples, seed=recipe.seed + epoch)
-              for epoch in range(recipe.epochs)]
+    def batches(epoch: int) -> list[list[Sample]]:
+        if recipe.share_prefix:
+            return shared_prefix_batches(samples, batch_tokens=recipe.batch_tokens,
+                                         max_batch_examples=recipe.max_batch_examples,
+                                         min_shared_prefix=recipe.min_shared_prefix, seed=recipe.seed + epoch)
+        return length_grouped_batches(samples, batch_tokens=recipe.batch_tokens,
+                                      max_batch_examples=recipe.max_batch_examples, seed=recipe.seed + epoch)
+
+    epochs = [batches(epoch) for epoch in range(recipe.epochs)]
     if recipe.max_steps is not None:
         remaining = recipe.max_steps
         cut = []
@@ -161,7 +180,8 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
         for samples_in_batch in batches:
             if cancel is not None and cancel.is_set():
                 raise TrainingCancelled("Training was cancelled; no adapter was saved.")
-            batch = collate(samples_in_batch, pad_id=pad_id).to(device)
+            batch = (collate_best(samples_in_batch, pad_id=pad_id, min_shared_prefix=recipe.min_shared_prefix)
+                     if recipe.share_prefix else collate(samples_in_batch, pad_id=pad_id)).to(device)
             nll, n = completion_nll(model, batch)
             loss = nll / max(n, 1)
             loss.backward()

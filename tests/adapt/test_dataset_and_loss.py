@@ -183,3 +183,64 @@ def test_a_saved_adapter_is_a_plain_peft_folder_with_safetensors(tiny_loaded, tm
     names = {p.name for p in folder.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "recipe.json"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
+
+
+def _class_examples(tok) -> list[Sample]:
+    """Examples that start alike, as approved ones do: the same system prompt and mode wrapper."""
+    from learner.prompts import mode_turn, system_prompt
+
+    pairs = [("What are the houses?", "Corvane and Marrowby."), ("When is the first bell?", "At 8:47."),
+             ("Who is the head?", "Dr Quarrington, since 2019."), ("What is the motto?", "Learn boldly.")]
+    return [encode_exchange(tok, [{"role": "system", "content": system_prompt(grade="7")},
+                                  {"role": "user", "content": mode_turn("explain", q, grade="7")}], a,
+                            max_length=2048, key=f"k{i}") for i, (q, a) in enumerate(pairs)]
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_shared_prefix_packing_gives_the_same_loss_and_gradients_as_separate_examples(tiny_loaded, attn) -> None:
+    from learner.adapt.dataset import pack_shared_prefix, shared_prefix
+
+    samples = _class_examples(tiny_loaded.tokenizer)
+    p = shared_prefix(samples)
+    assert p >= 100                                         # the system prompt and wrapper are shared
+    packed = pack_shared_prefix(samples)
+    padded = collate(samples, pad_id=tiny_loaded.tokenizer.pad_token_id)
+    assert packed.n_trained == padded.n_trained
+    assert packed.n_tokens == p + sum(len(s.input_ids) - p for s in samples) < padded.n_tokens
+    model = add_fresh_adapter(tiny_loaded.model, Recipe(rank=4, alpha=8, dropout=0.0))
+    previous = model.config._attn_implementation
+    model.config._attn_implementation = attn
+    try:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.05)
+        model.eval()
+        grads = []
+        losses = []
+        for batch in (packed, padded):
+            model.zero_grad()
+            nll, n = completion_nll(model, batch)
+            (nll / n).backward()
+            losses.append(nll / n)
+            grads.append({k: q.grad.clone() for k, q in model.named_parameters() if q.requires_grad})
+        assert torch.allclose(losses[0], losses[1], atol=1e-5), [float(x) for x in losses]
+        for k in grads[0]:
+            assert torch.allclose(grads[0][k], grads[1][k], atol=1e-5), k
+        if attn == "sdpa":   # and the model's own full loss agrees on the packed layout
+            assert torch.allclose(full_lm_loss(model, packed), losses[1], atol=1e-5)
+    finally:
+        model.config._attn_implementation = previous
+        model.unload()
+
+
+def test_shared_prefix_batches_pack_alike_examples_and_cover_every_sample_once(tiny_loaded) -> None:
+    from learner.adapt.dataset import shared_prefix_batches
+
+    alike = _class_examples(tiny_loaded.tokenizer)
+    other = [encode_exchange(tiny_loaded.tokenizer, [{"role": "user", "content": f"Q{i}"}], "A.", max_length=2048,
+                             key=f"o{i}") for i in range(3)]
+    batches = shared_prefix_batches(alike + other, batch_tokens=4096, max_batch_examples=8, min_shared_prefix=100,
+                                    seed=0)
+    assert sorted(s.key for b in batches for s in b) == sorted(s.key for s in alike + other)
+    assert any({s.key for s in b} == {s.key for s in alike} for b in batches)
