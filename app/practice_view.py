@@ -138,6 +138,7 @@ class PracticePanel(QWidget):
 
         self.due_list = QListWidget()
         self.due_list.setToolTip("Questions due for review; open one to answer it again.")
+        self.due_list.setWordWrap(True)
         self.due_list.itemActivated.connect(self._open_due)
         self.due_list.itemDoubleClicked.connect(self._open_due)
 

@@ -168,6 +168,11 @@ class ProgressDialog(QDialog):
             self.plot.plot(xs, ys, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2), symbol="o", symbolSize=6,
                            symbolBrush=PALETTE[i % len(PALETTE)], name=topic)
         self.plot.setYRange(0, 1)
+        all_x = [x for xs, _ in self.series.values() for x in xs]
+        if all_x:
+            # at least an hour wide: a first answer alone would otherwise zoom the time axis to milliseconds
+            pad = max(0.0, 3600 - (max(all_x) - min(all_x))) / 2
+            self.plot.setXRange(min(all_x) - pad, max(all_x) + pad, padding=0.05)
 
     # -- teachers --------------------------------------------------------------------------------
 
