@@ -470,3 +470,24 @@ def telling_rates(db: Database) -> list[TellingRate]:
         "ORDER BY adapter_version IS NOT NULL, adapter_version")
     return [TellingRate(adapter_version=r["adapter_version"], checked=r["checked"], caught=r["caught"] or 0,
                         withheld=r["withheld"] or 0) for r in rows]
+
+
+# -- data rights ---------------------------------------------------------------------------------
+
+def student_practice_data(db: Database, user_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Everything practice stored about one student, as JSON-ready rows, for the data-rights
+    export (storage.students.export_student can add it under "practice"). Deleting the student
+    deletes all of it by cascade; guard events keep only the anonymous count (user_id set NULL)."""
+    get_user(db, user_id)
+
+    def rows(sql: str) -> list[dict[str, Any]]:
+        return db.query(sql, (user_id,))
+
+    return {
+        "items": rows("SELECT * FROM practice_items WHERE user_id = ? ORDER BY id"),
+        "attempts": rows("SELECT * FROM practice_attempts WHERE user_id = ? ORDER BY id"),
+        "disputes": rows("SELECT * FROM practice_disputes WHERE user_id = ? ORDER BY id"),
+        "mastery": rows("SELECT * FROM mastery WHERE user_id = ? ORDER BY topic"),
+        "mastery_history": rows("SELECT * FROM mastery_history WHERE user_id = ? ORDER BY id"),
+        "review_cards": rows("SELECT * FROM review_cards WHERE user_id = ? ORDER BY item_id"),
+    }

@@ -225,3 +225,22 @@ def test_an_impossible_correct_is_overruled(db, student, settings, answer, model
     assert result.judgement.verdict == verdict
     if verdict != model_says:
         assert answer in result.attempt.feedback and "3/4" not in result.attempt.feedback
+
+
+def test_student_practice_data_export_and_delete_cascade(db, student, settings):
+    import json
+
+    item = practice.new_item(db, ScriptedGenerator([GOOD_ITEM]), user_id=student.id, topic="Fractions",
+                             settings=settings)
+    practice.check_attempt(db, ScriptedGenerator([]), item_id=item.id, user_id=student.id, answer="3/4",
+                           settings=settings)
+    store.record_guard_event(db, mode="hint", caught=False, outcome="passed", adapter_version=None,
+                             user_id=student.id)
+    data = store.student_practice_data(db, student.id)
+    assert [len(data[k]) for k in ("items", "attempts", "mastery", "mastery_history", "review_cards")] == [1] * 5
+    json.dumps(data)
+    with db.transaction() as t:
+        t.execute("DELETE FROM users WHERE id = ?", [student.id])
+    for table in ("practice_items", "practice_attempts", "mastery", "mastery_history", "review_cards"):
+        assert _count(db, table) == 0, table
+    assert db.query("SELECT user_id FROM guard_events") == [{"user_id": None}]
