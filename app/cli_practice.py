@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     practice = subparsers.add_parser(
         "practice", help="write one new practice question (with its answer key) and store it",
         description="The model writes one practice question with an answer key, topic and difficulty; it is "
-                    "stored for the student (and appears in the app's Practice panel) and printed.")
+                    "stored for the student and printed.")
     practice.add_argument("--topic", required=True, help="the topic, e.g. Fractions")
     practice.add_argument("--grade", default=None, help="grade level (default: the student's profile)")
     practice.add_argument("--student", metavar="NAME",
