@@ -168,6 +168,8 @@ class AdaptationView(QWidget):
         self._last_error: str | None = None
         self._compare_request: int | None = None
         self.compare_results: list[Any] = []
+        self.compare_max_new_tokens = 160
+        self.compare_heldout_limit = 6
         self.setWindowTitle("Adaptation — tutorloop")
         self.resize(1100, 720)
 
@@ -585,7 +587,7 @@ class AdaptationView(QWidget):
         active = store.active_adapter(self.ctx.db)
         left = (Path(active.path), active.version) if active is not None and active.version != adapter.version \
             else (None, None)
-        prompts = tuple(prompts_for(self.ctx.db, adapter.version, limit=6))
+        prompts = tuple(prompts_for(self.ctx.db, adapter.version, limit=self.compare_heldout_limit))
         if not prompts:
             self.compare_status.setText("Nothing to compare on yet: this version has no held-out examples and "
                                         "there are no must-pass prompts.")
@@ -602,7 +604,8 @@ class AdaptationView(QWidget):
                                     "waits for them)")
         self.tabs.setCurrentIndex(1)
         self._compare_request = self.host.generate(
-            CompareJob(prompts, left, (Path(adapter.path), adapter.version)), _job_settings())
+            CompareJob(prompts, left, (Path(adapter.path), adapter.version), self.compare_max_new_tokens),
+            _job_settings())
         self._update_buttons()
 
     @Slot(int, object)

@@ -77,6 +77,7 @@ def test_train_now_runs_a_round_and_promotion_hot_swaps_the_chat_model(
     assert answered.args[1].adapter_version == 1              # each answer records its version
 
     store.add_must_pass(ctx.db, teacher, "What is 2 + 2?", must_match=["4"])   # at least one prompt to compare
+    view.compare_max_new_tokens, view.compare_heldout_limit = 6, 2          # the tiny model never stops by itself
     with qtbot.waitSignal(view.compare_finished, timeout=120_000):
         view.use_base()                                      # the chat goes back to the base model …
         view.select_version(1)
