@@ -82,11 +82,6 @@ def test_max_new_tokens_is_respected(tutor: Tutor) -> None:
     assert 0 < reply.n_tokens <= 5
 
 
-def test_set_adapter_is_not_available_yet(tutor: Tutor) -> None:
-    with pytest.raises(NotImplementedError):
-        tutor.set_adapter(None, None)
-
-
 @pytest.mark.parametrize(("raw", "question", "key"), [
     ("What is 3/4 + 1/8?\nAnswer key: 7/8", "What is 3/4 + 1/8?", "7/8"),
     ("What is 3/4 + 1/8?\n\n**Answer key:** 7/8 because 6/8 + 1/8 = 7/8.", "What is 3/4 + 1/8?",
