@@ -156,7 +156,7 @@ class AdaptationScheduler(QObject):
         self.activity_watcher: QObject | None = None   # app-wide key/click filter, removed on shutdown
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self.check_now)
+        self.timer.timeout.connect(self._on_tick)
         if model_host is not None:
             self.attach_model_host(model_host)
         ctx.changes.changed.connect(self._on_changed)
@@ -186,7 +186,7 @@ class AdaptationScheduler(QObject):
         if waiting is not None:
             self._show_waiting(waiting, None)
         self.timer.start()
-        QTimer.singleShot(2_000, self, self.check_now)
+        QTimer.singleShot(2_000, self, self._on_tick)
         self._refresh_idle_status()
 
     @Slot(str)
@@ -204,6 +204,14 @@ class AdaptationScheduler(QObject):
     # -- deciding --------------------------------------------------------------------------------
 
     @Slot()
+    def _on_tick(self) -> None:
+        try:
+            self.check_now()
+        except Exception:  # a timer must never raise into the event loop (e.g. a window half-built)
+            log.exception("the scheduled check failed; the scheduler stops until the app restarts")
+            self.timer.stop()
+            self._closed = True
+
     def check_now(self) -> Decision | None:
         """Decide; start a round when due. Returns the decision (None while our round runs)."""
         if self.running or self._closed:
