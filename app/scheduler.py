@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PySide6.QtCore import QEvent, QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QApplication, QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QStyle, QSystemTrayIcon, QWidget,
+)
 
 from app.context import AppContext
 from learner.schedule import Decision, decide, gather_inputs
@@ -584,9 +586,16 @@ def install_scheduler(window: MainWindow, *, start: bool = True) -> AdaptationSc
     menu_title = window.teacher_menu.title()
 
     def on_waiting(version: int) -> None:
+        message = f"A new adapter (v{version}) passed its checks and is waiting for a teacher's approval."
         window.teacher_menu.setTitle(f"{menu_title} ●")
-        window.statusBar().showMessage(
-            f"A new adapter (v{version}) passed its checks and is waiting for a teacher's approval.", 15_000)
+        window.statusBar().showMessage(message, 15_000)
+        if QSystemTrayIcon.isSystemTrayAvailable():  # a desktop notification, seen even behind other windows
+            tray = getattr(window, "_adaptation_tray", None) or QSystemTrayIcon(
+                window.windowIcon() if not window.windowIcon().isNull()
+                else window.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation), window)
+            window._adaptation_tray = tray
+            tray.show()
+            tray.showMessage("tutorloop", message)
 
     def on_status(status: AdaptationStatus) -> None:
         if status.state != "waiting":
