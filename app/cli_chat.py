@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--topic", default="", help="the subject, e.g. Fractions")
     ask.add_argument("--show-key", action="store_true", help="practice mode: print the answer key too")
     _add_model_options(ask)
+    ask.add_argument("--adapter", default=None, metavar="VERSION|none",
+                     help="answer with this adapter version, or 'none' for the base model (default: the active "
+                          "adapter, as students get it)")
     defaults = GenerationSettings()
     # Unset options fall back to what the window's Settings saved, then to these defaults.
     ask.add_argument("--max-new-tokens", type=int, metavar="N",
@@ -235,9 +238,14 @@ def run_ask(args: argparse.Namespace) -> int:
         loaded = load_model(prepared, device=settings.device, dtype=settings.dtype)
         if stop.is_set():
             raise PreparationCancelled("Cancelled before the answer started.")
-        _status(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode}]")
+        tutor = Tutor(loaded)
+        adapter = _choose_adapter(data_dir, args.adapter)
+        if adapter is not None:
+            tutor.set_adapter(*adapter)
+        _status(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode} · "
+                f"{'adapter v' + str(tutor.adapter_version) if tutor.adapter_version else 'no adapter'}]")
         request = TutorRequest(user_text=text, mode=args.mode, grade=args.grade, topic=args.topic)
-        reply = Tutor(loaded).reply(request, settings, on_text=_write_out, stop=stop)
+        reply = tutor.reply(request, settings, on_text=_write_out, stop=stop)
     _write_out("\n")
     if reply.notice:
         _status(f"Note: {reply.notice}")
@@ -251,6 +259,28 @@ def run_ask(args: argparse.Namespace) -> int:
     _status(f"[{reply.n_tokens} tokens, first after {reply.ttft_s:.1f} s, {reply.tokens_per_s:.1f} tokens/s"
             f"{', stopped' if reply.stopped else ''}]")
     return EXIT_INTERRUPTED if reply.stopped else 0
+
+
+def _choose_adapter(data_dir: DataDir, choice: str | None):
+    """(path, version) for --adapter VERSION, the active adapter by default, or None for the base."""
+    from learner.adapt.registry import AdapterRegistry
+    from storage import Database, StorageError
+
+    if choice is not None and choice.strip().lower() in ("none", "base"):
+        return None
+    with Database(data_dir.db_path) as db:
+        registry = AdapterRegistry(data_dir, db)
+        if choice is None:
+            active = registry.active_path()
+            return (active[1], active[0]) if active is not None else None
+        try:
+            version = int(choice.strip().lower().removeprefix("v"))
+        except ValueError:
+            raise ValueError(f"--adapter takes a version number (e.g. 3) or none, not {choice!r}.") from None
+        try:
+            return registry.path_of(version), version
+        except (FileNotFoundError, StorageError) as exc:
+            raise ValueError(str(exc)) from None
 
 
 def _write_out(piece: str) -> None:

@@ -193,3 +193,24 @@ def test_set_adapter_refuses_a_folder_that_is_not_a_complete_adapter(tiny_tutor:
     with pytest.raises(GenerationError, match="not a complete LoRA adapter"):
         tiny_tutor.set_adapter(tmp_path, 9)
     assert tiny_tutor.adapter_version is None
+
+
+def test_ask_uses_the_active_adapter_by_default_and_adapter_chooses_another(
+        tiny_model_dir: Path, data_dir: DataDir, db: Database, teacher) -> None:
+    path = _noisy_adapter(tiny_model_dir, data_dir, data_dir.adapters_dir / "v1", seed=1)
+    store.register_adapter(db, version=1, base_model_id="tiny", path=str(path), n_examples=1, n_heldout=0, n_replay=0,
+                           examples_approved_until=None, recipe={}, metrics={}, gate={}, gate_passed=True,
+                           gate_reason="All checks passed.", run_id=None, train_ids=[], heldout_ids=[])
+    ask = ["ask", "What is a fraction?", "--model", str(tiny_model_dir), "--max-new-tokens", "6",
+           "--temperature", "0", "--device", "cpu"]
+    base = tutorloop(*ask)
+    assert base.returncode == 0, base.stderr
+    assert "no adapter" in base.stderr
+    store.promote(db, teacher, 1)
+    active = tutorloop(*ask)
+    assert active.returncode == 0 and "adapter v1" in active.stderr
+    assert active.stdout != base.stdout
+    none = tutorloop(*ask, "--adapter", "none")
+    assert "no adapter" in none.stderr and none.stdout == base.stdout
+    missing = tutorloop(*ask, "--adapter", "7")
+    assert missing.returncode == 2 and "no adapter version 7" in missing.stderr   # a usage error
