@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cp.add_argument("--model", default="default", metavar="SPEC", help="the base model (default: embedded)")
     cp.add_argument("--max-new-tokens", type=int, default=160, metavar="N")
     cp.add_argument("--json", action="store_true")
-    cp.set_defaults(func=_run(_compare))
+    cp.set_defaults(func=_run(_compare_guarded))
 
     mp = sub.add_parser("must-pass", help="teachers' must-pass prompts that every candidate must pass")
     mp_sub = mp.add_subparsers(dest="must_pass_command", metavar="ACTION", required=True)
@@ -175,6 +175,16 @@ def _discard(db: Database, args: argparse.Namespace) -> int:
     adapter = store.discard(db, _sign_in(db, args), args.version)
     _say(f"v{adapter.version} discarded.")
     return 0
+
+
+def _compare_guarded(db: Database, args: argparse.Namespace) -> int:
+    from learner.errors import LearnerError
+
+    try:
+        return _compare(db, args)
+    except (FileNotFoundError, ValueError, LearnerError) as exc:
+        _say(f"tutorloop: {exc}")
+        return EXIT_ERROR
 
 
 def _compare(db: Database, args: argparse.Namespace) -> int:
