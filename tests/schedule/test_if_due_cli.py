@@ -9,8 +9,6 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 from storage import Database, DataDir, auth
 from storage import schedule as sched
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from learner import scheduled_round as sr
-from storage import Database, DataDir, auth, chat
+from storage import Database, DataDir, auth
 from storage import schedule as sched
 
 FAST = auth.ScryptParams(n=2**8, r=8, p=1)

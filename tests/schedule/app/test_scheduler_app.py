@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import psutil
-import pytest
 
 from app.schedule_dialog import ScheduleDialog, open_schedule_dialog
 from app.scheduler import AdaptationScheduler
@@ -21,9 +20,7 @@ FAST = auth.ScryptParams(n=2**8, r=8, p=1)
 # Stands in for training: endless progress lines, as learner.adapt prints them.
 FAKE_TRAINING = textwrap.dedent("""
     import json, time
-    step = 0
     while True:
-        step = (step + 1) % 100
         print(json.dumps({"phase": "train", "step": 42, "total": 100, "eta_s": 180, "loss": 1.5}), flush=True)
         time.sleep(0.02)
 """)
