@@ -252,3 +252,26 @@ def test_closing_the_window_stops_watching_the_app(qtbot, open_window, ctx):
     win.close()
     assert scheduler.activity_watcher is None and not scheduler.timer.isActive()
     QApplication.instance().sendPostedEvents()  # nothing of the closed window's scheduler runs any more
+
+
+def test_the_app_runs_a_real_scheduled_round_with_the_tiny_model(qtbot, open_window, ctx, tiny_model_dir):
+    """The whole path: the app's decision, `python -m learner.adapt --if-due` under the lock, its JSON
+    progress in the status bar, the recorded round."""
+    from app.scheduler import default_round_command
+    from tests.schedule.test_if_due_cli import TINY_ROUND, approve_examples
+
+    _schedule_every_round(ctx, min_new_examples=3)
+    approve_examples(ctx.db, 6)
+    win = open_window()
+    scheduler: AdaptationScheduler = win.scheduler
+    scheduler._command = lambda: default_round_command(str(tiny_model_dir)) + TINY_ROUND
+    percents: list[int] = []
+    scheduler.status_changed.connect(lambda status: status.percent is not None and percents.append(status.percent))
+    assert scheduler.check_now().due
+    qtbot.waitUntil(lambda: not scheduler.running, timeout=240_000)
+    state = sched.get_state(ctx.db)
+    assert state.last_round_result == "succeeded", (state, scheduler.status)
+    assert percents and max(percents) == 100  # the progress lines reached the status bar
+    assert scheduler.status.state in ("waiting", "idle")  # the gate's verdict on a random tiny model varies
+    run = ctx.db.query("SELECT trigger, status, version FROM training_runs")[0]
+    assert (run["trigger"], run["status"], run["version"]) == ("schedule", "succeeded", state.last_round_version)
