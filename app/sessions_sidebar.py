@@ -81,6 +81,8 @@ class SessionsSidebar(QWidget):
     def select(self, session_id: int | None) -> None:
         """Highlight a session without announcing it (the caller is already opening it)."""
         self._current = session_id
+        if session_id is not None and self._item(session_id) is None:
+            self.reload()  # created elsewhere (another view, the CLI) since the list was last read
         self.list.blockSignals(True)
         try:
             item = self._item(session_id)

@@ -290,3 +290,29 @@ def test_a_long_session_opens_scrolled_to_the_newest_message(qtbot, ctx, open_wi
     window = open_window()
     bar = window.chat.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=5_000)
+
+
+def test_switching_profile_shows_that_students_sessions(
+        qtbot, window: MainWindow, ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.main_window
+
+    ana_session = chat.create_session(ctx.db, ctx.student.id, title="Ana's fractions")
+    ben = chat.create_user(ctx.db, "Ben", grade="University")
+    ben_session = chat.create_session(ctx.db, ben.id, title="Ben's integrals", topic="Calculus")
+    monkeypatch.setattr(app.main_window, "choose_profile", lambda db, parent=None: ben)
+    window.switch_profile_action.trigger()
+    assert ctx.student.id == ben.id
+    assert window.sidebar.session_ids() == [ben_session.id]
+    assert window.session.id == ben_session.id and window.topic_edit.text() == "Calculus"
+    assert "Ben (University)" in window.windowTitle()
+    assert ana_session.id not in window.sidebar.session_ids()
+
+
+def test_change_topic_from_the_sidebar(qtbot, window: MainWindow, ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = chat.create_session(ctx.db, ctx.student.id, title="Plants")
+    window.open_session(session.id)
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Photosynthesis", True)))
+    window.sidebar.topic_action.trigger()
+    assert chat.get_session(ctx.db, session.id).topic == "Photosynthesis"
+    assert window.topic_edit.text() == "Photosynthesis"
+    assert "Photosynthesis" in window.sidebar.list.item(0).text()
