@@ -63,23 +63,30 @@ class _Printer:
 
     def __call__(self, event: dict[str, Any]) -> None:
         with self._lock:
-            if self.as_json:
-                print(json.dumps(event, default=str), flush=True)
-                return
-            phase = event.get("phase")
-            if phase == "train":
-                print(f"train {event['step']}/{event['total']} loss {event['loss']:.4f} eta {event['eta_s']:.0f}s",
-                      flush=True)
-            elif phase == "done":
-                verdict = "passed the gate" if event.get("gate_passed") else "FAILED the gate"
-                print(f"done: v{event['version']} {verdict}: {event.get('reason', '')}", flush=True)
-            elif phase == "schedule":  # the scheduler's own words: why it runs or not, the result, the log
-                text = event.get("reason") or event.get("event", "")
-                log = f" (log: {event['log']})" if event.get("log") and event.get("event") != "busy" else ""
-                print(f"{text}{log}" if event.get("reason") else f"round {text}{log}", flush=True)
-            else:
-                rest = {k: v for k, v in event.items() if k != "phase"}
-                print(f"{phase}: {rest}", flush=True)
+            try:
+                self._print(event)
+            except BrokenPipeError:
+                # Whoever read our progress (the app, a terminal) went away: keep training, print nothing.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    def _print(self, event: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(event, default=str), flush=True)
+            return
+        phase = event.get("phase")
+        if phase == "train":
+            print(f"train {event['step']}/{event['total']} loss {event['loss']:.4f} eta {event['eta_s']:.0f}s",
+                  flush=True)
+        elif phase == "done":
+            verdict = "passed the gate" if event.get("gate_passed") else "FAILED the gate"
+            print(f"done: v{event['version']} {verdict}: {event.get('reason', '')}", flush=True)
+        elif phase == "schedule":  # the scheduler's own words: why it runs or not, the result, the log
+            text = event.get("reason") or event.get("event", "")
+            log = f" (log: {event['log']})" if event.get("log") and event.get("event") != "busy" else ""
+            print(f"{text}{log}" if event.get("reason") else f"round {text}{log}", flush=True)
+        else:
+            rest = {k: v for k, v in event.items() if k != "phase"}
+            print(f"{phase}: {rest}", flush=True)
 
 
 def _distributed() -> tuple[int, int]:
