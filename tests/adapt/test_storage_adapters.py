@@ -114,3 +114,34 @@ def test_must_pass_prompts_validate_their_patterns(db, teacher: User) -> None:
     assert edited.prompt == "Who leads the school?" and edited.must_not_match == ()
     store.delete_must_pass(db, teacher, item.id)
     assert store.list_must_pass(db) == []
+
+
+def test_prune_keeps_the_newest_versions_and_never_the_active_one(db, teacher: User, data_dir) -> None:
+    from learner.adapt.registry import AdapterRegistry
+
+    for v in range(1, 8):
+        _register(db, data_dir.adapters_dir, v)
+    store.promote(db, teacher, 1)                        # the oldest is the one students use
+    pruned = AdapterRegistry(data_dir, db).prune(keep=3)
+    assert sorted(pruned) == [2, 3, 4]
+    assert sorted(p.name for p in data_dir.adapters_dir.iterdir()) == ["v1", "v5", "v6", "v7"]
+    assert store.get_adapter(db, 2).deleted_at is not None and store.get_adapter(db, 2).metrics  # history stays
+    with pytest.raises(FileNotFoundError, match="only the last versions are kept"):
+        AdapterRegistry(data_dir, db).path_of(2)
+
+
+def test_sweep_removes_dead_partials_and_unregistered_folders_but_not_live_ones(db, data_dir) -> None:
+    import os
+
+    from learner.adapt.registry import AdapterRegistry
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (data_dir.adapters_dir / f".partial-v3-{dead.pid}").mkdir()
+    (data_dir.adapters_dir / f".partial-v4-{os.getpid()}").mkdir()   # ours: still being written
+    (data_dir.adapters_dir / "v9").mkdir()                            # renamed but never registered
+    registry = AdapterRegistry(data_dir, db)
+    assert registry.next_version() == 10                               # never reuses a folder's number
+    sweep = registry.sweep()
+    assert sorted(sweep.partials_removed) == sorted([f".partial-v3-{dead.pid}", "v9"])
+    assert [p.name for p in data_dir.adapters_dir.iterdir()] == [f".partial-v4-{os.getpid()}"]
