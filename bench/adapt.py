@@ -1,9 +1,11 @@
 """Training speed of one adaptation round's loop against a plain Hugging Face Trainer.
 
-Same model, same exchanges (the first N of the replay set), same LoRA settings, same number of
-optimiser steps. Ours: length-grouped batches under a token budget, loss and LM head on
-completion tokens only. Baseline: `transformers.Trainer` with a padding collator and the model's
-own loss (head over every position). Prints one JSON object.
+Same model, same exchanges, same LoRA settings, same examples per optimiser step. Data: the
+school-facts training exchanges rendered as approved examples are (`--data facts`: they share the
+system prompt and mode wrapper, as a class's approved examples do) or the first N replay
+exchanges (`--data replay`: every prompt differs). Ours: shared-prefix packing / length-grouped
+batches, loss and LM head on completion tokens only. Baseline: `transformers.Trainer` with a
+padding collator and the model's own loss (head over every position). Prints one JSON object.
 
     .venv/bin/python bench/adapt.py --model /path/to/hf-folder --n-examples 16 --steps 4
     .venv/bin/python bench/adapt.py --model default        # the embedded model (prepared cache)
@@ -31,6 +33,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="model spec (default: the embedded model)")
     parser.add_argument("--data-dir", default=None, help="data folder holding the prepared model cache")
+    parser.add_argument("--data", choices=("facts", "replay"), default="facts")
     parser.add_argument("--n-examples", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--rank", type=int, default=16)
@@ -54,14 +57,22 @@ def main() -> int:
     device = resolve_device("auto")
     dtype = str(training_dtype(device)).removeprefix("torch.")
     prepared = prepare_model(args.model, data_dir)
-    replay = load_replay()[: args.n_examples]
+    if args.data == "replay":
+        exchanges = [(r.prompt_messages, r.completion) for r in load_replay()[: args.n_examples]]
+    else:
+        from learner.prompts import mode_turn, system_prompt
+
+        facts = json.loads((Path(__file__).parent / "data" / "school_facts.json").read_text(encoding="utf-8"))
+        exchanges = [([{"role": "system", "content": system_prompt(grade="8", topic=t["topic"])},
+                       {"role": "user", "content": mode_turn(t["mode"], t["user"], grade="8", topic=t["topic"])}],
+                      t["assistant"]) for t in facts["train"][: args.n_examples]]
     recipe = Recipe(rank=args.rank, alpha=2 * args.rank, dropout=0.0, epochs=1, max_steps=args.steps,
                     batch_tokens=args.batch_tokens, warmup_ratio=0.0)
 
     loaded = load_model(prepared, device=device, dtype=dtype)
     tok = loaded.tokenizer
-    samples = [encode_exchange(tok, r.prompt_messages, r.completion, max_length=1024, key=f"replay:{i}")
-               for i, r in enumerate(replay)]
+    samples = [encode_exchange(tok, prompt, completion, max_length=1024, key=f"{args.data}:{i}")
+               for i, (prompt, completion) in enumerate(exchanges)]
     batches = plan_batches(samples, recipe)[0]
     used = [s for b in batches for s in b]
     per_batch = max(1, round(len(used) / len(batches)))
@@ -70,11 +81,12 @@ def main() -> int:
     model = add_fresh_adapter(loaded.model, recipe)
     stats = train_adapter(model, samples, recipe, pad_id=pad_id)
     ours_rss = peak_rss_mb()
+    example_tokens = sum(len(s.input_ids) for s in used)   # the data trained on (packing computes fewer)
     result = {
-        "model": prepared.model_id, "device": device, "dtype": dtype, "threads": torch.get_num_threads(),
+        "model": prepared.model_id, "data": args.data, "device": device, "dtype": dtype, "threads": torch.get_num_threads(),
         "n_examples": len(used), "steps": stats.steps, "mean_batch_examples": round(len(used) / len(batches), 2),
-        "tokens": stats.tokens, "trained_tokens": stats.trained_tokens, "seconds": round(stats.seconds, 2),
-        "train_tokens_per_s": round(stats.tokens_per_s, 1),
+        "tokens": example_tokens, "computed_tokens": stats.tokens, "trained_tokens": stats.trained_tokens,
+        "seconds": round(stats.seconds, 2), "train_tokens_per_s": round(example_tokens / stats.seconds, 1),
         "examples_per_s": round(len(used) / stats.seconds, 3) if stats.seconds else None,
         "peak_rss_mb": round(ours_rss, 1),
     }
