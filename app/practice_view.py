@@ -310,7 +310,7 @@ class PracticePanel(QWidget):
             return
         job = ItemJob(topic=topic, grade=student.grade, difficulty=difficulty, avoid=avoid,
                       make_generator=self.make_generator)
-        self._start(job, "item", f"Writing a {difficulty} question on {topic}…")
+        self._start(job, "item", f"Writing {'an' if difficulty == 'easy' else 'a'} {difficulty} question on {topic}…")
 
     @Slot()
     def check_answer(self) -> None:
