@@ -214,3 +214,20 @@ def test_ask_uses_the_active_adapter_by_default_and_adapter_chooses_another(
     assert "no adapter" in none.stderr and none.stdout == base.stdout
     missing = tutorloop(*ask, "--adapter", "7")
     assert missing.returncode == 2 and "no adapter version 7" in missing.stderr   # a usage error
+
+
+def test_the_entry_point_runs_data_parallel_under_torchrun(
+        data_dir: DataDir, db: Database, approved: int, replay_file: Path, tiny_model_dir: Path) -> None:
+    """Two CPU processes (gloo) stand in for a multi-GPU server: both train, rank 0 registers."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    cmd = [str(torchrun), "--nproc-per-node", "2", *adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=1",
+                                                               "--set", "max_batch_examples=2")[1:]]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"phase": "done"')]
+    assert len(done) == 1 and done[0]["version"] == 1           # only rank 0 registers
+    assert [a.version for a in store.list_adapters(db)] == [1]
+    assert [r.status for r in store.list_runs(db)] == ["succeeded"]
