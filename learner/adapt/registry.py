@@ -80,12 +80,15 @@ class AdapterRegistry:
         failed = store.recover_stale_runs(self.db, host=host)
         removed = []
         known = {a.version for a in store.list_adapters(self.db)}
+        # A live round renames its folder a moment before it registers it: leave version folders
+        # alone while any round is still running.
+        round_running = any(r.status == "running" for r in store.list_runs(self.db, limit=20))
         for path in self.root.glob("*") if self.root.is_dir() else ():
             partial = _PARTIAL.match(path.name)
             if partial and int(partial.group(2)) != os.getpid() and not _alive(int(partial.group(2))):
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path.name)
-            elif (m := _VERSION.match(path.name)) and int(m.group(1)) not in known:
+            elif (m := _VERSION.match(path.name)) and int(m.group(1)) not in known and not round_running:
                 # Renamed into place but never registered (killed between the two steps).
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path.name)
