@@ -228,9 +228,7 @@ def build_round_data(examples: Iterable[Any], replay: Sequence[Any], tokenizer: 
                      heldout_fraction: float, replay_train_limit: int | None = None,
                      replay_eval_limit: int | None = None) -> RoundData:
     """`examples`: storage.review.TrainingExample rows (uid, prompt, completion, approved_at, id);
-    `replay`: learner.replay.ReplayExample (prompt_messages, completion). The replay set is trained on
-    in full (or an evenly spaced `replay_train_limit` of it); the replay loss is measured on an evenly
-    spaced `replay_eval_limit` of the exchanges not trained on (of all, when all train)."""
+    `replay`: learner.replay.ReplayExample (prompt_messages, completion)."""
     train: list[Sample] = []
     heldout: list[Sample] = []
     train_ids: list[int] = []
@@ -248,11 +246,13 @@ def build_round_data(examples: Iterable[Any], replay: Sequence[Any], tokenizer: 
         newest = max(newest or ex.approved_at, ex.approved_at)
     replay_samples = [encode_exchange(tokenizer, r.prompt_messages, r.completion, max_length=max_length,
                                       key=f"replay:{i}") for i, r in enumerate(replay)]
-    replay_train = replay_samples if replay_train_limit is None else _evenly(replay_samples, replay_train_limit)
-    # Measure forgetting on replay exchanges this round did not train on, when there are any.
-    trained_keys = {s.key for s in replay_train}
-    unseen = [s for s in replay_samples if s.key not in trained_keys]
-    replay_eval = _evenly(unseen or replay_samples, replay_eval_limit)
+    # The replay loss measures forgetting on exchanges this round does not train on: an evenly spaced
+    # `replay_eval_limit` is set aside first, the rest trains (all of it, or `replay_train_limit`).
+    # With no limit every exchange is measured, and (nothing being left) every exchange also trains.
+    replay_eval = _evenly(replay_samples, replay_eval_limit)
+    eval_keys = {s.key for s in replay_eval}
+    rest = [s for s in replay_samples if s.key not in eval_keys] or replay_samples
+    replay_train = _evenly(rest, replay_train_limit)
     return RoundData(train=train + replay_train, heldout=heldout, replay_eval=replay_eval,
                      train_example_ids=train_ids, heldout_example_ids=heldout_ids, n_replay_train=len(replay_train),
                      examples_approved_until=newest)

@@ -32,8 +32,8 @@ class Recipe:
     max_grad_norm: float = 1.0
     seed: int = 0
     heldout_fraction: float = 0.15       # by a hash of the example's uid: stable across rounds
-    replay_train_limit: int | None = None   # use at most N replay exchanges in training (None: all)
-    replay_eval_limit: int | None = 48      # the replay loss is measured on at most N exchanges
+    replay_train_limit: int | None = None   # train on at most N replay exchanges (None: all not set aside)
+    replay_eval_limit: int | None = 48      # set aside (never trained) to measure forgetting; None: all
     must_pass_max_new_tokens: int = 128
     # The gate (DESIGN.md "Adaptation"): fractions, 0.03 = 3 %.
     replay_max_rise_vs_active: float = 0.03

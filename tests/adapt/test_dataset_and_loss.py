@@ -149,14 +149,14 @@ def test_round_data_splits_examples_and_measures_replay_on_unseen_exchanges(db: 
                                                                             replay_file: Path, tiny_loaded) -> None:
     examples = list_examples(db)
     data = build_round_data(examples, load_replay(replay_file), tiny_loaded.tokenizer, max_length=2048,
-                            heldout_fraction=0.15, replay_train_limit=2, replay_eval_limit=None)
+                            heldout_fraction=0.15, replay_train_limit=None, replay_eval_limit=2)
     assert sorted(data.train_example_ids + data.heldout_example_ids) == sorted(e.id for e in examples)
     assert not set(data.train_example_ids) & set(data.heldout_example_ids)
     for e in examples:
         assert (e.id in data.heldout_example_ids) == (split_for(e.uid) == "heldout")
     replay_train = {s.key for s in data.train if s.key.startswith("replay:")}
-    assert len(replay_train) == 2
-    assert not replay_train & {s.key for s in data.replay_eval}
+    assert len(replay_train) == 2 and len(data.replay_eval) == 2      # 4 exchanges: 2 measured, 2 trained
+    assert not replay_train & {s.key for s in data.replay_eval}      # forgetting is measured on unseen ones
     assert data.examples_approved_until == max(e.approved_at for e in examples)
 
 
