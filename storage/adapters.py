@@ -326,14 +326,9 @@ def _clean_patterns(patterns: Sequence[str], what: str) -> list[str]:
     return cleaned
 
 
-def list_must_pass(db: Database) -> list[MustPassPrompt]:
-    """Not a teacher action: the gate reads these."""
-    return [_must_pass(r) for r in db.query("SELECT * FROM must_pass_prompts ORDER BY id")]
-
-
-def add_must_pass(db: Database, actor: User, prompt: str, *, must_match: Sequence[str] = (),
-                  must_not_match: Sequence[str] = (), mode: str = "explain") -> MustPassPrompt:
-    teacher = require_teacher(actor, db)
+def _validated_must_pass(prompt: str, must_match: Sequence[str], must_not_match: Sequence[str],
+                         mode: str) -> tuple[str, list[str], list[str]]:
+    """(prompt, must, must_not) cleaned, or a ValidationError naming what is wrong."""
     prompt = (prompt or "").strip()
     if not prompt:
         raise ValidationError("The must-pass prompt is empty.")
@@ -343,6 +338,18 @@ def add_must_pass(db: Database, actor: User, prompt: str, *, must_match: Sequenc
     must_not = _clean_patterns(must_not_match, "Must not match")
     if not must and not must_not:
         raise ValidationError("Give at least one pattern the answer must (or must not) match.")
+    return prompt, must, must_not
+
+
+def list_must_pass(db: Database) -> list[MustPassPrompt]:
+    """Not a teacher action: the gate reads these."""
+    return [_must_pass(r) for r in db.query("SELECT * FROM must_pass_prompts ORDER BY id")]
+
+
+def add_must_pass(db: Database, actor: User, prompt: str, *, must_match: Sequence[str] = (),
+                  must_not_match: Sequence[str] = (), mode: str = "explain") -> MustPassPrompt:
+    teacher = require_teacher(actor, db)
+    prompt, must, must_not = _validated_must_pass(prompt, must_match, must_not_match, mode)
     with db.transaction() as t:
         t.execute("INSERT INTO must_pass_prompts (prompt, mode, must_match, must_not_match, created_by, "
                   "created_by_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -363,15 +370,7 @@ def update_must_pass(db: Database, actor: User, prompt_id: int, *, prompt: str, 
                      must_not_match: Sequence[str] = (), mode: str = "explain") -> MustPassPrompt:
     teacher = require_teacher(actor, db)
     get_must_pass(db, prompt_id)
-    prompt = (prompt or "").strip()
-    if not prompt:
-        raise ValidationError("The must-pass prompt is empty.")
-    if mode not in MODES:
-        raise ValidationError(f"Unknown mode {mode!r}: expected one of {', '.join(MODES)}.")
-    must = _clean_patterns(must_match, "Must match")
-    must_not = _clean_patterns(must_not_match, "Must not match")
-    if not must and not must_not:
-        raise ValidationError("Give at least one pattern the answer must (or must not) match.")
+    prompt, must, must_not = _validated_must_pass(prompt, must_match, must_not_match, mode)
     with db.transaction() as t:
         t.execute("UPDATE must_pass_prompts SET prompt = ?, mode = ?, must_match = ?, must_not_match = ?, "
                   "updated_at = ? WHERE id = ?",

@@ -117,16 +117,20 @@ class Database:
                 f"knows {len(all_migrations)}). Update tutorloop, or use another --data-dir."
             )
         for version, _name, sql in all_migrations[current:]:
-            with translate_errors(self.path):
-                # executescript() commits first and does not honour our transaction, so wrap the
-                # script and the version bump in one explicit BEGIN ... COMMIT.
-                try:
-                    self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
-                except BaseException:
-                    if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
-                    raise
+            self.run_script(f"{sql}\nPRAGMA user_version = {version};")
         return self.user_version
+
+    def run_script(self, sql: str) -> None:
+        """Run a multi-statement SQL script in one transaction: all of it, or none of it."""
+        with translate_errors(self.path):
+            # executescript() commits first and does not honour our transaction, so wrap the
+            # script in one explicit BEGIN ... COMMIT.
+            try:
+                self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nCOMMIT;")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:

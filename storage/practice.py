@@ -147,16 +147,7 @@ def ensure_tables(db: Database) -> bool:
         return False
     from importlib import resources
 
-    from storage.db import translate_errors
-
-    sql = resources.files("storage.migrations").joinpath("0004_practice.sql").read_text(encoding="utf-8")
-    with translate_errors(db.path):
-        try:
-            db.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nCOMMIT;")
-        except BaseException:
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
-            raise
+    db.run_script(resources.files("storage.migrations").joinpath("0004_practice.sql").read_text(encoding="utf-8"))
     return True
 
 
