@@ -8,6 +8,7 @@ window closes mid-reply, with the partial text as 'stopped'.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from app.teacher_actions import TeacherActions
 from app.worker import FAILED, IDLE, LOADING, READY, ModelHost
 from learner.settings import GenerationSettings
 from learner.sources import needs_preparation
-from storage import NotFoundError, StorageError, chat
+from storage import NotFoundError, StorageError, chat, review
 from storage.chat import Message, Session
 
 if TYPE_CHECKING:
@@ -399,11 +400,13 @@ class MainWindow(QMainWindow):
             cut = (f"The reply reached the length limit ({pending.max_new_tokens} tokens) and may be cut off; "
                    "raise “Longest reply” in File ▸ Settings for longer answers.")
             notice = f"{notice}\n{cut}" if notice else cut
-        self._finish_pending(request_id, reply.text, "complete", answer_key=reply.answer_key, notice=notice)
+        self._finish_pending(request_id, reply.text, "complete", answer_key=reply.answer_key, notice=notice,
+                             prompt=reply.messages)
 
     @Slot(int, object)
     def _on_reply_cancelled(self, request_id: int, reply: TutorReply) -> None:
-        self._finish_pending(request_id, reply.text, "stopped", answer_key=reply.answer_key, notice=reply.notice)
+        self._finish_pending(request_id, reply.text, "stopped", answer_key=reply.answer_key, notice=reply.notice,
+                             prompt=reply.messages)
 
     @Slot(int, str)
     def _on_reply_failed(self, request_id: int, message: str) -> None:
@@ -412,7 +415,9 @@ class MainWindow(QMainWindow):
         self._finish_pending(request_id, text, "failed", notice=f"The tutor could not answer: {message}")
 
     def _finish_pending(self, request_id: int, text: str, status: str, *, answer_key: str | None = None,
-                        notice: str | None = None) -> Message | None:
+                        notice: str | None = None, prompt: Sequence[Mapping[str, str]] = ()) -> Message | None:
+        """Store the reply's final text; with `prompt` (the messages it was generated from, as the
+        Tutor built them), also record that prompt so an approval snapshots exactly what the model saw."""
         pending = self.pending
         if pending is None or pending.request_id != request_id:
             return None
@@ -421,6 +426,13 @@ class MainWindow(QMainWindow):
         try:
             stored = chat.finish_message(self.ctx.db, pending.message_id, text, status=status,  # type: ignore[arg-type]
                                          answer_key=answer_key, notice=notice)
+            if prompt and status in ("complete", "stopped"):   # the statuses a teacher reviews
+                try:
+                    review.record_reply_prompt(self.ctx.db, pending.message_id, prompt)
+                except StorageError:
+                    # The reply itself is saved (no error box saying otherwise); an approval of it then
+                    # renders the prompt from the prompt files instead.
+                    log.warning("the prompt of reply %s was not recorded", pending.message_id, exc_info=True)
         except NotFoundError:
             pass  # the session was deleted while the reply was being written
         except StorageError as exc:

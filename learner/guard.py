@@ -381,6 +381,7 @@ def _guarded(reply_cls: type, base: TutorReply, *, text: str, stopped: bool, cau
         text=text, answer_key=base.answer_key, stopped=stopped, notice=base.notice,
         n_tokens=base.n_tokens if n_tokens is None else n_tokens, ttft_s=base.ttft_s,
         tokens_per_s=base.tokens_per_s, model_id=base.model_id, adapter_version=base.adapter_version,
+        messages=base.messages,   # the prompt of the generation whose text this is
         guard_caught=caught, guard_outcome=outcome, guard_reason=reason, guard_mode=request.mode,
         item_id=getattr(request, "item_id", None),
     )

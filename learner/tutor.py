@@ -57,6 +57,10 @@ class TutorReply:
     tokens_per_s: float         # decoding speed after the first token
     model_id: str
     adapter_version: int | None
+    # The chat messages ({"role", "content"}) the reply was generated from, after trimming: exactly
+    # what was rendered for the model. The chat records them (storage.review.record_reply_prompt) so
+    # that a teacher's approval snapshots the real prompt, not one rendered again later.
+    messages: tuple[dict[str, str], ...] = ()
 
 
 def split_answer_key(text: str) -> tuple[str, str | None]:
@@ -242,6 +246,7 @@ class Tutor:
             text=text, answer_key=answer_key, stopped=stop.is_set(), notice=built.notice, n_tokens=n_tokens,
             ttft_s=first - started, tokens_per_s=(n_tokens - 1) / decode_s if n_tokens > 1 and decode_s > 0 else 0.0,
             model_id=self.model_id, adapter_version=self.adapter_version,
+            messages=tuple(dict(m) for m in built.messages),
         )
 
     def _generation_config(self, settings: GenerationSettings, max_new_tokens: int):
