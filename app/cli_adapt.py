@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli_review import _run, _say, _sign_in
+from app.cli_common import EXIT_ERROR, run_command, say, sign_in_teacher
 from storage import Database, resolve_data_dir
 from storage import adapters as store
-
-EXIT_ERROR = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,23 +40,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="every version with its status, examples and gate verdict")
     ls.add_argument("--json", action="store_true", help="print JSON (one array, every gate figure)")
-    ls.set_defaults(func=_run(_list))
+    ls.set_defaults(func=run_command(_list))
 
     pr = sub.add_parser("promote", parents=[teacher_opts], help="make a version the one students get")
     pr.add_argument("version", type=_version, metavar="VERSION", help="e.g. 3 or v3")
-    pr.set_defaults(func=_run(_promote))
+    pr.set_defaults(func=run_command(_promote))
 
     rb = sub.add_parser("rollback", parents=[teacher_opts],
                         help="go back to an earlier version (default: the one active before this one)")
     rb.add_argument("version", type=_version, nargs="?", metavar="VERSION")
-    rb.set_defaults(func=_run(_rollback))
+    rb.set_defaults(func=run_command(_rollback))
 
     base = sub.add_parser("use-base", parents=[teacher_opts], help="use no adapter: students get the base model")
-    base.set_defaults(func=_run(_use_base))
+    base.set_defaults(func=run_command(_use_base))
 
     dc = sub.add_parser("discard", parents=[teacher_opts], help="mark a candidate as discarded")
     dc.add_argument("version", type=_version, metavar="VERSION")
-    dc.set_defaults(func=_run(_discard))
+    dc.set_defaults(func=run_command(_discard))
 
     cp = sub.add_parser("compare", help="answers of the active adapter (or base) and VERSION, side by side")
     cp.add_argument("version", type=_version, metavar="VERSION")
@@ -69,22 +67,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cp.add_argument("--model", default="default", metavar="SPEC", help="the base model (default: embedded)")
     cp.add_argument("--max-new-tokens", type=int, default=160, metavar="N")
     cp.add_argument("--json", action="store_true")
-    cp.set_defaults(func=_run(_compare_guarded))
+    cp.set_defaults(func=run_command(_compare_guarded))
 
     mp = sub.add_parser("must-pass", help="teachers' must-pass prompts that every candidate must pass")
     mp_sub = mp.add_subparsers(dest="must_pass_command", metavar="ACTION", required=True)
     mls = mp_sub.add_parser("list", help="list them")
     mls.add_argument("--json", action="store_true")
-    mls.set_defaults(func=_run(_mp_list))
+    mls.set_defaults(func=run_command(_mp_list))
     madd = mp_sub.add_parser("add", parents=[teacher_opts], help="add one")
     madd.add_argument("prompt")
     madd.add_argument("--must-match", action="append", default=[], metavar="REGEX")
     madd.add_argument("--must-not-match", action="append", default=[], metavar="REGEX")
     madd.add_argument("--mode", choices=store.MODES, default="explain")
-    madd.set_defaults(func=_run(_mp_add))
+    madd.set_defaults(func=run_command(_mp_add))
     mdel = mp_sub.add_parser("delete", parents=[teacher_opts], help="delete one")
     mdel.add_argument("id", type=int)
-    mdel.set_defaults(func=_run(_mp_delete))
+    mdel.set_defaults(func=run_command(_mp_delete))
 
 
 def _version(text: str) -> int:
@@ -127,13 +125,13 @@ def _list(db: Database, args: argparse.Namespace) -> int:
     versions = store.list_adapters(db)
     # Recent runs that failed or are still going, to stderr (so --json output stays one array).
     for run in [r for r in store.list_runs(db, limit=5) if r.status in ("failed", "running")]:
-        _say(f"run {run.id} ({run.trigger}, {run.started_at[:19]}): {run.status}"
+        say(f"run {run.id} ({run.trigger}, {run.started_at[:19]}): {run.status}"
              f"{' – ' + run.error if run.error else ''}{' – log: ' + run.log_path if run.log_path else ''}")
     if args.json:
         print(json.dumps([adapter_dict(a) for a in versions], indent=2))
         return 0
     if not versions:
-        _say("No adapter versions yet: run `tutorloop adapt` after approving some examples.")
+        say("No adapter versions yet: run `tutorloop adapt` after approving some examples.")
     else:
         print(f"{'ver':>4}  {'status':<9}  {'created (UTC)':<19}  {'ex':>4}  {'held-out c/a/b':<20}  "
               f"{'replay c/a/b':<20}  gate")
@@ -148,32 +146,32 @@ def _list(db: Database, args: argparse.Namespace) -> int:
 
 
 def _promote(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     try:
         adapter = store.promote(db, teacher, args.version)
     except store.GateNotPassed as exc:
-        _say(f"tutorloop: {exc}")
+        say(f"tutorloop: {exc}")
         return EXIT_ERROR
-    _say(f"v{adapter.version} is now active; a running tutorloop switches to it before its next answer.")
+    say(f"v{adapter.version} is now active; a running tutorloop switches to it before its next answer.")
     return 0
 
 
 def _rollback(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     adapter = store.rollback(db, teacher, args.version)
-    _say(f"v{adapter.version} is active again." if adapter else "No earlier version: students get the base model.")
+    say(f"v{adapter.version} is active again." if adapter else "No earlier version: students get the base model.")
     return 0
 
 
 def _use_base(db: Database, args: argparse.Namespace) -> int:
-    store.use_base(db, _sign_in(db, args))
-    _say("No adapter is active: students get the base model.")
+    store.use_base(db, sign_in_teacher(db, args))
+    say("No adapter is active: students get the base model.")
     return 0
 
 
 def _discard(db: Database, args: argparse.Namespace) -> int:
-    adapter = store.discard(db, _sign_in(db, args), args.version)
-    _say(f"v{adapter.version} discarded.")
+    adapter = store.discard(db, sign_in_teacher(db, args), args.version)
+    say(f"v{adapter.version} discarded.")
     return 0
 
 
@@ -183,7 +181,7 @@ def _compare_guarded(db: Database, args: argparse.Namespace) -> int:
     try:
         return _compare(db, args)
     except (FileNotFoundError, ValueError, LearnerError) as exc:
-        _say(f"tutorloop: {exc}")
+        say(f"tutorloop: {exc}")
         return EXIT_ERROR
 
 
@@ -201,14 +199,14 @@ def _compare(db: Database, args: argparse.Namespace) -> int:
     left = (active[1], active[0]) if active and active[0] != args.version else (None, None)
     prompts = prompts_from_file(args.prompts) if args.prompts else prompts_for(db, args.version, limit=args.limit)
     if not prompts:
-        _say("Nothing to compare on: this version has no held-out examples and there are no must-pass prompts. "
+        say("Nothing to compare on: this version has no held-out examples and there are no must-pass prompts. "
              "Give prompts with --prompts FILE.")
         return EXIT_ERROR
-    _say(f"Loading the model; comparing {'v' + str(left[1]) if left[1] else 'the base model'} with "
+    say(f"Loading the model; comparing {'v' + str(left[1]) if left[1] else 'the base model'} with "
          f"v{args.version} on {len(prompts)} prompts…")
     tutor = Tutor(load_model(prepare_model(args.model, data_dir)))
     results = compare(tutor, prompts, left=left, right=right, max_new_tokens=args.max_new_tokens,
-                      on_answer=lambda done, total: _say(f"  {done}/{total}"))
+                      on_answer=lambda done, total: say(f"  {done}/{total}"))
     if args.json:
         print(json.dumps({"left": left[1], "right": args.version, "answers": [r.to_dict() for r in results]},
                          indent=2))
@@ -236,15 +234,15 @@ def _mp_list(db: Database, args: argparse.Namespace) -> int:
 
 
 def _mp_add(db: Database, args: argparse.Namespace) -> int:
-    item = store.add_must_pass(db, _sign_in(db, args), args.prompt, must_match=args.must_match,
+    item = store.add_must_pass(db, sign_in_teacher(db, args), args.prompt, must_match=args.must_match,
                                must_not_match=args.must_not_match, mode=args.mode)
-    _say(f"must-pass prompt {item.id} added.")
+    say(f"must-pass prompt {item.id} added.")
     return 0
 
 
 def _mp_delete(db: Database, args: argparse.Namespace) -> int:
-    store.delete_must_pass(db, _sign_in(db, args), args.id)
-    _say(f"must-pass prompt {args.id} deleted.")
+    store.delete_must_pass(db, sign_in_teacher(db, args), args.id)
+    say(f"must-pass prompt {args.id} deleted.")
     return 0
 
 

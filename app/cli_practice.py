@@ -10,7 +10,8 @@ import argparse
 import json
 import threading
 
-from app.cli_chat import _add_model_options, _ctrl_c_sets, _guarded, _prepare, _quiet_transformers, _status
+from app.cli_chat import add_model_options, prepare_with_progress, quiet_transformers
+from app.cli_common import ctrl_c_sets, run_guarded, say
 from learner.errors import PreparationCancelled
 from learner.settings import GenerationSettings
 from storage import DataDir, Database, StorageError, resolve_data_dir
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     practice.add_argument("--json", action="store_true", help="print the item as one JSON object")
     practice.add_argument("--attempts", type=int, default=3, metavar="N",
                           help="tries when the model's reply cannot be read (default 3)")
-    _add_model_options(practice)
+    add_model_options(practice)
     practice.set_defaults(func=run_practice)
 
 
@@ -42,11 +43,11 @@ def make_generator(settings: GenerationSettings, data_dir: DataDir, stop: thread
     from learner.loading import load_model
     from learner.practice import ModelTextGenerator
 
-    _quiet_transformers()
-    prepared, _ = _prepare(settings.model_spec, data_dir, stop)
+    quiet_transformers()
+    prepared, _ = prepare_with_progress(settings.model_spec, data_dir, stop)
     if stop.is_set():
         raise PreparationCancelled("Cancelled before the model was loaded.")
-    _status(f"Loading {prepared.model_id}…")
+    say(f"Loading {prepared.model_id}…")
     loaded = load_model(prepared, device=settings.device, dtype=settings.dtype)
     return ModelTextGenerator(loaded, stop=stop)
 
@@ -60,7 +61,7 @@ def _settings(db: Database, model: str | None) -> GenerationSettings:
     try:
         saved = GenerationSettings.from_dict(chat.get_setting(db, key))
     except (StorageError, ValueError, TypeError) as exc:
-        _status(f"(The saved settings could not be read ({exc}); using the defaults.)")
+        say(f"(The saved settings could not be read ({exc}); using the defaults.)")
         saved = GenerationSettings()
     return GenerationSettings(**{**saved.to_dict(), **({"model_spec": model} if model else {})})
 
@@ -72,7 +73,7 @@ def _student(db: Database, name: str | None, grade: str | None) -> User:
         user = chat.find_user(db, name)
         if user is None:
             user = chat.create_user(db, name, grade=grade or "")
-            _status(f"(Created the student profile {user.name!r}.)")
+            say(f"(Created the student profile {user.name!r}.)")
         if user.is_teacher:
             raise ValueError(f"{user.name} is a teacher profile; practice items are for students (--student NAME).")
         return user
@@ -85,11 +86,11 @@ def _student(db: Database, name: str | None, grade: str | None) -> User:
     if students:
         raise ValueError("Several student profiles exist; say which one with --student NAME.")
     user = chat.find_user(db, TERMINAL_PROFILE) or chat.create_user(db, TERMINAL_PROFILE, grade=grade or "")
-    _status(f"(No student profile yet: using {user.name!r}. Choose another with --student NAME.)")
+    say(f"(No student profile yet: using {user.name!r}. Choose another with --student NAME.)")
     return user
 
 
-@_guarded
+@run_guarded
 def run_practice(args: argparse.Namespace) -> int:
     from learner import practice
 
@@ -108,9 +109,9 @@ def run_practice(args: argparse.Namespace) -> int:
         grade = args.grade if args.grade is not None else student.grade
         settings = _settings(db, args.model)
         stop = threading.Event()
-        with _ctrl_c_sets(stop):
+        with ctrl_c_sets(stop):
             generate_text = make_generator(settings, data_dir, stop)
-            _status(f"Writing a practice question on {topic!r} for {student.name}…")
+            say(f"Writing a practice question on {topic!r} for {student.name}…")
             item = practice.new_item(db, generate_text, user_id=student.id, topic=topic, settings=settings,
                                      grade=grade, difficulty=args.difficulty, attempts=args.attempts)
     finally:
@@ -123,5 +124,5 @@ def run_practice(args: argparse.Namespace) -> int:
         }, ensure_ascii=False), flush=True)
     else:
         print(f"Topic: {item.topic} ({item.difficulty})\n\n{item.question}\n\nAnswer key: {item.answer_key}", flush=True)
-        _status(f"(Stored as practice item {item.id} for {student.name}.)")
+        say(f"(Stored as practice item {item.id} for {student.name}.)")
     return 0

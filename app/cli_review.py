@@ -16,25 +16,16 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from app.cli_common import EXIT_ERROR, PASSWORD_ENV, UsageError, read_password, run_command, say, sign_in_teacher
 from learner.prompts import system_prompt
 from learner.review_prompt import prompt_messages_for
-from storage import Database, PermissionDenied, StorageError, auth, chat, exchange, review, students
+from storage import Database, auth, chat, exchange, review, students
 from storage import audit as audit_log
-from storage.paths import resolve_data_dir
 
-PASSWORD_ENV = "TUTORLOOP_PASSWORD"
 NEW_PASSWORD_ENV = "TUTORLOOP_NEW_PASSWORD"
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_DENIED = 3
-
-
-class _UsageError(Exception):
-    pass
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,30 +48,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.add_argument("--until", metavar="DATE", help="on or before this date (YYYY-MM-DD)")
     ls.add_argument("--limit", type=int, metavar="N")
     ls.add_argument("--json", action="store_true", help="print JSON (one array) instead of a table")
-    ls.set_defaults(func=_run(_list))
+    ls.set_defaults(func=run_command(_list))
 
     show = rv_sub.add_parser("show", parents=[teacher_opts], help="show one item with the conversation before it")
     show.add_argument("id", metavar="ID", help="m12 (a chat reply) or i3 (an imported exchange)")
-    show.set_defaults(func=_run(_show))
+    show.set_defaults(func=run_command(_show))
 
     ap = rv_sub.add_parser("approve", parents=[teacher_opts],
                            help="approve items as they are (several IDs: all or none, undone as one)")
     ap.add_argument("ids", nargs="+", metavar="ID")
     ap.add_argument("--edit", metavar="TEXT", help="approve one item with this rewritten reply instead")
-    ap.set_defaults(func=_run(_approve))
+    ap.set_defaults(func=run_command(_approve))
 
     rj = rv_sub.add_parser("reject", parents=[teacher_opts], help="reject one item, with a reason")
     rj.add_argument("id", metavar="ID")
     rj.add_argument("--reason", required=True, help="what was wrong (kept with the decision)")
-    rj.set_defaults(func=_run(_reject))
+    rj.set_defaults(func=run_command(_reject))
 
     undo = rv_sub.add_parser("undo", parents=[teacher_opts], help="undo your last decision (a bulk approval at once)")
-    undo.set_defaults(func=_run(_undo))
+    undo.set_defaults(func=run_command(_undo))
 
     ex = rv_sub.add_parser("export", parents=[teacher_opts], help="write approved examples to a JSONL file")
     ex.add_argument("file", metavar="FILE")
     ex.add_argument("--format", choices=exchange.EXPORT_FORMATS, default="messages")
-    ex.set_defaults(func=_run(_export))
+    ex.set_defaults(func=run_command(_export))
 
     im = rv_sub.add_parser("import", parents=[teacher_opts],
                            help="import JSONL (messages or prompt/completion) or MathDial transcripts")
@@ -90,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="pending (default): into the review queue; approved: straight into training data")
     im.add_argument("--partial", action="store_true",
                     help="import the good lines even if some are malformed (default: all or nothing)")
-    im.set_defaults(func=_run(_import))
+    im.set_defaults(func=run_command(_import))
 
     th = subparsers.add_parser("teacher", help="teacher accounts")
     th_sub = th.add_subparsers(dest="teacher_command", metavar="ACTION", required=True)
@@ -99,83 +90,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             description=f"Add a teacher. The new password comes from ${NEW_PASSWORD_ENV} or a "
                                         f"prompt (for the very first teacher, ${PASSWORD_ENV} works too).")
     add.add_argument("name", metavar="NAME")
-    add.set_defaults(func=_run(_teacher_add))
+    add.set_defaults(func=run_command(_teacher_add))
 
     st = subparsers.add_parser("student", help="data rights: export or delete everything about one student")
     st_sub = st.add_subparsers(dest="student_command", metavar="ACTION", required=True)
     sx = st_sub.add_parser("export", parents=[teacher_opts], help="write everything about a student to a JSON file")
     sx.add_argument("name", metavar="NAME")
     sx.add_argument("file", metavar="FILE")
-    sx.set_defaults(func=_run(_student_export))
+    sx.set_defaults(func=run_command(_student_export))
     sd = st_sub.add_parser("delete", parents=[teacher_opts],
                            help="delete a student and everything derived from them (audited)")
     sd.add_argument("name", metavar="NAME")
     sd.add_argument("--confirm", metavar="NAME", help="repeat the name to confirm (otherwise you are asked)")
-    sd.set_defaults(func=_run(_student_delete))
+    sd.set_defaults(func=run_command(_student_delete))
 
     au = subparsers.add_parser("audit", help="the audit log of teacher actions")
     au_sub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ae = au_sub.add_parser("export", parents=[teacher_opts], help="write the audit log as CSV or JSON")
     ae.add_argument("file", metavar="FILE")
     ae.add_argument("--format", choices=("csv", "json"), default="csv")
-    ae.set_defaults(func=_run(_audit_export))
-
-
-# -- plumbing ------------------------------------------------------------------------------------
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr)
-
-
-def _run(action: Callable[[Database, argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            with Database(resolve_data_dir(args.data_dir).db_path) as db:
-                return action(db, args)
-        except _UsageError as exc:
-            _say(f"tutorloop: {exc}")
-            return EXIT_USAGE
-        except (auth.InvalidCredentials, auth.LoginThrottled) as exc:
-            _say(f"tutorloop: {exc}")
-            return EXIT_DENIED
-        except PermissionDenied as exc:
-            _say(f"tutorloop: {exc}")
-            return EXIT_DENIED
-        except StorageError as exc:
-            _say(f"tutorloop: {exc}")
-            return EXIT_ERROR
-        except KeyboardInterrupt:
-            _say("\ntutorloop: cancelled; nothing was changed.")
-            return 130
-        except BrokenPipeError:
-            # `tutorloop review list | head`: the reader left early. Not an error; keep Python
-            # from complaining again when it flushes stdout at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-    return run
-
-
-def _read_password(prompt: str, env: str | tuple[str, ...]) -> str:
-    for name in (env,) if isinstance(env, str) else env:
-        if value := os.environ.get(name):
-            return value
-    if not sys.stdin.isatty():
-        names = " or ".join(f"${n}" for n in ((env,) if isinstance(env, str) else env))
-        raise _UsageError(f"no password: set {names}, or run this in a terminal to be asked.")
-    return getpass.getpass(prompt)
-
-
-def _sign_in(db: Database, args: argparse.Namespace) -> chat.User:
-    name = args.teacher
-    if not name:
-        teachers = chat.list_users(db, role="teacher")
-        if not teachers:
-            raise _UsageError("there is no teacher yet. Create one first: tutorloop teacher add NAME")
-        if len(teachers) > 1:
-            raise _UsageError("say which teacher you are with --teacher NAME.")
-        name = teachers[0].name
-    password = _read_password(f"Password for {name}: ", PASSWORD_ENV)
-    return auth.authenticate(db, name, password)
+    ae.set_defaults(func=run_command(_audit_export))
 
 
 def _item_dict(item: review.ReviewItem) -> dict:
@@ -190,12 +124,12 @@ def _short(text: str, width: int) -> str:
 # -- review --------------------------------------------------------------------------------------
 
 def _list(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     student_id = None
     if args.student:
         student = chat.find_user(db, args.student)
         if student is None:
-            raise _UsageError(f"no student named {args.student!r}.")
+            raise UsageError(f"no student named {args.student!r}.")
         student_id = student.id
     items = review.list_queue(db, teacher, review.QueueFilter(
         status=args.status, student_id=student_id, topic=args.topic, mode=args.mode, rating=args.rating,
@@ -210,13 +144,13 @@ def _list(db: Database, args: argparse.Namespace) -> int:
             print(f"{i.key:<7} {i.created_at[:10]:<10} {_short(i.student_name or '(import)', 12):<12} "
                   f"{_short(i.topic, 14):<14} {i.mode or '':<8} {rating.get(i.rating, ''):<2} "
                   f"{_short(i.student_message, 40)} → {_short(i.approved_completion or i.reply, 50)}")
-    _say(f"{len(items)} {args.status}. Queue: {counts.pending} pending, {counts.approved_since_adapter} approved since "
+    say(f"{len(items)} {args.status}. Queue: {counts.pending} pending, {counts.approved_since_adapter} approved since "
          f"the last adapter ({counts.approved_total} in all), {counts.rejected} rejected.")
     return 0
 
 
 def _show(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     detail = review.get_detail(db, teacher, args.id)
     item = detail.item
     print(f"{item.key} · {item.status} · {item.student_name or item.session_title} · {item.topic or '-'} · "
@@ -232,10 +166,10 @@ def _show(db: Database, args: argparse.Namespace) -> int:
 
 
 def _approve(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     if args.edit is not None:
         if len(args.ids) != 1:
-            raise _UsageError("--edit approves one item; give exactly one ID.")
+            raise UsageError("--edit approves one item; give exactly one ID.")
         decisions = [review.edit_and_approve(db, teacher, args.ids[0], args.edit, prompt_for=prompt_messages_for)]
     elif len(args.ids) == 1:
         decisions = [review.approve(db, teacher, args.ids[0], prompt_for=prompt_messages_for)]
@@ -243,33 +177,33 @@ def _approve(db: Database, args: argparse.Namespace) -> int:
         decisions = review.approve_many(db, teacher, args.ids, prompt_for=prompt_messages_for)
     for d in decisions:
         print(f"{d.key}\t{d.decision}\texample {d.example_id}")
-    _say(f"Approved {len(decisions)}. `tutorloop review undo` takes {'them' if len(decisions) > 1 else 'it'} back.")
+    say(f"Approved {len(decisions)}. `tutorloop review undo` takes {'them' if len(decisions) > 1 else 'it'} back.")
     return 0
 
 
 def _reject(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     d = review.reject(db, teacher, args.id, args.reason)
     print(f"{d.key}\trejected\t{d.reason}")
     return 0
 
 
 def _undo(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     result = review.undo_last(db, teacher)
     print("\n".join(result.keys))
     what = {"rejected": "rejection", "edited": "edited approval"}.get(result.decision, "approval")
     if len(result.keys) == 1:
-        _say(f"Undid the {what} of {result.keys[0]}; it is pending again.")
+        say(f"Undid the {what} of {result.keys[0]}; it is pending again.")
     else:
-        _say(f"Undid the {what} of {len(result.keys)} items; they are pending again.")
+        say(f"Undid the {what} of {len(result.keys)} items; they are pending again.")
     return 0
 
 
 def _export(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     count = exchange.export_examples(db, teacher, Path(args.file), fmt=args.format)
-    _say(f"Wrote {count} approved example{'s' if count != 1 else ''} to {args.file} ({args.format}).")
+    say(f"Wrote {count} approved example{'s' if count != 1 else ''} to {args.file} ({args.format}).")
     return 0
 
 
@@ -280,17 +214,17 @@ def _system_for(mode: str, grade: str, topic: str) -> str:
 
 
 def _import(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     try:
         report = exchange.import_file(db, teacher, Path(args.file), fmt=args.format, as_status=args.as_status,
                                       partial=args.partial, system_for=_system_for)
     except exchange.ImportRejected as exc:
-        _say(f"tutorloop: {exc}")
+        say(f"tutorloop: {exc}")
         return EXIT_ERROR
     for problem in report.problems:
-        _say(f"skipped {problem}")
+        say(f"skipped {problem}")
     print("\n".join(report.keys))
-    _say(f"Imported {report.imported} as {report.status}"
+    say(f"Imported {report.imported} as {report.status}"
          + (f"; {report.duplicates} already present (skipped)" if report.duplicates else "")
          + (f"; {len(report.problems)} bad line(s) skipped" if report.problems else "") + ".")
     return 0
@@ -299,51 +233,51 @@ def _import(db: Database, args: argparse.Namespace) -> int:
 # -- teachers, students, audit -------------------------------------------------------------------
 
 def _teacher_add(db: Database, args: argparse.Namespace) -> int:
-    actor = None if not auth.teacher_exists(db) else _sign_in(db, args)
+    actor = None if not auth.teacher_exists(db) else sign_in_teacher(db, args)
     if actor is None:
-        password = _read_password(f"Password for the new teacher {args.name}: ", (NEW_PASSWORD_ENV, PASSWORD_ENV))
+        password = read_password(f"Password for the new teacher {args.name}: ", (NEW_PASSWORD_ENV, PASSWORD_ENV))
         if not os.environ.get(NEW_PASSWORD_ENV) and not os.environ.get(PASSWORD_ENV):
             if getpass.getpass("Type it again: ") != password:
-                raise _UsageError("the two passwords differ; nothing was created.")
+                raise UsageError("the two passwords differ; nothing was created.")
     else:
-        password = _read_password(f"Password for the new teacher {args.name}: ", NEW_PASSWORD_ENV)
+        password = read_password(f"Password for the new teacher {args.name}: ", NEW_PASSWORD_ENV)
         if not os.environ.get(NEW_PASSWORD_ENV) and getpass.getpass("Type it again: ") != password:
-            raise _UsageError("the two passwords differ; nothing was created.")
+            raise UsageError("the two passwords differ; nothing was created.")
     teacher = auth.create_teacher(db, actor, args.name, password)
-    _say(f"Teacher {teacher.name} added.")
+    say(f"Teacher {teacher.name} added.")
     return 0
 
 
 def _find_student(db: Database, name: str) -> chat.User:
     student = chat.find_user(db, name)
     if student is None or student.role != "student":
-        raise _UsageError(f"no student named {name!r}.")
+        raise UsageError(f"no student named {name!r}.")
     return student
 
 
 def _student_export(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     student = _find_student(db, args.name)
     path = students.export_student(db, teacher, student.id, Path(args.file))
-    _say(f"Wrote everything about {student.name} to {path}.")
+    say(f"Wrote everything about {student.name} to {path}.")
     return 0
 
 
 def _student_delete(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     student = _find_student(db, args.name)
     confirm = args.confirm
     if confirm is None:
         if not sys.stdin.isatty():
-            raise _UsageError("deleting a student needs --confirm NAME when not run in a terminal.")
+            raise UsageError("deleting a student needs --confirm NAME when not run in a terminal.")
         confirm = input(f"This deletes {student.name} and all their chats and examples. Type the name to confirm: ")
     removed = students.delete_student(db, teacher, student.id, confirm_name=confirm)
-    _say(f"Deleted {student.name}: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in removed.items()) + ".")
+    say(f"Deleted {student.name}: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in removed.items()) + ".")
     return 0
 
 
 def _audit_export(db: Database, args: argparse.Namespace) -> int:
-    teacher = _sign_in(db, args)
+    teacher = sign_in_teacher(db, args)
     count = audit_log.export_entries(db, teacher, Path(args.file), fmt=args.format)
-    _say(f"Wrote {count} audit entries to {args.file}.")
+    say(f"Wrote {count} audit entries to {args.file}.")
     return 0
