@@ -39,6 +39,7 @@ class Sample:
     input_ids: tuple[int, ...]
     n_prompt: int
     example_id: int | None = None
+    replay: bool = False           # a replay exchange: may train as an anchor to the base (Recipe.replay_objective)
 
     @property
     def n_completion(self) -> int:
@@ -58,7 +59,7 @@ def end_of_turn_id(tokenizer: Any) -> int:
 
 
 def encode_exchange(tokenizer: Any, prompt: Sequence[dict[str, str]], completion: str, *, max_length: int,
-                    key: str = "", example_id: int | None = None) -> Sample:
+                    key: str = "", example_id: int | None = None, replay: bool = False) -> Sample:
     """Prompt ids as generation sees them + completion ids + end of turn; too long → the start of the
     prompt goes first (the system prompt is the least specific part), then the completion's tail."""
     prompt_ids = render_chat(tokenizer, [dict(m) for m in prompt])
@@ -69,7 +70,7 @@ def encode_exchange(tokenizer: Any, prompt: Sequence[dict[str, str]], completion
     if len(prompt_ids) > room:
         prompt_ids = prompt_ids[len(prompt_ids) - room:]
     return Sample(key=key, input_ids=tuple(prompt_ids + completion_ids), n_prompt=len(prompt_ids),
-                  example_id=example_id)
+                  example_id=example_id, replay=replay)
 
 
 def length_grouped_batches(samples: Sequence[Sample], *, batch_tokens: int, max_batch_examples: int,
@@ -100,11 +101,15 @@ class Batch:
     n_tokens: int                 # tokens actually computed (padding excluded)
     n_trained: int                # completion tokens (positions with a loss)
     position_ids: torch.Tensor | None = None   # packed batches restart positions per segment
+    replay: torch.Tensor | None = None         # [B, T] bool: the token belongs to a replay sample
 
     def to(self, device: str | torch.device) -> Batch:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
         return Batch(input_ids=self.input_ids.to(device), attention_mask=self.attention_mask.to(device),
                      labels=self.labels.to(device), n_tokens=self.n_tokens, n_trained=self.n_trained,
-                     position_ids=None if self.position_ids is None else self.position_ids.to(device))
+                     position_ids=move(self.position_ids), replay=move(self.replay))
 
 
 def collate(samples: Sequence[Sample], *, pad_id: int) -> Batch:
@@ -112,13 +117,16 @@ def collate(samples: Sequence[Sample], *, pad_id: int) -> Batch:
     ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(samples), width), dtype=torch.long)
     labels = torch.full((len(samples), width), IGNORE_INDEX, dtype=torch.long)
+    replay = torch.zeros((len(samples), width), dtype=torch.bool)
     for row, sample in enumerate(samples):
         n = len(sample.input_ids)
         ids[row, :n] = torch.tensor(sample.input_ids)
         mask[row, :n] = 1
         labels[row, :n] = torch.tensor(sample.labels())
+        replay[row, :n] = sample.replay
     return Batch(input_ids=ids, attention_mask=mask, labels=labels,
-                 n_tokens=sum(len(s.input_ids) for s in samples), n_trained=sum(s.n_completion for s in samples))
+                 n_tokens=sum(len(s.input_ids) for s in samples), n_trained=sum(s.n_completion for s in samples),
+                 replay=replay)
 
 
 # -- shared-prefix packing -------------------------------------------------------------------------
@@ -151,12 +159,14 @@ def pack_shared_prefix(samples: Sequence[Sample], *, prefix: int | None = None) 
     ids: list[int] = list(samples[0].input_ids[:p])
     labels: list[int] = [IGNORE_INDEX] * p
     positions: list[int] = list(range(p))
+    replay: list[bool] = [False] * p   # the prefix carries no labels
     spans: list[tuple[int, int]] = []
     for s in samples:
         start = len(ids)
         ids += s.input_ids[p:]
         labels += s.labels()[p:]
         positions += range(p, len(s.input_ids))
+        replay += [s.replay] * (len(s.input_ids) - p)
         spans.append((start, len(ids)))
     total = len(ids)
     allowed = torch.zeros((total, total), dtype=torch.bool)
@@ -166,7 +176,7 @@ def pack_shared_prefix(samples: Sequence[Sample], *, prefix: int | None = None) 
         allowed[start:end, start:end] = torch.ones((end - start, end - start), dtype=torch.bool).tril()
     return Batch(input_ids=torch.tensor([ids]), attention_mask=allowed[None, None], labels=torch.tensor([labels]),
                  n_tokens=total, n_trained=sum(s.n_completion for s in samples),
-                 position_ids=torch.tensor([positions]))
+                 position_ids=torch.tensor([positions]), replay=torch.tensor([replay]))
 
 
 def collate_best(samples: Sequence[Sample], *, pad_id: int, min_shared_prefix: int) -> Batch:
@@ -245,7 +255,7 @@ def build_round_data(examples: Iterable[Any], replay: Sequence[Any], tokenizer: 
             train_ids.append(ex.id)
         newest = max(newest or ex.approved_at, ex.approved_at)
     replay_samples = [encode_exchange(tokenizer, r.prompt_messages, r.completion, max_length=max_length,
-                                      key=f"replay:{i}") for i, r in enumerate(replay)]
+                                      key=f"replay:{i}", replay=True) for i, r in enumerate(replay)]
     # The replay loss measures forgetting on exchanges this round does not train on: an evenly spaced
     # `replay_eval_limit` is set aside first, the rest trains (all of it, or `replay_train_limit`).
     # With no limit every exchange is measured, and (nothing being left) every exchange also trains.

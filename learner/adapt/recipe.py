@@ -11,6 +11,7 @@ from typing import Any
 # than attention alone, for a small cost in adapter size.
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 RECIPE_FILE = "recipe.json"
+REPLAY_OBJECTIVES = ("distill", "imitate")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +35,11 @@ class Recipe:
     heldout_fraction: float = 0.15       # by a hash of the example's uid: stable across rounds
     replay_train_limit: int | None = None   # train on at most N replay exchanges (None: all not set aside)
     replay_eval_limit: int | None = 48      # set aside (never trained) to measure forgetting; None: all
+    # How replay exchanges train: "distill" keeps the adapter's next-token distribution on them equal
+    # to the frozen base's (a KL penalty: the adapter may change only what the approved examples
+    # need); "imitate" trains on their written replies like approved examples.
+    replay_objective: str = "distill"
+    replay_weight: float = 1.0           # the replay term's weight per token, against 1 for approved tokens
     must_pass_max_new_tokens: int = 128
     # The gate (DESIGN.md "Adaptation"): fractions, 0.03 = 3 %.
     replay_max_rise_vs_active: float = 0.03
@@ -68,6 +74,9 @@ class Recipe:
              "must be None or >= 0")
         need(self.replay_eval_limit is None or self.replay_eval_limit >= 1, "replay_eval_limit",
              "must be None or >= 1")
+        need(self.replay_objective in REPLAY_OBJECTIVES, "replay_objective",
+             f"must be one of {', '.join(REPLAY_OBJECTIVES)}")
+        need(0.0 <= self.replay_weight <= 100.0, "replay_weight", "must be in [0, 100]")
         need(self.must_pass_max_new_tokens >= 1, "must_pass_max_new_tokens", "must be at least 1")
         for name in ("replay_max_rise_vs_active", "replay_max_rise_vs_base", "earlier_heldout_max_rise"):
             need(0.0 <= getattr(self, name) <= 1.0, name, "must be a fraction in [0, 1]")

@@ -86,6 +86,47 @@ def completion_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, 
     return nll, int(trained.sum())
 
 
+def training_nll(model: torch.nn.Module, batch: Batch, *, replay_objective: str = "distill",
+                 replay_weight: float = 1.0) -> tuple[torch.Tensor, int]:
+    """The training objective, summed over completion tokens, and their count.
+
+    Approved completion tokens: negative log-likelihood, as in `completion_nll`. Replay completion
+    tokens (batch.replay), weighted by `replay_weight`:
+    - "distill": KL(base ‖ adapted) between the frozen base's next-token distribution (one extra
+      forward with the adapter disabled, no gradient) and the adapter's. It is zero where the adapter
+      changes nothing, so the adapter is free to learn the approved facts but pays for every shift
+      it causes on general tutoring: learning without forgetting, and the replay loss stays put.
+    - "imitate": negative log-likelihood of the written replay reply, like an approved example.
+    """
+    lm = _causal_lm(model)
+    targets = batch.labels[:, 1:]
+    trained = targets != IGNORE_INDEX
+    replay = trained & batch.replay[:, 1:] if batch.replay is not None else torch.zeros_like(trained)
+    if (replay_objective == "imitate" and replay_weight == 1.0) or not bool(replay.any()):
+        return completion_nll(model, batch)
+    inputs = {"input_ids": batch.input_ids, "attention_mask": _mask_for(lm, batch.attention_mask),
+              "position_ids": batch.position_ids}
+    head = lm.get_output_embeddings()
+    hidden = lm.model(**inputs).last_hidden_state[:, :-1]
+    learn = trained & ~replay
+    total = hidden.new_zeros((), dtype=torch.float32)
+    if bool(learn.any()):
+        total = total + F.cross_entropy(head(hidden[learn]).float(), targets[learn], reduction="sum")
+    logits = head(hidden[replay]).float()
+    if replay_objective == "imitate":
+        term = F.cross_entropy(logits, targets[replay], reduction="sum")
+    else:
+        disable = getattr(model, "disable_adapter", None)
+        if disable is None:
+            raise ValueError("replay_objective 'distill' needs a PEFT model (the base is the model with its "
+                             "adapter disabled).")
+        with torch.no_grad(), disable():
+            base_hidden = lm.model(**inputs).last_hidden_state[:, :-1][replay]
+            base_logp = F.log_softmax(head(base_hidden).float(), dim=-1)
+        term = F.kl_div(F.log_softmax(logits, dim=-1), base_logp, log_target=True, reduction="sum")
+    return total + replay_weight * term, int(trained.sum())
+
+
 def _mask_for(lm: torch.nn.Module, mask: torch.Tensor) -> torch.Tensor:
     """A packed batch's 4-D boolean mask goes to the attention as is (SDPA and flex read booleans);
     eager attention adds its mask to the scores, so it gets 0 / -inf instead."""
@@ -182,7 +223,8 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
                 raise TrainingCancelled("Training was cancelled; no adapter was saved.")
             batch = (collate_best(samples_in_batch, pad_id=pad_id, min_shared_prefix=recipe.min_shared_prefix)
                      if recipe.share_prefix else collate(samples_in_batch, pad_id=pad_id)).to(device)
-            nll, n = completion_nll(model, batch)
+            nll, n = training_nll(model, batch, replay_objective=recipe.replay_objective,
+                                  replay_weight=recipe.replay_weight)
             loss = nll / max(n, 1)
             loss.backward()
             if world > 1:
