@@ -94,13 +94,15 @@ def main() -> int:
 
     # 1. approve the training exchanges (an approved import, recorded as this teacher's approval)
     lines = []
-    for item in facts["train"]:
+    for number, item in enumerate(facts["train"], start=1):
         topic = item.get("topic", "")
         lines.append(json.dumps({"messages": [
             {"role": "system", "content": system_prompt(grade=args.grade, topic=topic)},
             {"role": "user", "content": mode_turn(item["mode"], item["user"], grade=args.grade, topic=topic)},
             {"role": "assistant", "content": item["assistant"]}],
-            "metadata": {"mode": item["mode"], "topic": topic, "grade": args.grade}}))
+            # A fixed split id per exchange (as an export writes it): the same ones are held out every run.
+            "metadata": {"mode": item["mode"], "topic": topic, "grade": args.grade,
+                         "uid": f"brackenfield-train-{number:02d}"}}))
     src = data_dir.root / "school_facts_train.jsonl"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     exchange.import_file(db, teacher, src, as_status="approved")

@@ -75,6 +75,7 @@ class Candidate:
     topic: str
     grade: str
     source_ref: str
+    uid: str | None = None       # the split id an exported example carried (metadata.uid)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +133,21 @@ def _metadata(obj: Mapping[str, Any]) -> tuple[str | None, str, str]:
     return mode, topic.strip(), grade.strip()
 
 
+_UID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def _metadata_uid(obj: Mapping[str, Any]) -> str | None:
+    """metadata.uid (what an export writes), kept so the example keeps its held-out split."""
+    meta = obj.get("metadata")
+    uid = meta.get("uid") if isinstance(meta, Mapping) else None
+    if uid is None:
+        return None
+    if not isinstance(uid, str) or not _UID.match(uid):
+        raise ValidationError("metadata.uid must be 1-128 letters, digits or . _ : - (it was written by an export; "
+                              "remove it to draw a new one).")
+    return uid
+
+
 def _messages_list(value: Any, what: str) -> list[dict[str, str]]:
     if not isinstance(value, list):
         raise ValidationError(f"{what} is not a list of messages.")
@@ -177,7 +193,7 @@ def parse_chat_record(obj: Any, line: int, source_name: str) -> Candidate:
         raise ValidationError("the tutor's reply is empty.")
     mode, topic, grade = _metadata(obj)
     return Candidate(line=line, prompt=prompt, completion=completion.strip(), mode=mode, topic=topic, grade=grade,
-                     source_ref=f"{source_name}:{line}")
+                     source_ref=f"{source_name}:{line}", uid=_metadata_uid(obj))
 
 
 _TURN = re.compile(r"^\s*(Teacher|Student)\s*:\s*(.*)$", re.DOTALL | re.IGNORECASE)
@@ -318,6 +334,7 @@ def import_file(db: Database, actor: User, path: Path | str, *, fmt: ImportForma
                 "prompt_json": json.dumps(cand.prompt, ensure_ascii=False), "completion": cand.completion,
                 "mode": cand.mode, "topic": cand.topic, "grade": cand.grade, "source_ref": cand.source_ref,
                 "content_sha256": digest, "imported_by": teacher.id, "batch": batch, "created_at": now,
+                "uid": cand.uid,
             }).last_pk
             keys.append(make_key("imported", new_id))
         decisions: list[Decision] = []

@@ -478,6 +478,7 @@ class _Prepared:
     student_id: int | None
     original: str
     source_ref: str
+    uid: str | None = None       # an imported exchange's exported split id, kept when still free
 
 
 def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None) -> _Prepared:
@@ -501,9 +502,10 @@ def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None) -> 
             prompt = validate_prompt(list(prompt_for(ctx)), what=f"The prompt rendered for reply {item.key}")
         return _Prepared(item=item, prompt=prompt, source_message_ids=[ctx.student_message_id, ident],
                          student_id=item.student_id, original=item.reply, source_ref="")
-    row = db.query("SELECT prompt_json, completion, source_ref FROM imported_exchanges WHERE id = ?", (ident,))[0]
+    row = db.query("SELECT prompt_json, completion, source_ref, uid FROM imported_exchanges WHERE id = ?",
+                   (ident,))[0]
     return _Prepared(item=item, prompt=json.loads(row["prompt_json"]), source_message_ids=[], student_id=None,
-                     original=row["completion"], source_ref=row["source_ref"])
+                     original=row["completion"], source_ref=row["source_ref"], uid=row["uid"])
 
 
 def _write_decision(db: Database, teacher: User, prep: _Prepared, *, decision: str, batch: str, now: str,
@@ -520,8 +522,11 @@ def _write_decision(db: Database, teacher: User, prep: _Prepared, *, decision: s
     example_id = None
     if decision in ("approved", "edited"):
         assert completion is not None
+        uid = prep.uid
+        if uid is None or db.query("SELECT 1 FROM training_examples WHERE uid = ?", (uid,)):
+            uid = uuid.uuid4().hex   # no exported id, or it is taken (an undone approval keeps its row)
         example_id = t["training_examples"].insert({
-            "uid": uuid.uuid4().hex, "prompt_json": json.dumps(prep.prompt, ensure_ascii=False),
+            "uid": uid, "prompt_json": json.dumps(prep.prompt, ensure_ascii=False),
             "completion": completion, "original_completion": prep.original if decision == "edited" else None,
             "mode": current.mode, "topic": current.topic, "grade": current.grade, "status": "approved",
             "student_id": prep.student_id, "approved_by": teacher.id, "approved_by_name": teacher.name,

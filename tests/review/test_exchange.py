@@ -66,6 +66,8 @@ def test_export_then_import_round_trip_gives_equal_examples(db: Database, classr
             report = exchange.import_file(other, other_teacher, out, fmt=fmt, as_status="approved")
             assert (report.imported, report.duplicates, report.problems) == (2, 0, ())
             assert comparable(review.list_examples(other)) == comparable(originals)
+            # Each example keeps its split id, so it lands in the same train / held-out split there.
+            assert [e.uid for e in review.list_examples(other)] == [e.uid for e in originals]
             # Importing the same file again finds only duplicates.
             again = exchange.import_file(other, other_teacher, out, fmt=fmt, as_status="approved")
             assert (again.imported, again.duplicates) == (0, 2)
@@ -105,6 +107,17 @@ def test_import_as_approved_can_be_undone_as_one(db: Database, teacher, tmp_path
     assert review.list_examples(db) == [] and len(review.list_queue(db, teacher)) == 2
 
 
+def test_an_imported_split_id_is_kept_once_and_a_taken_one_is_redrawn(db: Database, teacher, tmp_path) -> None:
+    line = {**GOOD, "metadata": {"uid": "brackenfield-train-01"}}
+    report = exchange.import_file(db, teacher, write_lines(tmp_path / "in.jsonl", [line]), as_status="approved")
+    assert [e.uid for e in review.list_examples(db)] == ["brackenfield-train-01"]
+    # Undo keeps the withdrawn snapshot (and its uid); approving again must not collide with it.
+    review.undo_last(db, teacher)
+    review.approve(db, teacher, report.keys[0])
+    (example,) = review.list_examples(db)
+    assert example.uid != "brackenfield-train-01" and len(example.uid) == 32
+
+
 BAD_LINES = [
     ("{not json", "not valid JSON"),
     ('{"messages": [{"content": "hi"}, {"role": "assistant", "content": "x"}]}', "message 1 has no role"),
@@ -114,6 +127,8 @@ BAD_LINES = [
     ('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "  "}]}', "reply is empty"),
     ('{"text": "hello"}', 'expected a "messages" list'),
     ("[1, 2]", "JSON object"),
+    ('{"prompt": "p", "completion": "c", "metadata": {"uid": "../../etc"}}', "metadata.uid must be"),
+    ('{"prompt": "p", "completion": "c", "metadata": {"uid": 7}}', "metadata.uid must be"),
 ]
 
 
