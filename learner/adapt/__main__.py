@@ -176,7 +176,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 def _train_only(data_dir: Any, args: argparse.Namespace, recipe: Recipe) -> int:
     """Ranks above 0 under torchrun/accelerate: the same data and model, training only (the gradient
     all-reduce pairs them with rank 0's loop)."""
-    from learner.adapt.dataset import build_round_data
+    from learner.adapt.dataset import round_data_for
     from learner.adapt.train import add_fresh_adapter, train_adapter, training_dtype
     from learner.loading import load_model, resolve_device
     from learner.replay import load_replay
@@ -192,10 +192,8 @@ def _train_only(data_dir: Any, args: argparse.Namespace, recipe: Recipe) -> int:
     device = resolve_device(args.device)
     prepared = prepare_model(args.model, data_dir)
     loaded = load_model(prepared, device=device, dtype=str(training_dtype(device)).removeprefix("torch."))
-    data = build_round_data(examples, load_replay(args.replay), loaded.tokenizer,
-                            max_length=min(recipe.max_length, loaded.context_window),
-                            heldout_fraction=recipe.heldout_fraction, replay_train_limit=recipe.replay_train_limit,
-                            replay_eval_limit=recipe.replay_eval_limit)
+    data = round_data_for(recipe, examples, load_replay(args.replay), loaded.tokenizer,
+                          context_window=loaded.context_window)
     model = add_fresh_adapter(loaded.model, recipe)
     pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else loaded.tokenizer.eos_token_id
     train_adapter(model, data.train, recipe, pad_id=pad_id)

@@ -11,6 +11,7 @@ so almost no compute goes to padding.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -236,7 +237,8 @@ class RoundData:
 
 def build_round_data(examples: Iterable[Any], replay: Sequence[Any], tokenizer: Any, *, max_length: int,
                      heldout_fraction: float, replay_train_limit: int | None = None,
-                     replay_eval_limit: int | None = None) -> RoundData:
+                     replay_eval_limit: int | None = None, replay_per_example: float | None = None,
+                     replay_min: int = 0) -> RoundData:
     """`examples`: storage.review.TrainingExample rows (uid, prompt, completion, approved_at, id);
     `replay`: learner.replay.ReplayExample (prompt_messages, completion)."""
     train: list[Sample] = []
@@ -257,12 +259,27 @@ def build_round_data(examples: Iterable[Any], replay: Sequence[Any], tokenizer: 
     replay_samples = [encode_exchange(tokenizer, r.prompt_messages, r.completion, max_length=max_length,
                                       key=f"replay:{i}", replay=True) for i, r in enumerate(replay)]
     # The replay loss measures forgetting on exchanges this round does not train on: an evenly spaced
-    # `replay_eval_limit` is set aside first, the rest trains (all of it, or `replay_train_limit`).
+    # `replay_eval_limit` is set aside first, the rest trains: all of it, or at most
+    # `replay_train_limit`, and at most `replay_per_example` per approved training example (but at
+    # least `replay_min`), so a small round is not drowned in (and slowed by) replay.
     # With no limit every exchange is measured, and (nothing being left) every exchange also trains.
     replay_eval = _evenly(replay_samples, replay_eval_limit)
     eval_keys = {s.key for s in replay_eval}
     rest = [s for s in replay_samples if s.key not in eval_keys] or replay_samples
-    replay_train = _evenly(rest, replay_train_limit)
+    limit = replay_train_limit
+    if replay_per_example is not None:   # in proportion to what this round learns, at least replay_min
+        share = max(replay_min, math.ceil(replay_per_example * len(train)))
+        limit = share if limit is None else min(limit, share)
+    replay_train = _evenly(rest, limit)
     return RoundData(train=train + replay_train, heldout=heldout, replay_eval=replay_eval,
                      train_example_ids=train_ids, heldout_example_ids=heldout_ids, n_replay_train=len(replay_train),
                      examples_approved_until=newest)
+
+
+def round_data_for(recipe: Any, examples: Iterable[Any], replay: Sequence[Any], tokenizer: Any, *,
+                   context_window: int) -> RoundData:
+    """build_round_data with a Recipe's settings (learner.adapt.recipe.Recipe)."""
+    return build_round_data(examples, replay, tokenizer, max_length=min(recipe.max_length, context_window),
+                            heldout_fraction=recipe.heldout_fraction, replay_train_limit=recipe.replay_train_limit,
+                            replay_eval_limit=recipe.replay_eval_limit,
+                            replay_per_example=recipe.replay_per_example, replay_min=recipe.replay_min)

@@ -34,6 +34,8 @@ class Recipe:
     seed: int = 0
     heldout_fraction: float = 0.15       # by a hash of the example's uid: stable across rounds
     replay_train_limit: int | None = None   # train on at most N replay exchanges (None: all not set aside)
+    replay_per_example: float | None = 1.0  # and at most this many per approved training example (None: no cap)
+    replay_min: int = 16                     # but at least this many (a tiny round still needs an anchor)
     replay_eval_limit: int | None = 48      # set aside (never trained) to measure forgetting; None: all
     # How replay exchanges train: "distill" keeps the adapter's next-token distribution on them equal
     # to the frozen base's (a KL penalty: the adapter may change only what the approved examples
@@ -72,6 +74,9 @@ class Recipe:
         need(0.0 <= self.heldout_fraction < 1.0, "heldout_fraction", "must be in [0, 1)")
         need(self.replay_train_limit is None or self.replay_train_limit >= 0, "replay_train_limit",
              "must be None or >= 0")
+        need(self.replay_per_example is None or 0.0 <= self.replay_per_example <= 100.0, "replay_per_example",
+             "must be None or in [0, 100]")
+        need(isinstance(self.replay_min, int) and self.replay_min >= 0, "replay_min", "must be an integer >= 0")
         need(self.replay_eval_limit is None or self.replay_eval_limit >= 1, "replay_eval_limit",
              "must be None or >= 1")
         need(self.replay_objective in REPLAY_OBJECTIVES, "replay_objective",

@@ -111,7 +111,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     import torch
 
     from learner.adapt import evaluate as ev
-    from learner.adapt.dataset import build_round_data
+    from learner.adapt.dataset import round_data_for
     from learner.adapt.gate import GateInputs, judge
     from learner.adapt.train import add_fresh_adapter, save_adapter, train_adapter, training_dtype
     from learner.loading import load_model, resolve_device
@@ -134,9 +134,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     tokenizer = loaded.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    data = build_round_data(examples, replay, tokenizer, max_length=min(recipe.max_length, loaded.context_window),
-                            heldout_fraction=recipe.heldout_fraction, replay_train_limit=recipe.replay_train_limit,
-                            replay_eval_limit=recipe.replay_eval_limit)
+    data = round_data_for(recipe, examples, replay, tokenizer, context_window=loaded.context_window)
     if not data.train_example_ids:
         raise NothingToTrain("There are no approved examples to learn from yet (held-out ones never train). "
                              "Approve some replies in the review queue first.")

@@ -160,6 +160,27 @@ def test_round_data_splits_examples_and_measures_replay_on_unseen_exchanges(db: 
     assert data.examples_approved_until == max(e.approved_at for e in examples)
 
 
+def test_replay_trains_in_proportion_to_the_approved_examples(tiny_loaded) -> None:
+    from types import SimpleNamespace
+
+    examples = [SimpleNamespace(id=i, uid=f"u{i}", prompt=PROMPT, completion=f"Answer {i}.",
+                                approved_at=f"2026-11-28T10:00:{i:02d}") for i in range(10)]
+    replay = [SimpleNamespace(prompt_messages=PROMPT, completion=f"General reply {i}.") for i in range(40)]
+
+    def replay_trained(**options) -> int:
+        data = build_round_data(examples, replay, tiny_loaded.tokenizer, max_length=256, heldout_fraction=0.0,
+                                replay_eval_limit=8, **options)
+        assert sum(s.replay for s in data.train) == data.n_replay_train
+        assert not any(s.replay for s in data.heldout)
+        return data.n_replay_train
+
+    assert replay_trained() == 32                                       # no cap: all but the 8 measured
+    assert replay_trained(replay_per_example=2.0) == 20                 # 2 per approved example
+    assert replay_trained(replay_per_example=0.5, replay_min=12) == 12  # never below the floor
+    assert replay_trained(replay_per_example=2.0, replay_train_limit=15) == 15
+    assert replay_trained(replay_per_example=10.0) == 32                # no more than there is
+
+
 def test_the_recipe_validates_and_round_trips_as_sorted_json(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Recipe.rank"):
         Recipe(rank=0)
