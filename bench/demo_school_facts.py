@@ -15,7 +15,7 @@ its general tutoring (the replay loss) stays put.
 
     .venv/bin/python bench/demo_school_facts.py --model /path/to/prepared/model-folder
     .venv/bin/python bench/demo_school_facts.py            # the embedded model (prepared cache)
-Takes about 30-60 minutes on a 2-core CPU (most of it training); minutes on a GPU.
+Takes about 30 minutes on a 2-core CPU (most of it training); minutes on a GPU.
 """
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 FACTS = ROOT / "bench" / "data" / "school_facts.json"
 
 # Tuned to learn a dozen facts in one short round on a 2-core CPU: the facts share their prompt
-# prefix, so up to 8 pack into one ~430-token sequence; a high LoRA learning rate, five passes.
+# prefix, so up to 8 pack into one ~430-token sequence; a high LoRA learning rate, eight passes.
 # 24 replay exchanges train as a distillation anchor (the adapter must keep the base model's
 # predictions on them: Recipe.replay_objective "distill"), and the replay loss is measured on 32
 # other replay exchanges (an honest forgetting figure).
-DEMO_RECIPE = {"rank": 16, "alpha": 32, "dropout": 0.05, "learning_rate": 8e-4, "epochs": 5,
+DEMO_RECIPE = {"rank": 16, "alpha": 32, "dropout": 0.05, "learning_rate": 8e-4, "epochs": 8,
                "batch_tokens": 640, "max_batch_examples": 8, "heldout_fraction": 0.1, "replay_train_limit": 24,
                "replay_eval_limit": 32, "replay_objective": "distill", "replay_weight": 1.0,
                "must_pass_max_new_tokens": 24, "warmup_ratio": 0.05}
