@@ -15,6 +15,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from storage import DataDir, Database  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def real_model(tmp_path_factory: pytest.TempPathFactory):
+    """The embedded model, prepared once per test run for every integration test (~40 s when it
+    must be converted), in $TUTORLOOP_TEST_MODEL_CACHE when set. Returns (data_dir, prepared,
+    progress): progress holds the preparation steps when this run converted it, else nothing."""
+    from learner.sources import prepare_model
+
+    root = os.environ.get("TUTORLOOP_TEST_MODEL_CACHE")
+    data = DataDir(Path(root) if root else tmp_path_factory.mktemp("real-model-home")).ensure()
+    progress: list = []
+    prepared = prepare_model("default", data, on_progress=progress.append)  # quick when the cache is valid
+    return data, prepared, progress
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataDir:
     """A fresh data folder; TUTORLOOP_HOME points at it so subprocesses use it too."""

@@ -1,8 +1,7 @@
-"""One real-model round of a few steps (slow: marked integration). Uses the prepared cache under
-$TUTORLOOP_TEST_MODEL_CACHE when set, else prepares the embedded model once (~1-2 minutes)."""
+"""One real-model round of a few steps (slow: marked integration). The embedded model is
+prepared once per run by the `real_model` fixture (tests/conftest.py)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def real_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = os.environ.get("TUTORLOOP_TEST_MODEL_CACHE")
-    data = DataDir(Path(root) if root else tmp_path_factory.mktemp("real-model-home")).ensure()
-    return prepare_model("default", data).path
+def real_model_path(real_model) -> Path:
+    return real_model[1].path
 
 
 def test_a_few_steps_on_the_real_model_register_a_version_the_tutor_can_use(

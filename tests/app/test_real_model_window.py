@@ -1,9 +1,8 @@
 """The window with the real embedded model: the model loads in the background, a real answer
-streams into the chat and is stored. Uses the prepared cache in $TUTORLOOP_TEST_MODEL_CACHE when
-set (linked into the test's data folder), else prepares one first (~1-2 minutes)."""
+streams into the chat and is stored. The model is prepared once per run (the `real_model` fixture,
+tests/conftest.py) and its folder linked into the test's data folder."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from PySide6.QtCore import Qt
 from app.settings_dialog import save_generation_settings
 from app.worker import READY
 from learner.settings import GenerationSettings
-from learner.sources import EMBEDDED_MODEL, needs_preparation, prepare_model
-from storage import DataDir, chat
+from learner.sources import EMBEDDED_MODEL, needs_preparation
+from storage import chat
 
 pytestmark = pytest.mark.integration
 
@@ -22,11 +21,8 @@ ANSWER_TIMEOUT_MS = 5 * 60_000
 
 
 @pytest.fixture(scope="session")
-def embedded_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = os.environ.get("TUTORLOOP_TEST_MODEL_CACHE")
-    cache = DataDir(Path(root) if root else tmp_path_factory.mktemp("real-model-home")).ensure()
-    prepare_model("default", cache)  # quick when the cache is already valid
-    return cache.models_dir
+def embedded_models_dir(real_model) -> Path:
+    return real_model[0].models_dir
 
 
 def test_a_real_answer_streams_into_the_window_and_is_stored(

@@ -1,17 +1,14 @@
-"""The real embedded model: prepared into a cache (reused from $TUTORLOOP_TEST_MODEL_CACHE when set,
-else converted once per run, ~1-2 minutes), then a few short generations through the app's path."""
+"""The real embedded model: prepared into a cache once per run (the `real_model` fixture, reused
+from $TUTORLOOP_TEST_MODEL_CACHE when set), then a few short generations through the app's path."""
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 
 import pytest
 
 from learner.loading import LoadedModel, load_model
 from learner.settings import GenerationSettings
-from learner.sources import EMBEDDED_MODEL, MANIFEST_NAME, PreparedModel, PrepareProgress, needs_preparation, \
-    prepare_model
+from learner.sources import EMBEDDED_MODEL, MANIFEST_NAME, PreparedModel, PrepareProgress, needs_preparation
 from learner.tutor import Tutor, TutorRequest
 from storage import Database, DataDir
 from storage import chat
@@ -22,12 +19,8 @@ SHORT = GenerationSettings(max_new_tokens=40, temperature=0)
 
 
 @pytest.fixture(scope="session")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, PreparedModel, list[PrepareProgress]]:
-    root = os.environ.get("TUTORLOOP_TEST_MODEL_CACHE")
-    data = DataDir(Path(root) if root else tmp_path_factory.mktemp("real-model-home")).ensure()
-    seen: list[PrepareProgress] = []
-    prepared = prepare_model("default", data, on_progress=seen.append)
-    return data, prepared, seen
+def model_cache(real_model) -> tuple[DataDir, PreparedModel, list[PrepareProgress]]:
+    return real_model
 
 
 @pytest.fixture(scope="session")

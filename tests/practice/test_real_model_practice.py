@@ -1,29 +1,22 @@
 """The real embedded model writes one practice item that parses, and judges one answer.
-Uses the prepared cache in $TUTORLOOP_TEST_MODEL_CACHE (the team's shared one:
-/work/cache/tutorloop-home), else prepares one (1-2 minutes)."""
+The embedded model is prepared once per run by the `real_model` fixture (tests/conftest.py)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from learner import practice
 from learner.settings import GenerationSettings
-from storage import DataDir
 from storage import practice as store
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def real_generator(tmp_path_factory):
+def real_generator(real_model):
     from learner.loading import load_model
-    from learner.sources import prepare_model
 
-    root = os.environ.get("TUTORLOOP_TEST_MODEL_CACHE")
-    data = DataDir(Path(root) if root else tmp_path_factory.mktemp("real-model-home")).ensure()
-    loaded = load_model(prepare_model("default", data), device="cpu")
+    loaded = load_model(real_model[1], device="cpu")
     return practice.ModelTextGenerator(loaded)
 
 
