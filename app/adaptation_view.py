@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 import app.qt_compat  # noqa: F401  - before any Qt use; see the module
 from app.context import AppContext
+from learner.settings import load_generation_settings
 from storage import StorageError
 from storage import adapters as store
 
@@ -85,6 +86,7 @@ class AdapterSync(QObject):
         self.ctx = ctx
         self.host = host
         self._pending: dict[int, int | None] = {}
+        self._problem: str | None = None    # the last reason the active adapter could not be used
         host.state_changed.connect(self._on_state)
         host.worker.job_finished.connect(self._on_job_finished)
         host.worker.failed.connect(self._on_job_failed)
@@ -94,6 +96,7 @@ class AdapterSync(QObject):
     def _on_state(self, state: str) -> None:
         if state == "ready":
             self.host.adapter_version = None   # a freshly loaded model has no adapter
+            self._problem = None               # say again why the adapter cannot be used, if it cannot
             self.sync()
 
     @Slot(str)
@@ -109,16 +112,29 @@ class AdapterSync(QObject):
         except StorageError as exc:
             self.swap_failed.emit(str(exc))
             return
-        version = active.version if active is not None else None
+        path, version, problem = self._target(active)
+        if problem and problem != self._problem:
+            self.swap_failed.emit(problem)
+        self._problem = problem
         pending = list(self._pending.values())
         if (pending[-1] if pending else self.host.adapter_version) == version:
             return
-        path = Path(active.path) if active is not None else None
-        if path is not None and not active.folder_exists:
-            self.swap_failed.emit(f"The active adapter v{version}'s folder is missing ({path}); using the base model.")
-            path, version = None, None
         request_id = self.host.generate(AdapterJob(path, version), _job_settings())
         self._pending[request_id] = version
+
+    def _target(self, active: store.AdapterVersion | None) -> tuple[Path | None, int | None, str | None]:
+        """The adapter the chat should use (path, version; None: the base model), and why not the active one."""
+        if active is None:
+            return None, None, None
+        model_id = getattr(self.host, "model_id", None)
+        mismatch = active.mismatch(model_id) if model_id else None
+        if mismatch:
+            return None, None, (f"{mismatch} Students get {model_id} without an adapter until a round trains one "
+                                "for it (or the Settings go back to the model it fits).")
+        if not active.folder_exists:
+            return None, None, (f"The active adapter v{active.version}'s folder is missing ({active.path}); "
+                                "using the base model.")
+        return Path(active.path), active.version, None
 
     @Slot(int, object)
     def _on_job_finished(self, request_id: int, result: object) -> None:
@@ -295,12 +311,7 @@ class AdaptationView(QWidget):
     # -- data ------------------------------------------------------------------------------------
 
     def _settings_model_spec(self) -> str:
-        try:
-            from app.settings_dialog import load_generation_settings
-
-            return load_generation_settings(self.ctx.db)[0].model_spec
-        except Exception:  # settings unreadable: the embedded default is always a valid choice
-            return "default"
+        return load_generation_settings(self.ctx.db)[0].model_spec  # the defaults when unreadable
 
     @Slot(str)
     def _on_changed(self, kind: str) -> None:

@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="prompts to ask (one per line, or JSON lines {\"prompt\", \"mode\"}); default: the "
                          "version's held-out examples and the must-pass prompts")
     cp.add_argument("--limit", type=int, default=6, metavar="N", help="held-out examples to use (default 6)")
-    cp.add_argument("--model", default="default", metavar="SPEC", help="the base model (default: embedded)")
+    cp.add_argument("--model", metavar="SPEC",
+                    help="the base model (default: the one the chat's Settings chose)")
     cp.add_argument("--max-new-tokens", type=int, default=160, metavar="N")
     cp.add_argument("--json", action="store_true")
     cp.set_defaults(func=run_command(_compare_guarded))
@@ -189,6 +190,7 @@ def _compare(db: Database, args: argparse.Namespace) -> int:
     from learner.adapt.compare import compare, prompts_for, prompts_from_file
     from learner.adapt.registry import AdapterRegistry
     from learner.loading import load_model
+    from learner.settings import load_generation_settings
     from learner.sources import prepare_model
     from learner.tutor import Tutor
 
@@ -204,7 +206,8 @@ def _compare(db: Database, args: argparse.Namespace) -> int:
         return EXIT_ERROR
     say(f"Loading the model; comparing {'v' + str(left[1]) if left[1] else 'the base model'} with "
          f"v{args.version} on {len(prompts)} prompts…")
-    tutor = Tutor(load_model(prepare_model(args.model, data_dir)))
+    model_spec = args.model or load_generation_settings(db)[0].model_spec
+    tutor = Tutor(load_model(prepare_model(model_spec, data_dir)))
     results = compare(tutor, prompts, left=left, right=right, max_new_tokens=args.max_new_tokens,
                       on_answer=lambda done, total: say(f"  {done}/{total}"))
     if args.json:

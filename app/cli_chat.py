@@ -14,7 +14,7 @@ from typing import Any
 from app.cli_common import EXIT_INTERRUPTED, ctrl_c_sets, run_guarded, say
 from learner.errors import PreparationCancelled
 from learner.prompts import MODES
-from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, STORAGE_KEY, GenerationSettings
+from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, GenerationSettings, saved_generation_settings
 from learner.sources import PrepareProgress
 from storage import DataDir, resolve_data_dir
 
@@ -76,19 +76,10 @@ def quiet_transformers() -> None:
 
 def _saved_settings(data_dir: DataDir) -> GenerationSettings:
     """What the window's Settings dialog saved, if there is a database; defaults otherwise."""
-    if not data_dir.db_path.is_file():
-        return GenerationSettings()
-    from storage import Database, StorageError, chat
-
-    try:
-        db = Database(data_dir.db_path)
-        try:
-            return GenerationSettings.from_dict(chat.get_setting(db, STORAGE_KEY))
-        finally:
-            db.close()
-    except (StorageError, ValueError, TypeError) as exc:
-        say(f"(The saved settings could not be read ({exc}); using the defaults.)")
-        return GenerationSettings()
+    settings, problem = saved_generation_settings(data_dir)
+    if problem:
+        say(f"({problem})")
+    return settings
 
 
 def _settings_from(args: argparse.Namespace, data_dir: DataDir) -> GenerationSettings:
@@ -175,7 +166,7 @@ def run_ask(args: argparse.Namespace) -> int:
         if stop.is_set():
             raise PreparationCancelled("Cancelled before the answer started.")
         tutor = Tutor(loaded)
-        adapter = _choose_adapter(data_dir, args.adapter)
+        adapter = _choose_adapter(data_dir, args.adapter, loaded.model_id)
         if adapter is not None:
             tutor.set_adapter(*adapter)
         say(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode} · "
@@ -197,23 +188,37 @@ def run_ask(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if reply.stopped else 0
 
 
-def _choose_adapter(data_dir: DataDir, choice: str | None):
-    """(path, version) for --adapter VERSION, the active adapter by default, or None for the base."""
+def _choose_adapter(data_dir: DataDir, choice: str | None, model_id: str):
+    """(path, version) for --adapter VERSION, the active adapter by default, or None for the base. An
+    adapter trained on another model is never applied: the active one is skipped with a note, a chosen
+    one is refused."""
     from learner.adapt.registry import AdapterRegistry
     from storage import Database, StorageError
+    from storage import adapters as store
 
     if choice is not None and choice.strip().lower() in ("none", "base"):
         return None
     with Database(data_dir.db_path) as db:
         registry = AdapterRegistry(data_dir, db)
         if choice is None:
-            active = registry.active_path()
-            return (active[1], active[0]) if active is not None else None
+            active = store.active_adapter(db)
+            if active is None:
+                return None
+            problem = active.mismatch(model_id)
+            if problem is None:
+                try:
+                    return registry.path_of(active.version), active.version
+                except FileNotFoundError as exc:
+                    problem = str(exc)
+            say(f"({problem} Answering without it, as the chat does.)")
+            return None
         try:
             version = int(choice.strip().lower().removeprefix("v"))
         except ValueError:
             raise ValueError(f"--adapter takes a version number (e.g. 3) or none, not {choice!r}.") from None
         try:
+            if mismatch := store.get_adapter(db, version).mismatch(model_id):
+                raise ValueError(f"{mismatch} Choose that model with --model, or another version.")
             return registry.path_of(version), version
         except (FileNotFoundError, StorageError) as exc:
             raise ValueError(str(exc)) from None

@@ -13,8 +13,8 @@ import threading
 from app.cli_chat import add_model_options, prepare_with_progress, quiet_transformers
 from app.cli_common import ctrl_c_sets, run_guarded, say
 from learner.errors import PreparationCancelled
-from learner.settings import GenerationSettings
-from storage import DataDir, Database, StorageError, resolve_data_dir
+from learner.settings import GenerationSettings, load_generation_settings
+from storage import DataDir, Database, resolve_data_dir
 from storage.chat import User
 
 TERMINAL_PROFILE = "Terminal"
@@ -54,15 +54,9 @@ def make_generator(settings: GenerationSettings, data_dir: DataDir, stop: thread
 
 def _settings(db: Database, model: str | None) -> GenerationSettings:
     """The window's saved Settings (if any), with --model on top."""
-    from learner import settings as settings_module
-    from storage import chat
-
-    key = getattr(settings_module, "STORAGE_KEY", "generation")
-    try:
-        saved = GenerationSettings.from_dict(chat.get_setting(db, key))
-    except (StorageError, ValueError, TypeError) as exc:
-        say(f"(The saved settings could not be read ({exc}); using the defaults.)")
-        saved = GenerationSettings()
+    saved, problem = load_generation_settings(db)
+    if problem:
+        say(f"({problem})")
     return GenerationSettings(**{**saved.to_dict(), **({"model_spec": model} if model else {})})
 
 

@@ -25,13 +25,11 @@ from app.errors import present_error
 from app.prepare_dialog import PrepareDialog
 from app.profile_dialog import choose_profile, grade_label
 from app.sessions_sidebar import SessionsSidebar
-from app.settings_dialog import (
-    SettingsDialog, load_generation_settings, needs_reload, save_generation_settings,
-)
+from app.settings_dialog import SettingsDialog, needs_reload
 from app.adaptation_view import AdaptationActions
 from app.teacher_actions import TeacherActions
 from app.worker import FAILED, IDLE, LOADING, READY, ModelHost
-from learner.settings import GenerationSettings
+from learner.settings import GenerationSettings, load_generation_settings, save_generation_settings
 from learner.sources import needs_preparation
 from storage import NotFoundError, StorageError, chat, review
 from storage.chat import Message, Session

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from learner.schedule import Decision, decide, gather_inputs
+from learner.settings import load_generation_settings
 from storage import StorageError
 from storage import schedule as sched
 
@@ -163,13 +164,8 @@ class AdaptationScheduler(QObject):
             self.attach_model_host(model_host)
         ctx.changes.changed.connect(self._on_changed)
 
-    def _chat_model_spec(self) -> str | None:
-        from app.settings_dialog import load_generation_settings
-
-        try:
-            return load_generation_settings(self.ctx.db)[0].model_spec
-        except StorageError:
-            return None
+    def _chat_model_spec(self) -> str:
+        return load_generation_settings(self.ctx.db)[0].model_spec  # the defaults when unreadable
 
     # -- wiring ----------------------------------------------------------------------------------
 

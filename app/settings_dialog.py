@@ -1,7 +1,7 @@
 """Settings: which model answers (embedded default, a local Hugging Face folder, a local .gguf file),
 on which device, and how long and how adventurous its replies are.
 
-Stored as one JSON setting, "generation" (GenerationSettings.to_dict()). The main window applies a
+Stored as one JSON setting, "generation" (learner.settings.save_generation_settings). The main window applies a
 change at once: a new model source or device reloads the model in the background; the generation
 parameters take effect with the next message.
 """
@@ -16,25 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from learner.settings import DEVICES, DTYPES, MAX_NEW_TOKENS_LIMIT, MAX_TEMPERATURE, GenerationSettings
-from storage import Database, chat
 
-SETTINGS_KEY = "generation"
 SOURCE_DEFAULT, SOURCE_FOLDER, SOURCE_GGUF = 0, 1, 2
-
-
-def load_generation_settings(db: Database) -> tuple[GenerationSettings, str | None]:
-    """The stored settings, or the defaults plus a message when what is stored is no longer valid."""
-    stored = chat.get_setting(db, SETTINGS_KEY)
-    if not stored:
-        return GenerationSettings(), None
-    try:
-        return GenerationSettings.from_dict(stored), None
-    except (ValueError, TypeError, KeyError) as exc:
-        return GenerationSettings(), f"The saved settings could not be used ({exc}); using the defaults instead."
-
-
-def save_generation_settings(db: Database, settings: GenerationSettings) -> None:
-    chat.set_setting(db, SETTINGS_KEY, settings.to_dict())
 
 
 def needs_reload(old: GenerationSettings, new: GenerationSettings) -> bool:

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage import Database, DataDir
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -53,3 +56,43 @@ class GenerationSettings:
         """Build from stored JSON; unknown keys (from a newer version) are ignored, missing ones default."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
+# -- the saved Settings: one reader for the window, the CLI and the adaptation round ---------------
+
+def load_generation_settings(db: Database) -> tuple[GenerationSettings, str | None]:
+    """The Settings dialog's saved choices, or the defaults plus why the saved ones could not be used."""
+    from storage import StorageError, chat
+
+    try:
+        stored = chat.get_setting(db, STORAGE_KEY)
+    except (StorageError, ValueError) as exc:  # unreadable database, damaged JSON
+        return GenerationSettings(), f"The saved settings could not be read ({exc}); using the defaults instead."
+    if not stored:
+        return GenerationSettings(), None
+    try:
+        return GenerationSettings.from_dict(stored), None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return GenerationSettings(), f"The saved settings could not be used ({exc}); using the defaults instead."
+
+
+def save_generation_settings(db: Database, settings: GenerationSettings) -> None:
+    from storage import chat
+
+    chat.set_setting(db, STORAGE_KEY, settings.to_dict())
+
+
+def saved_generation_settings(data_dir: DataDir) -> tuple[GenerationSettings, str | None]:
+    """The same, for a process that has only the data folder (the CLI, a round run by cron)."""
+    if not data_dir.db_path.is_file():
+        return GenerationSettings(), None
+    from storage import Database, StorageError
+
+    try:
+        db = Database(data_dir.db_path)
+    except StorageError as exc:
+        return GenerationSettings(), f"The saved settings could not be read ({exc}); using the defaults instead."
+    try:
+        return load_generation_settings(db)
+    finally:
+        db.close()

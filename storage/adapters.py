@@ -56,6 +56,13 @@ class AdapterVersion:
     def folder_exists(self) -> bool:
         return self.deleted_at is None and os.path.isdir(self.path)
 
+    def mismatch(self, model_id: str) -> str | None:
+        """Why this adapter cannot serve `model_id` (None: it can). A LoRA adapter only fits the model it was
+        trained on: on another one it fails to load or, worse, loads and answers nonsense."""
+        if self.base_model_id == model_id:
+            return None
+        return f"Adapter v{self.version} was trained on {self.base_model_id}, not on {model_id}."
+
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 

@@ -30,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="progress as JSON lines on stdout")
     parser.add_argument("--trigger", choices=TRIGGERS, default=None,
                         help="who started it (recorded with the run; default: schedule with --if-due, else cli)")
-    parser.add_argument("--model", default="default", metavar="SPEC",
-                        help="the base model: default (embedded), a Hugging Face folder, a .gguf file or a hub id")
+    parser.add_argument("--model", default=None, metavar="SPEC",
+                        help="the base model: default (embedded), a Hugging Face folder, a .gguf file or a hub id "
+                             "(default: the one the chat's Settings chose, so the adapter fits the chat's model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--replay", type=Path, metavar="FILE", help="the replay set (default: the shipped one)")
     parser.add_argument("--recipe", type=Path, metavar="FILE", help="a recipe JSON file (e.g. an adapter's recipe.json)")
@@ -80,6 +81,8 @@ class _Printer:
         elif phase == "done":
             verdict = "passed the gate" if event.get("gate_passed") else "FAILED the gate"
             print(f"done: v{event['version']} {verdict}: {event.get('reason', '')}", flush=True)
+        elif phase == "warning":
+            print(f"warning: {event.get('message', '')}", flush=True)
         elif phase == "schedule":  # the scheduler's own words: why it runs or not, the result, the log
             text = event.get("reason") or event.get("event", "")
             log = f" (log: {event['log']})" if event.get("log") and event.get("event") != "busy" else ""
@@ -129,6 +132,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         except OSError:
             pass
     data_dir = resolve_data_dir(args.data_dir).ensure()
+    if args.model is None:  # cron's `--if-due` has no --model: train for the model students chat with
+        from learner.settings import saved_generation_settings
+
+        settings, problem = saved_generation_settings(data_dir)
+        if problem:
+            emit({"phase": "warning", "message": problem})
+        args.model = settings.model_spec
     rank, world = _distributed()
     if rank > 0:
         return _train_only(data_dir, args, recipe)

@@ -14,7 +14,7 @@ from learner.settings import GenerationSettings
 from learner.tutor import TutorRequest
 from storage import Database, DataDir
 from storage import adapters as store
-from tests.adapt.test_round import TINY_SETTINGS
+from tests.adapt.test_round import TINY_SETTINGS, noisy_adapter
 
 ROUND_TIMEOUT_MS = 300_000
 
@@ -129,3 +129,28 @@ def test_the_must_pass_editor_is_for_teachers_and_validates_patterns(
     view.must_list.setCurrentRow(0)
     view.delete_must_pass()
     assert store.list_must_pass(ctx.db) == []
+
+
+def test_the_chat_never_applies_an_adapter_trained_on_another_model(
+        qtbot, ctx: AppContext, host: ModelHost, data_dir: DataDir, tiny_model_dir: Path, teacher) -> None:
+    """A teacher switched the chat's model after promoting v1: v1 stays out (it would fail to load or,
+    worse, answer nonsense), the teacher is told once, and an adapter for this model goes in at once."""
+    for version, base_model in ((1, "another-model"), (2, host.model_id)):
+        path = noisy_adapter(tiny_model_dir, data_dir, data_dir.adapters_dir / f"v{version}", seed=version)
+        store.register_adapter(ctx.db, version=version, base_model_id=base_model, path=str(path), n_examples=1,
+                               n_heldout=0, n_replay=0, examples_approved_until=None, recipe={}, metrics={},
+                               gate={}, gate_passed=True, gate_reason="All checks passed.", run_id=None,
+                               train_ids=[], heldout_ids=[])
+    store.promote(ctx.db, teacher, 1)
+    sync = AdapterSync(ctx, host)
+    with qtbot.waitSignal(sync.swap_failed, timeout=10_000) as failed:
+        sync.sync()
+    assert "trained on another-model" in failed.args[0] and host.model_id in failed.args[0]
+    assert host.adapter_version is None
+    with qtbot.assertNotEmitted(sync.swap_failed):           # said once, not at every change
+        sync.sync()
+
+    store.promote(ctx.db, teacher, 2)
+    with qtbot.waitSignal(sync.swapped, timeout=60_000) as swapped:
+        sync.sync()
+    assert swapped.args == [2] and host.adapter_version == 2

@@ -139,7 +139,7 @@ def tiny_tutor(tiny_model_dir: Path, data_dir: DataDir) -> Tutor:
     return Tutor(load_model(prepare_model(str(tiny_model_dir), data_dir), device="cpu", dtype="float32"))
 
 
-def _noisy_adapter(tiny_model_dir: Path, data_dir: DataDir, folder: Path, seed: int) -> Path:
+def noisy_adapter(tiny_model_dir: Path, data_dir: DataDir, folder: Path, seed: int) -> Path:
     """A LoRA adapter with random (non-zero) B matrices, so its answers visibly differ from the base."""
     loaded = load_model(prepare_model(str(tiny_model_dir), data_dir), device="cpu", dtype="float32")
     model = add_fresh_adapter(loaded.model, Recipe(rank=4, alpha=8, seed=seed))
@@ -154,7 +154,7 @@ def _noisy_adapter(tiny_model_dir: Path, data_dir: DataDir, folder: Path, seed: 
 def test_promote_rollback_and_hot_swap_in_the_tutor(tiny_tutor: Tutor, tiny_model_dir: Path, data_dir: DataDir,
                                                     db: Database, teacher) -> None:
     for v in (1, 2):
-        path = _noisy_adapter(tiny_model_dir, data_dir, data_dir.adapters_dir / f"v{v}", seed=v)
+        path = noisy_adapter(tiny_model_dir, data_dir, data_dir.adapters_dir / f"v{v}", seed=v)
         store.register_adapter(db, version=v, base_model_id="tiny", path=str(path), n_examples=1, n_heldout=0,
                                n_replay=0, examples_approved_until=None, recipe={}, metrics={}, gate={},
                                gate_passed=True, gate_reason="All checks passed.", run_id=None, train_ids=[],
@@ -197,10 +197,13 @@ def test_set_adapter_refuses_a_folder_that_is_not_a_complete_adapter(tiny_tutor:
 
 def test_ask_uses_the_active_adapter_by_default_and_adapter_chooses_another(
         tiny_model_dir: Path, data_dir: DataDir, db: Database, teacher) -> None:
-    path = _noisy_adapter(tiny_model_dir, data_dir, data_dir.adapters_dir / "v1", seed=1)
-    store.register_adapter(db, version=1, base_model_id="tiny", path=str(path), n_examples=1, n_heldout=0, n_replay=0,
-                           examples_approved_until=None, recipe={}, metrics={}, gate={}, gate_passed=True,
-                           gate_reason="All checks passed.", run_id=None, train_ids=[], heldout_ids=[])
+    tiny_id = prepare_model(str(tiny_model_dir), data_dir).model_id
+    for version, base_model in ((1, tiny_id), (2, "another-model")):
+        path = noisy_adapter(tiny_model_dir, data_dir, data_dir.adapters_dir / f"v{version}", seed=version)
+        store.register_adapter(db, version=version, base_model_id=base_model, path=str(path), n_examples=1,
+                               n_heldout=0, n_replay=0, examples_approved_until=None, recipe={}, metrics={}, gate={},
+                               gate_passed=True, gate_reason="All checks passed.", run_id=None, train_ids=[],
+                               heldout_ids=[])
     ask = ["ask", "What is a fraction?", "--model", str(tiny_model_dir), "--max-new-tokens", "6",
            "--temperature", "0", "--device", "cpu"]
     base = tutorloop(*ask)
@@ -214,6 +217,14 @@ def test_ask_uses_the_active_adapter_by_default_and_adapter_chooses_another(
     assert "no adapter" in none.stderr and none.stdout == base.stdout
     missing = tutorloop(*ask, "--adapter", "7")
     assert missing.returncode == 2 and "no adapter version 7" in missing.stderr   # a usage error
+
+    # An adapter trained on another model is never applied: skipped when active, refused when chosen.
+    store.promote(db, teacher, 2)
+    other = tutorloop(*ask)
+    assert other.returncode == 0 and "no adapter" in other.stderr and "trained on another-model" in other.stderr
+    assert other.stdout == base.stdout
+    chosen = tutorloop(*ask, "--adapter", "2")
+    assert chosen.returncode == 2 and "trained on another-model" in chosen.stderr
 
 
 def test_the_entry_point_runs_data_parallel_under_torchrun(

@@ -12,8 +12,7 @@ from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QMessageBox
 
 from app.context import AppContext
-from app.settings_dialog import save_generation_settings
-from learner.settings import GenerationSettings
+from learner.settings import GenerationSettings, save_generation_settings
 from storage import Database, DataDir, chat
 
 LOAD_TIMEOUT_MS = 60_000

@@ -14,9 +14,9 @@ from app.gui import open_context, run_gui
 from app.main_window import MainWindow
 from app.prepare_dialog import PrepareDialog
 from app.profile_dialog import ProfileDialog
-from app.settings_dialog import SettingsDialog, load_generation_settings, save_generation_settings
+from app.settings_dialog import SettingsDialog
 from app.worker import IDLE, LOADING, READY, ModelHost
-from learner.settings import GenerationSettings
+from learner.settings import GenerationSettings, save_generation_settings
 from storage import DataDir, chat
 from tests.app.conftest import LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, tiny_settings
 
@@ -148,13 +148,6 @@ def test_settings_dialog_round_trips_and_checks_paths(qtbot, tiny_model_dir: Pat
     dialog.max_tokens_spin.setValue(128)
     assert dialog.chosen_settings() == GenerationSettings(model_spec="default", device="cpu",
                                                           max_new_tokens=128, temperature=0.4)
-
-
-def test_unusable_stored_settings_fall_back_to_defaults(db) -> None:
-    chat.set_setting(db, "generation", {"device": "abacus", "max_new_tokens": 99})
-    settings, problem = load_generation_settings(db)
-    assert settings == GenerationSettings()
-    assert problem is not None and "device" in problem
 
 
 # -- the worker on its own -----------------------------------------------------------------------

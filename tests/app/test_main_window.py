@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from app.chat_view import SuggestionDialog
 from app.main_window import MainWindow
-from app.settings_dialog import SETTINGS_KEY
+from learner.settings import STORAGE_KEY as SETTINGS_KEY
 from app.worker import FAILED, READY
 from storage import chat
 from tests.app.conftest import LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, tiny_settings

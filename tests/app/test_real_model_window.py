@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.settings_dialog import save_generation_settings
 from app.worker import READY
-from learner.settings import GenerationSettings
+from learner.settings import GenerationSettings, save_generation_settings
 from learner.sources import EMBEDDED_MODEL, needs_preparation
 from storage import chat
 

@@ -9,7 +9,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from learner.settings import GenerationSettings, save_generation_settings
+from learner.sources import prepare_model
 from storage import Database, DataDir, auth
+from storage import adapters as store
 from storage import schedule as sched
 
 FAST = auth.ScryptParams(n=2**8, r=8, p=1)
@@ -119,10 +122,16 @@ def test_tutorloop_adapt_if_due_prints_its_reason_in_words(data_dir: DataDir, db
     assert done.stdout.strip().startswith("Waiting for examples: 2 newly approved since the last round, 20 needed")
 
 
-def test_if_due_without_a_trigger_records_a_scheduled_round(data_dir: DataDir, db: Database, tiny_model_dir: Path):
+def test_the_cron_line_records_a_scheduled_round_on_the_chats_model(
+        data_dir: DataDir, db: Database, tiny_model_dir: Path):
+    """The documented cron line has neither --trigger nor --model: the round is a scheduled one, and it
+    trains for the model the Settings dialog chose (an adapter only fits the model it was trained on)."""
     set_schedule(db, mode="every_n_hours", every_hours=24, min_new_examples=1, idle_minutes=0)
     approve_examples(db, 6)
-    code, events, stderr = adapt(data_dir, "--if-due", "--model", str(tiny_model_dir), *TINY_ROUND)
+    save_generation_settings(db, GenerationSettings(model_spec=str(tiny_model_dir)))
+    code, events, stderr = adapt(data_dir, "--if-due", *TINY_ROUND)
     assert code == 0, (events[-4:], stderr[-3000:])
     assert [r["trigger"] for r in db.query("SELECT trigger FROM training_runs")] == ["schedule"]
     assert sched.get_state(db).last_round_trigger == "schedule"
+    (adapter,) = store.list_adapters(db)
+    assert adapter.base_model_id == prepare_model(str(tiny_model_dir), data_dir).model_id
