@@ -399,12 +399,12 @@ class MainWindow(QMainWindow):
                    "raise “Longest reply” in File ▸ Settings for longer answers.")
             notice = f"{notice}\n{cut}" if notice else cut
         self._finish_pending(request_id, reply.text, "complete", answer_key=reply.answer_key, notice=notice,
-                             prompt=reply.messages)
+                             prompt=reply.messages, written_by=(reply.model_id, reply.adapter_version))
 
     @Slot(int, object)
     def _on_reply_cancelled(self, request_id: int, reply: TutorReply) -> None:
         self._finish_pending(request_id, reply.text, "stopped", answer_key=reply.answer_key, notice=reply.notice,
-                             prompt=reply.messages)
+                             prompt=reply.messages, written_by=(reply.model_id, reply.adapter_version))
 
     @Slot(int, str)
     def _on_reply_failed(self, request_id: int, message: str) -> None:
@@ -413,9 +413,11 @@ class MainWindow(QMainWindow):
         self._finish_pending(request_id, text, "failed", notice=f"The tutor could not answer: {message}")
 
     def _finish_pending(self, request_id: int, text: str, status: str, *, answer_key: str | None = None,
-                        notice: str | None = None, prompt: Sequence[Mapping[str, str]] = ()) -> Message | None:
-        """Store the reply's final text; with `prompt` (the messages it was generated from, as the
-        Tutor built them), also record that prompt so an approval snapshots exactly what the model saw."""
+                        notice: str | None = None, prompt: Sequence[Mapping[str, str]] = (),
+                        written_by: tuple[str, int | None] | None = None) -> Message | None:
+        """Store the reply's final text and (`written_by`) the model and adapter version that wrote it;
+        with `prompt` (the messages it was generated from, as the Tutor built them), also record that
+        prompt so an approval snapshots exactly what the model saw."""
         pending = self.pending
         if pending is None or pending.request_id != request_id:
             return None
@@ -423,7 +425,7 @@ class MainWindow(QMainWindow):
         stored: Message | None = None
         try:
             stored = chat.finish_message(self.ctx.db, pending.message_id, text, status=status,  # type: ignore[arg-type]
-                                         answer_key=answer_key, notice=notice)
+                                         answer_key=answer_key, notice=notice, written_by=written_by)
             if prompt and status in ("complete", "stopped"):   # the statuses a teacher reviews
                 try:
                     review.record_reply_prompt(self.ctx.db, pending.message_id, prompt)

@@ -216,11 +216,16 @@ def add_message(db: Database, session_id: int, role: Literal["user", "assistant"
 
 
 def finish_message(db: Database, message_id: int, content: str, *, status: MessageStatus,
-                   answer_key: str | None = None, notice: str | None = None) -> Message:
-    """Store the final text of an assistant reply that was created with status 'generating'."""
+                   answer_key: str | None = None, notice: str | None = None,
+                   written_by: tuple[str, int | None] | None = None) -> Message:
+    """Store the final text of an assistant reply that was created with status 'generating'.
+    `written_by` = (model_id, adapter_version) of the model that actually wrote it: an adapter swapped
+    in between the send and the answer must not leave the reply credited to the previous version."""
     with db.transaction() as t:
         get_message(db, message_id)
         changes: dict[str, Any] = {"content": content, "status": status}
+        if written_by is not None:
+            changes["model_id"], changes["adapter_version"] = written_by
         if answer_key is not None:
             changes["answer_key"] = answer_key
         if notice is not None:

@@ -3,6 +3,7 @@ and a real SQLite file underneath."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,9 +12,11 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from app.chat_view import SuggestionDialog
 from app.main_window import MainWindow
-from learner.settings import STORAGE_KEY as SETTINGS_KEY
 from app.worker import FAILED, READY
-from storage import chat
+from learner.settings import STORAGE_KEY as SETTINGS_KEY
+from storage import DataDir, auth, chat
+from storage import adapters as store
+from tests.adapt.test_round import noisy_adapter
 from tests.app.conftest import LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, tiny_settings
 
 
@@ -316,3 +319,24 @@ def test_change_topic_from_the_sidebar(qtbot, window: MainWindow, ctx, monkeypat
     assert chat.get_session(ctx.db, session.id).topic == "Photosynthesis"
     assert window.topic_edit.text() == "Photosynthesis"
     assert "Photosynthesis" in window.sidebar.list.item(0).text()
+
+
+def test_a_reply_records_the_adapter_that_wrote_it_when_a_swap_was_queued_first(
+        qtbot, window: MainWindow, ctx, data_dir: DataDir, tiny_model_dir: Path) -> None:
+    """A teacher promotes v1 and a student sends at once: the swap runs on the worker before the
+    answer, so the answer is v1's and must be stored as v1's (not as the base model's, which was
+    loaded when the message was sent)."""
+    path = noisy_adapter(tiny_model_dir, data_dir, data_dir.adapters_dir / "v1", seed=1)
+    store.register_adapter(ctx.db, version=1, base_model_id=window.model.model_id, path=str(path), n_examples=1,
+                           n_heldout=0, n_replay=0, examples_approved_until=None, recipe={}, metrics={}, gate={},
+                           gate_passed=True, gate_reason="All checks passed.", run_id=None, train_ids=[],
+                           heldout_ids=[])
+    teacher = auth.create_teacher(ctx.db, None, "Ms Lee", "correct horse battery",
+                                  params=auth.ScryptParams(n=2**8, r=8, p=1))
+    store.promote(ctx.db, teacher, 1)
+    ctx.changes.notify("adapters")                     # the swap job is queued on the model worker …
+    assert window.model.adapter_version is None        # … and has not run when the student sends
+    reply = send_and_wait(qtbot, window, "What is a fraction?")
+    assert reply.adapter_version == 1
+    [stored] = assistant_messages(ctx.db, window.session.id)
+    assert (stored.model_id, stored.adapter_version) == (window.model.model_id, 1)
