@@ -595,17 +595,21 @@ class AdaptationView(QWidget):
         adapter = self._adapter(self.selected_version())
         if adapter is None or self.host is None or self._compare_request is not None:
             return
+        if self.host.state != "ready":
+            self.compare_status.setText("The model is not loaded yet; try again when the chat is ready.")
+            self.compare_finished.emit()
+            return
+        if mismatch := adapter.mismatch(self.host.model_id):
+            self.compare_status.setText(f"{mismatch} Choose that model in Settings to compare it.")
+            self.compare_finished.emit()
+            return
         active = store.active_adapter(self.ctx.db)
         left = (Path(active.path), active.version) if active is not None and active.version != adapter.version \
-            else (None, None)
+            and not active.mismatch(self.host.model_id) else (None, None)   # what students get now
         prompts = tuple(prompts_for(self.ctx.db, adapter.version, limit=self.compare_heldout_limit))
         if not prompts:
             self.compare_status.setText("Nothing to compare on yet: this version has no held-out examples and "
                                         "there are no must-pass prompts.")
-            self.compare_finished.emit()
-            return
-        if self.host.state != "ready":
-            self.compare_status.setText("The model is not loaded yet; try again when the chat is ready.")
             self.compare_finished.emit()
             return
         left_name = f"v{left[1]}" if left[1] else "base model"

@@ -197,17 +197,21 @@ def _compare(db: Database, args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir).ensure()
     registry = AdapterRegistry(data_dir, db)
     right = (registry.path_of(args.version), args.version)
-    active = registry.active_path()
-    left = (active[1], active[0]) if active and active[0] != args.version else (None, None)
     prompts = prompts_from_file(args.prompts) if args.prompts else prompts_for(db, args.version, limit=args.limit)
     if not prompts:
         say("Nothing to compare on: this version has no held-out examples and there are no must-pass prompts. "
              "Give prompts with --prompts FILE.")
         return EXIT_ERROR
+    prepared = prepare_model(args.model or load_generation_settings(db)[0].model_spec, data_dir)
+    if mismatch := store.get_adapter(db, args.version).mismatch(prepared.model_id):
+        say(f"{mismatch} Compare it with --model set to that model.")
+        return EXIT_ERROR
+    active = store.active_adapter(db)
+    left = (registry.path_of(active.version), active.version) if active is not None \
+        and active.version != args.version and not active.mismatch(prepared.model_id) else (None, None)
     say(f"Loading the model; comparing {'v' + str(left[1]) if left[1] else 'the base model'} with "
          f"v{args.version} on {len(prompts)} prompts…")
-    model_spec = args.model or load_generation_settings(db)[0].model_spec
-    tutor = Tutor(load_model(prepare_model(model_spec, data_dir)))
+    tutor = Tutor(load_model(prepared))
     results = compare(tutor, prompts, left=left, right=right, max_new_tokens=args.max_new_tokens,
                       on_answer=lambda done, total: say(f"  {done}/{total}"))
     if args.json:

@@ -149,6 +149,13 @@ def test_the_chat_never_applies_an_adapter_trained_on_another_model(
     assert host.adapter_version is None
     with qtbot.assertNotEmitted(sync.swap_failed):           # said once, not at every change
         sync.sync()
+    view = AdaptationView(ctx, host, model_spec=lambda: str(tiny_model_dir))
+    qtbot.addWidget(view)
+    view.refresh()
+    view.select_version(1)
+    with qtbot.waitSignal(view.compare_finished, timeout=10_000):
+        view.compare_selected()                              # nor does it compare v1 on this model
+    assert "trained on another-model" in view.compare_status.text() and view.compare_table.rowCount() == 0
 
     store.promote(ctx.db, teacher, 2)
     with qtbot.waitSignal(sync.swapped, timeout=60_000) as swapped:

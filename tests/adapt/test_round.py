@@ -225,6 +225,10 @@ def test_ask_uses_the_active_adapter_by_default_and_adapter_chooses_another(
     assert other.stdout == base.stdout
     chosen = tutorloop(*ask, "--adapter", "2")
     assert chosen.returncode == 2 and "trained on another-model" in chosen.stderr
+    prompts = data_dir.root / "prompts.txt"
+    prompts.write_text("What is a fraction?\n", encoding="utf-8")
+    compared = tutorloop("adapters", "compare", "2", "--prompts", str(prompts), "--model", str(tiny_model_dir))
+    assert compared.returncode == 1 and "trained on another-model" in compared.stderr
 
 
 def test_the_entry_point_runs_data_parallel_under_torchrun(
