@@ -7,10 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from learner.assets import ASSETS_DIR
+
 if TYPE_CHECKING:
     from learner.tutor import TutorRequest
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "prompts"
+PROMPTS_DIR = ASSETS_DIR / "prompts"
 MODES = ("explain", "hint", "practice")
 TRIM_MARKER = "[…earlier part of the message left out…]\n"
 # Never squeeze the prompt below a quarter of the window just to honour a huge max_new_tokens.

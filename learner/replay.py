@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from learner.assets import ASSETS_DIR
 from learner.errors import LearnerError
 from learner.prompts import MODES
 
-REPLAY_PATH = Path(__file__).resolve().parent.parent / "assets" / "replay" / "replay.jsonl"
+REPLAY_PATH = ASSETS_DIR / "replay" / "replay.jsonl"
 ROLES = ("system", "user", "assistant")
 ANSWER_KEY_PREFIX = "Answer key:"
 _REQUIRED = ("messages", "mode", "subject", "grade")
