@@ -3,6 +3,7 @@ migrations), so `pip install tutorloop-*.whl` on a school's machine works withou
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -28,8 +29,14 @@ print(json.dumps({
 
 
 def test_a_built_wheel_runs_outside_the_source_tree(tmp_path: Path) -> None:
+    # Build from a copy: setuptools writes build/ and *.egg-info into the folder it builds.
+    source = tmp_path / "source"
+    for name in ("app", "learner", "storage", "assets"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                            "--wheel-dir", str(tmp_path / "dist"), str(ROOT)],
+                            "--wheel-dir", str(tmp_path / "dist"), str(source)],
                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("tutorloop-*.whl")
