@@ -539,7 +539,7 @@ class AdaptationView(QWidget):
         if phase == "train":
             self.progress.setRange(0, int(event["total"]))
             self.progress.setValue(int(event["step"]))
-            self.phase_label.setText(f"training {event['step']}/{event['total']} · loss {event['loss']:.3f} · "
+            self.phase_label.setText(f"training {event['step']}/{event['total']} · loss {_loss(event.get('loss'))} · "
                                      f"{_eta(event.get('eta_s'))}")
         elif phase in ("evaluate", "must_pass"):
             self.progress.setRange(0, int(event.get("total") or 1))

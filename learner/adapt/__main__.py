@@ -76,7 +76,9 @@ class _Printer:
             return
         phase = event.get("phase")
         if phase == "train":
-            print(f"train {event['step']}/{event['total']} loss {event['loss']:.4f} eta {event['eta_s']:.0f}s",
+            loss = event.get("loss")
+            print(f"train {event['step']}/{event['total']} loss {'–' if loss is None else f'{loss:.4f}'} "
+                  f"eta {event['eta_s']:.0f}s",
                   flush=True)
         elif phase == "done":
             verdict = "passed the gate" if event.get("gate_passed") else "FAILED the gate"

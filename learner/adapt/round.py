@@ -11,6 +11,7 @@ the next round or `tutorloop adapters list`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -147,7 +148,8 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     model = add_fresh_adapter(loaded.model, recipe)
     _check_cancel(cancel)
     stats = train_adapter(model, data.train, recipe, pad_id=pad_id, on_progress=emit, cancel=cancel)
-    log.info("trained %s steps, %.1f tokens/s, last loss %.4f", stats.steps, stats.tokens_per_s, stats.final_loss)
+    log.info("trained %s steps, %.1f tokens/s, loss on approved examples %.4f, replay term %.4f", stats.steps,
+             stats.tokens_per_s, stats.final_loss, stats.replay_last_epoch)
 
     # -- evaluate: candidate, active (when it was trained on this base), base ---------------------
     active = store.active_adapter(db)
@@ -206,8 +208,9 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     final = registry.commit(partial, version)
     metrics = {
         "heldout_loss": inputs.heldout, "replay_loss": inputs.replay,
-        "train": {"steps": stats.steps, "epochs": stats.epochs, "final_loss": stats.final_loss,
-                  "mean_loss_last_epoch": stats.mean_loss_last_epoch, "tokens": stats.tokens,
+        "train": {"steps": stats.steps, "epochs": stats.epochs, "final_loss": _finite(stats.final_loss),
+                  "mean_loss_last_epoch": _finite(stats.mean_loss_last_epoch),
+                  "replay_last_epoch": _finite(stats.replay_last_epoch), "tokens": stats.tokens,
                   "trained_tokens": stats.trained_tokens, "seconds": round(stats.seconds, 1),
                   "tokens_per_s": round(stats.tokens_per_s, 1)},
         "n_replay_eval": len(data.replay_eval), "device": device, "dtype": dtype,
@@ -226,6 +229,11 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     return RoundResult(version=version, gate_passed=verdict.passed, gate_reason=verdict.reason, run_id=run_id,
                        adapter_path=final, log_path=log_path, n_examples=len(data.train_example_ids),
                        n_heldout=len(data.heldout_example_ids), metrics=metrics, gate=verdict.to_dict())
+
+
+def _finite(value: float) -> float | None:
+    """Stored metrics are JSON, which has no NaN (a round with no replay has no replay term)."""
+    return value if math.isfinite(value) else None
 
 
 __all__ = ["AdaptError", "NothingToTrain", "RoundResult", "TrainingCancelled", "run_round"]

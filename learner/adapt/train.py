@@ -86,9 +86,21 @@ def completion_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, 
     return nll, int(trained.sum())
 
 
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """One batch's training objective, summed over its completion tokens, and its two parts (so
+    progress can show the loss on the approved examples apart from the replay anchor)."""
+    total: torch.Tensor      # what backward() runs on, after dividing by n
+    n: int                   # completion tokens: approved + replay
+    learn: float             # NLL summed over approved completion tokens
+    n_learn: int
+    replay: float            # the replay term (KL to the base, or NLL), unweighted, summed over replay tokens
+    n_replay: int
+
+
 def training_nll(model: torch.nn.Module, batch: Batch, *, replay_objective: str = "distill",
-                 replay_weight: float = 1.0) -> tuple[torch.Tensor, int]:
-    """The training objective, summed over completion tokens, and their count.
+                 replay_weight: float = 1.0) -> Objective:
+    """The training objective, summed over completion tokens, with their count and its parts.
 
     Approved completion tokens: negative log-likelihood, as in `completion_nll`. Replay completion
     tokens (batch.replay), weighted by `replay_weight`:
@@ -102,8 +114,9 @@ def training_nll(model: torch.nn.Module, batch: Batch, *, replay_objective: str 
     targets = batch.labels[:, 1:]
     trained = targets != IGNORE_INDEX
     replay = trained & batch.replay[:, 1:] if batch.replay is not None else torch.zeros_like(trained)
-    if (replay_objective == "imitate" and replay_weight == 1.0) or not bool(replay.any()):
-        return completion_nll(model, batch)
+    if not bool(replay.any()):
+        nll, n = completion_nll(model, batch)
+        return Objective(total=nll, n=n, learn=float(nll.detach()), n_learn=n, replay=0.0, n_replay=0)
     inputs = {"input_ids": batch.input_ids, "attention_mask": _mask_for(lm, batch.attention_mask),
               "position_ids": batch.position_ids}
     head = lm.get_output_embeddings()
@@ -124,7 +137,8 @@ def training_nll(model: torch.nn.Module, batch: Batch, *, replay_objective: str 
             base_hidden = lm.model(**inputs).last_hidden_state[:, :-1][replay]
             base_logp = F.log_softmax(head(base_hidden).float(), dim=-1)
         term = F.kl_div(F.log_softmax(logits, dim=-1), base_logp, log_target=True, reduction="sum")
-    return total + replay_weight * term, int(trained.sum())
+    return Objective(total=total + replay_weight * term, n=int(trained.sum()), learn=float(total.detach()),
+                     n_learn=int(learn.sum()), replay=float(term.detach()), n_replay=int(replay.sum()))
 
 
 def _mask_for(lm: torch.nn.Module, mask: torch.Tensor) -> torch.Tensor:
@@ -148,8 +162,9 @@ def full_lm_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
 class TrainStats:
     steps: int
     epochs: int
-    final_loss: float
-    mean_loss_last_epoch: float
+    final_loss: float            # NLL per approved completion token over the last epoch
+    mean_loss_last_epoch: float  # the whole objective, mean over the last epoch's batches
+    replay_last_epoch: float     # the replay term per replay token over the last epoch (nan: none)
     tokens: int                  # real tokens run through the model (prompt + completion)
     trained_tokens: int          # completion tokens with a loss
     seconds: float
@@ -213,19 +228,20 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
     model.train()
     step = tokens = trained_tokens = 0
-    loss_value = float("nan")
     epoch_losses: list[float] = []
+    learn_loss = replay_term = float("nan")   # per token, over the epoch so far (the last epoch, at the end)
     started = time.perf_counter()
     for epoch, batches in enumerate(epochs):
         epoch_losses = []
+        sums = [0.0, 0, 0.0, 0]                # learn, n_learn, replay, n_replay over this epoch
         for samples_in_batch in batches:
             if cancel is not None and cancel.is_set():
                 raise TrainingCancelled("Training was cancelled; no adapter was saved.")
             batch = (collate_best(samples_in_batch, pad_id=pad_id, min_shared_prefix=recipe.min_shared_prefix)
                      if recipe.share_prefix else collate(samples_in_batch, pad_id=pad_id)).to(device)
-            nll, n = training_nll(model, batch, replay_objective=recipe.replay_objective,
-                                  replay_weight=recipe.replay_weight)
-            loss = nll / max(n, 1)
+            objective = training_nll(model, batch, replay_objective=recipe.replay_objective,
+                                     replay_weight=recipe.replay_weight)
+            loss = objective.total / max(objective.n, 1)
             loss.backward()
             if world > 1:
                 _average_gradients(trainable, world)
@@ -236,16 +252,30 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
             step += 1
             tokens += batch.n_tokens
             trained_tokens += batch.n_trained
-            loss_value = float(loss.detach())
-            epoch_losses.append(loss_value)
+            epoch_losses.append(float(loss.detach()))
+            sums = [sums[0] + objective.learn, sums[1] + objective.n_learn, sums[2] + objective.replay,
+                    sums[3] + objective.n_replay]
+            if sums[1]:
+                learn_loss = sums[0] / sums[1]
+            if sums[3]:
+                replay_term = sums[2] / sums[3]
             elapsed = time.perf_counter() - started
+            # "loss" is what a teacher watches fall: the approved examples' NLL, averaged over the epoch
+            # so far (one batch alone jumps with its length; a pure-replay batch has none).
             emit({"phase": "train", "step": step, "total": total, "epoch": epoch + 1, "epochs": len(epochs),
-                  "loss": round(loss_value, 5), "eta_s": round(elapsed / step * (total - step), 1),
+                  "loss": _rounded(learn_loss), "replay_term": _rounded(replay_term),
+                  "batch_loss": _rounded(epoch_losses[-1]), "eta_s": round(elapsed / step * (total - step), 1),
                   "tokens_per_s": round(tokens / elapsed, 1) if elapsed > 0 else None})
     model.eval()
-    return TrainStats(steps=step, epochs=len(epochs), final_loss=loss_value,
+    return TrainStats(steps=step, epochs=len(epochs), final_loss=learn_loss,
                       mean_loss_last_epoch=sum(epoch_losses) / len(epoch_losses) if epoch_losses else float("nan"),
-                      tokens=tokens, trained_tokens=trained_tokens, seconds=time.perf_counter() - started)
+                      replay_last_epoch=replay_term, tokens=tokens, trained_tokens=trained_tokens,
+                      seconds=time.perf_counter() - started)
+
+
+def _rounded(value: float) -> float | None:
+    """JSON has no NaN: None until there is a value."""
+    return round(value, 5) if math.isfinite(value) else None
 
 
 def distributed_rank_world() -> tuple[int, int]:

@@ -71,13 +71,15 @@ def test_distill_is_zero_at_the_base_and_the_kl_to_it_after_a_change(tiny_loaded
         with torch.no_grad():
             fact_only, n_fact = completion_nll(model, collate([fact], pad_id=0))
             # A fresh adapter (B = 0) is the base: the replay term vanishes, the approved term is plain NLL.
-            total, n = training_nll(model, batch, replay_objective="distill")
+            objective = training_nll(model, batch, replay_objective="distill")
+            total, n = objective.total, objective.n
             assert n == fact.n_completion + general.n_completion
             assert torch.allclose(total, fact_only, atol=1e-4), (float(total), float(fact_only))
 
             _perturb(model)
             fact_only, _ = completion_nll(model, collate([fact], pad_id=0))
-            total, _ = training_nll(model, batch, replay_objective="distill", replay_weight=2.0)
+            objective = training_nll(model, batch, replay_objective="distill", replay_weight=2.0)
+            total = objective.total
             # Reference: KL(base ‖ adapted) from the full-vocabulary logits at every general completion token.
             one = collate([general], pad_id=0)
             keep = (one.labels[:, 1:] != IGNORE_INDEX)
@@ -89,8 +91,12 @@ def test_distill_is_zero_at_the_base_and_the_kl_to_it_after_a_change(tiny_loaded
             assert float(kl) > 1e-4
             assert torch.allclose(total, fact_only + 2.0 * kl, rtol=1e-4, atol=1e-4), \
                 (float(total), float(fact_only), float(kl))
+            # The parts progress shows: the approved tokens' NLL and the (unweighted) KL, each with its count.
+            assert (objective.n_learn, objective.n_replay) == (fact.n_completion, general.n_completion)
+            assert objective.learn == pytest.approx(float(fact_only), rel=1e-4)
+            assert objective.replay == pytest.approx(float(kl), rel=1e-3)
             # "imitate" trains on the written reply instead: plain NLL of both exchanges.
-            imitate, _ = training_nll(model, batch, replay_objective="imitate")
+            imitate = training_nll(model, batch, replay_objective="imitate").total
             both, _ = completion_nll(model, batch)
             assert torch.allclose(imitate, both, atol=1e-4)
     finally:
@@ -103,7 +109,8 @@ def test_the_distill_gradient_reaches_only_the_adapter(tiny_loaded, samples) -> 
     try:
         _perturb(model)
         model.train()
-        total, n = training_nll(model, collate([general], pad_id=0), replay_objective="distill")
+        objective = training_nll(model, collate([general], pad_id=0), replay_objective="distill")
+        total, n = objective.total, objective.n
         (total / n).backward()
         grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
         assert grads and all("lora_" in name for name in grads)
@@ -130,10 +137,17 @@ def test_distilling_on_replay_keeps_the_model_near_the_base_there(tiny_loaded) -
                         max_batch_examples=4, warmup_ratio=0.0, replay_objective="distill", replay_weight=weight)
         model = add_fresh_adapter(tiny_loaded.model, recipe)
         try:
-            train_adapter(model, facts + replay, recipe, pad_id=0)
+            events: list[dict] = []
+            stats = train_adapter(model, facts + replay, recipe, pad_id=0, on_progress=events.append)
+            # Progress: "loss" is the approved examples' NLL over the epoch so far, apart from the anchor.
+            assert all({"loss", "replay_term", "batch_loss"} <= set(e) for e in events)
+            assert events[-1]["loss"] == pytest.approx(stats.final_loss, abs=1e-4)
+            assert events[-1]["loss"] < max(e["loss"] for e in events if e["loss"] is not None)
+            assert events[-1]["replay_term"] == pytest.approx(stats.replay_last_epoch, abs=1e-4)
             model.eval()
             with torch.no_grad():
-                kl, n = training_nll(model, collate(replay, pad_id=0), replay_objective="distill")
+                objective = training_nll(model, collate(replay, pad_id=0), replay_objective="distill")
+                kl, n = objective.total, objective.n
             return float(kl) / n
         finally:
             model.unload()
