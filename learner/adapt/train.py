@@ -184,7 +184,8 @@ def plan_batches(samples: list[Sample], recipe: Recipe) -> list[list[list[Sample
         return length_grouped_batches(samples, batch_tokens=recipe.batch_tokens,
                                       max_batch_examples=recipe.max_batch_examples, seed=recipe.seed + epoch)
 
-    epochs = [batches(epoch) for epoch in range(recipe.epochs)]
+    n_approved = sum(1 for s in samples if not s.replay)
+    epochs = [batches(epoch) for epoch in range(recipe.epochs_for(n_approved))]
     if recipe.max_steps is not None:
         remaining = recipe.max_steps
         cut = []

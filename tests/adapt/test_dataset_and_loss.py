@@ -14,7 +14,7 @@ from learner.adapt.dataset import (
     split_for,
 )
 from learner.adapt.recipe import Recipe
-from learner.adapt.train import add_fresh_adapter, completion_nll, full_lm_loss, save_adapter
+from learner.adapt.train import add_fresh_adapter, completion_nll, full_lm_loss, plan_batches, save_adapter
 from learner.loading import load_model
 from learner.prompts import render_chat
 from learner.replay import load_replay
@@ -193,6 +193,25 @@ def test_the_recipe_validates_and_round_trips_as_sorted_json(tmp_path: Path) -> 
     text = path.read_text()
     assert list(json.loads(text)) == sorted(json.loads(text))
     assert Recipe.load(tmp_path) == recipe
+
+
+@pytest.mark.parametrize(("n_approved", "epochs"), [(1, 8), (34, 8), (40, 7), (100, 3), (136, 2), (5000, 2)])
+def test_auto_epochs_give_small_rounds_more_passes(n_approved: int, epochs: int) -> None:
+    assert Recipe().epochs is None and Recipe().epochs_for(n_approved) == epochs
+    assert Recipe(epochs=5).epochs_for(n_approved) == 5                   # a set value always wins
+    with pytest.raises(ValueError, match="Recipe.epochs"):
+        Recipe(epochs=0)
+
+
+def test_auto_epochs_count_approved_examples_not_replay() -> None:
+    def sample(i: int, replay: bool) -> Sample:
+        return Sample(key=f"{'replay' if replay else 'example'}:{i}", input_ids=tuple(range(1, 12)), n_prompt=5,
+                      replay=replay)
+
+    approved = [sample(i, False) for i in range(100)]
+    recipe = Recipe(batch_tokens=64, max_batch_examples=4, share_prefix=False)
+    assert len(plan_batches(approved, recipe)) == 3                                   # 100 approved: 3 passes
+    assert len(plan_batches(approved + [sample(i, True) for i in range(100)], recipe)) == 3   # replay adds none
 
 
 def test_a_saved_adapter_is_a_plain_peft_folder_with_safetensors(tiny_loaded, tmp_path: Path) -> None:
