@@ -126,7 +126,7 @@ class AdapterSync(QObject):
         """The adapter the chat should use (path, version; None: the base model), and why not the active one."""
         if active is None:
             return None, None, None
-        model_id = getattr(self.host, "model_id", None)
+        model_id = self.host.model_id
         mismatch = active.mismatch(model_id) if model_id else None
         if mismatch:
             return None, None, (f"{mismatch} Students get {model_id} without an adapter until a round trains one "

@@ -67,7 +67,7 @@ def load_generation_settings(db: Database) -> tuple[GenerationSettings, str | No
     try:
         stored = chat.get_setting(db, STORAGE_KEY)
     except (StorageError, ValueError) as exc:  # unreadable database, damaged JSON
-        return GenerationSettings(), f"The saved settings could not be read ({exc}); using the defaults instead."
+        return GenerationSettings(), _unreadable(exc)
     if not stored:
         return GenerationSettings(), None
     try:
@@ -89,10 +89,11 @@ def saved_generation_settings(data_dir: DataDir) -> tuple[GenerationSettings, st
     from storage import Database, StorageError
 
     try:
-        db = Database(data_dir.db_path)
+        with Database(data_dir.db_path) as db:
+            return load_generation_settings(db)
     except StorageError as exc:
-        return GenerationSettings(), f"The saved settings could not be read ({exc}); using the defaults instead."
-    try:
-        return load_generation_settings(db)
-    finally:
-        db.close()
+        return GenerationSettings(), _unreadable(exc)
+
+
+def _unreadable(exc: Exception) -> str:
+    return f"The saved settings could not be read ({exc}); using the defaults instead."

@@ -234,7 +234,8 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
     started = time.perf_counter()
     for epoch, batches in enumerate(epochs):
         epoch_losses = []
-        sums = [0.0, 0, 0.0, 0]                # learn, n_learn, replay, n_replay over this epoch
+        learn_sum = replay_sum = 0.0           # over this epoch: summed per token, and the token counts
+        n_learn = n_replay = 0
         for samples_in_batch in batches:
             if cancel is not None and cancel.is_set():
                 raise TrainingCancelled("Training was cancelled; no adapter was saved.")
@@ -254,12 +255,12 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
             tokens += batch.n_tokens
             trained_tokens += batch.n_trained
             epoch_losses.append(float(loss.detach()))
-            sums = [sums[0] + objective.learn, sums[1] + objective.n_learn, sums[2] + objective.replay,
-                    sums[3] + objective.n_replay]
-            if sums[1]:
-                learn_loss = sums[0] / sums[1]
-            if sums[3]:
-                replay_term = sums[2] / sums[3]
+            learn_sum, n_learn = learn_sum + objective.learn, n_learn + objective.n_learn
+            replay_sum, n_replay = replay_sum + objective.replay, n_replay + objective.n_replay
+            if n_learn:
+                learn_loss = learn_sum / n_learn
+            if n_replay:
+                replay_term = replay_sum / n_replay
             elapsed = time.perf_counter() - started
             # "loss" is what a teacher watches fall: the approved examples' NLL, averaged over the epoch
             # so far (one batch alone jumps with its length; a pure-replay batch has none).
