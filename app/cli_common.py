@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from learner.errors import LearnerError, PreparationCancelled
-from storage import Database, PermissionDenied, StorageError, auth, chat
+from storage import Database, PermissionDenied, StorageError, auth, users
 from storage.paths import resolve_data_dir
 
 EXIT_ERROR = 1
@@ -135,12 +135,12 @@ def read_password(prompt: str, env: str | tuple[str, ...]) -> str:
     return getpass.getpass(prompt)
 
 
-def sign_in_teacher(db: Database, args: argparse.Namespace) -> chat.User:
+def sign_in_teacher(db: Database, args: argparse.Namespace) -> users.User:
     """The teacher named by --teacher (or the only teacher), authenticated with the password from
     $TUTORLOOP_PASSWORD or a prompt. Storage re-checks the role in every teacher action."""
     name = args.teacher
     if not name:
-        teachers = chat.list_users(db, role="teacher")
+        teachers = users.list_users(db, role="teacher")
         if not teachers:
             raise UsageError("there is no teacher yet. Create one first: tutorloop teacher add NAME")
         if len(teachers) > 1:

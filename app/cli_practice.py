@@ -14,8 +14,8 @@ from app.cli_chat import add_model_options, prepare_with_progress, quiet_transfo
 from app.cli_common import ctrl_c_sets, run_guarded, say
 from learner.errors import PreparationCancelled
 from learner.settings import GenerationSettings, load_generation_settings
-from storage import DataDir, Database, resolve_data_dir
-from storage.chat import User
+from storage import DataDir, Database, resolve_data_dir, users
+from storage.users import User
 
 TERMINAL_PROFILE = "Terminal"
 
@@ -61,25 +61,24 @@ def _settings(db: Database, model: str | None) -> GenerationSettings:
 
 
 def _student(db: Database, name: str | None, grade: str | None) -> User:
-    from storage import chat
 
     if name:
-        user = chat.find_user(db, name)
+        user = users.find_user(db, name)
         if user is None:
-            user = chat.create_user(db, name, grade=grade or "")
+            user = users.create_user(db, name, grade=grade or "")
             say(f"(Created the student profile {user.name!r}.)")
         if user.is_teacher:
             raise ValueError(f"{user.name} is a teacher profile; practice items are for students (--student NAME).")
         return user
-    last = chat.last_seen_user(db)
+    last = users.last_seen_user(db)
     if last is not None and not last.is_teacher:
         return last
-    students = chat.list_users(db, role="student")
+    students = users.list_users(db, role="student")
     if len(students) == 1:
         return students[0]
     if students:
         raise ValueError("Several student profiles exist; say which one with --student NAME.")
-    user = chat.find_user(db, TERMINAL_PROFILE) or chat.create_user(db, TERMINAL_PROFILE, grade=grade or "")
+    user = users.find_user(db, TERMINAL_PROFILE) or users.create_user(db, TERMINAL_PROFILE, grade=grade or "")
     say(f"(No student profile yet: using {user.name!r}. Choose another with --student NAME.)")
     return user
 
@@ -96,9 +95,7 @@ def run_practice(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir).ensure()
     db = Database(data_dir.db_path)
     try:
-        from storage import practice as store
 
-        store.ensure_tables(db)   # a database from before 0004 was filled in
         student = _student(db, args.student, args.grade)
         grade = args.grade if args.grade is not None else student.grade
         settings = _settings(db, args.model)

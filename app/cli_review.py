@@ -22,7 +22,7 @@ from pathlib import Path
 from app.cli_common import EXIT_ERROR, PASSWORD_ENV, UsageError, read_password, run_command, say, sign_in_teacher
 from learner.prompts import system_prompt
 from learner.review_prompt import prompt_messages_for
-from storage import Database, auth, chat, exchange, review, students
+from storage import Database, auth, chat, exchange, review, students, users
 from storage import audit as audit_log
 
 NEW_PASSWORD_ENV = "TUTORLOOP_NEW_PASSWORD"
@@ -127,7 +127,7 @@ def _list(db: Database, args: argparse.Namespace) -> int:
     teacher = sign_in_teacher(db, args)
     student_id = None
     if args.student:
-        student = chat.find_user(db, args.student)
+        student = users.find_user(db, args.student)
         if student is None:
             raise UsageError(f"no student named {args.student!r}.")
         student_id = student.id
@@ -248,8 +248,8 @@ def _teacher_add(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def _find_student(db: Database, name: str) -> chat.User:
-    student = chat.find_user(db, name)
+def _find_student(db: Database, name: str) -> users.User:
+    student = users.find_user(db, name)
     if student is None or student.role != "student":
         raise UsageError(f"no student named {name!r}.")
     return student

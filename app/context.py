@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 import app.qt_compat  # noqa: F401  - guards against PySide6 6.12's lost references; before any Qt use
 from storage import Database, DataDir
-from storage.chat import User
+from storage.users import User
 
 
 class Changes(QObject):

@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         # Scheduled adaptation: status-bar indicator, Teacher ▸ Adaptation schedule…, pause while chatting.
         from app.scheduler import install_scheduler
         self.scheduler = install_scheduler(self)
-        # Practice (issue 6): the Practice panel and menu, due reviews, and the hint-don't-tell guard.
+        # Practice: the Practice panel and menu, due reviews, and the hint-don't-tell guard.
         from app.practice_view import install_practice
         self.practice = install_practice(self)
 

@@ -467,7 +467,6 @@ class PracticeController(QObject):
         super().__init__(window)
         self.main = window
         self.ctx = window.ctx
-        store.ensure_tables(self.ctx.db)   # a database from before 0004 was filled in
         self.panel = PracticePanel(window)
         self.dock = QDockWidget("Practice", window)
         self.dock.setObjectName("practice-dock")

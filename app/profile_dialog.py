@@ -10,8 +10,8 @@ from PySide6.QtWidgets import (
     QListWidgetItem, QVBoxLayout, QWidget,
 )
 
-from storage import Database, StorageError, chat
-from storage.chat import User
+from storage import Database, StorageError, users
+from storage.users import User
 
 GRADES = ["", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "University", "Adult learner"]
 USER_ID = Qt.ItemDataRole.UserRole
@@ -69,8 +69,8 @@ class ProfileDialog(QDialog):
         self._load_profiles()
 
     def _load_profiles(self) -> None:
-        last = chat.last_seen_user(self.db)
-        for user in chat.list_users(self.db, role="student"):
+        last = users.last_seen_user(self.db)
+        for user in users.list_users(self.db, role="student"):
             item = QListWidgetItem(f"{user.name}  ({grade_label(user.grade)})")
             item.setData(USER_ID, user.id)
             self.profiles.addItem(item)
@@ -99,7 +99,7 @@ class ProfileDialog(QDialog):
         item = self.profiles.currentItem()
         if item is None:
             return
-        self.user = chat.get_user(self.db, item.data(USER_ID))
+        self.user = users.get_user(self.db, item.data(USER_ID))
         self._finish()
 
     @Slot()
@@ -109,7 +109,7 @@ class ProfileDialog(QDialog):
             self._accept_existing()
             return
         try:
-            self.user = chat.create_user(self.db, name, grade=self.grade_combo.currentText())
+            self.user = users.create_user(self.db, name, grade=self.grade_combo.currentText())
         except StorageError as exc:
             self.error_label.setText(str(exc))
             return
@@ -118,7 +118,7 @@ class ProfileDialog(QDialog):
     def _finish(self) -> None:
         assert self.user is not None
         try:
-            chat.touch_user(self.db, self.user.id)
+            users.touch_user(self.db, self.user.id)
         except StorageError as exc:  # remembering the last profile is a convenience, not a reason to stop
             self.error_label.setText(str(exc))
         self.accept()

@@ -23,7 +23,8 @@ from app.context import AppContext
 from app.errors import present_error
 from learner.review_prompt import prompt_messages_for
 from storage import StorageError, review
-from storage.chat import MODES, User
+from storage.chat import MODES
+from storage.users import User
 from storage.review import QueueFilter, ReviewItem
 
 ANY = "Any"

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.errors import present_error
-from storage import StorageError, chat, students
+from storage import StorageError, students, users
 
 
 class StudentDataDialog(QDialog):
@@ -50,7 +50,7 @@ class StudentDataDialog(QDialog):
 
     def reload(self) -> None:
         self.student_combo.clear()
-        for student in chat.list_users(self.ctx.db, role="student"):
+        for student in users.list_users(self.ctx.db, role="student"):
             self.student_combo.addItem(student.name, student.id)
         self._update()
 

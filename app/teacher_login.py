@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.context import AppContext
-from storage import StorageError, auth, chat
+from storage import StorageError, auth, users
 
 
 class TeacherLoginDialog(QDialog):
@@ -50,7 +50,7 @@ class TeacherLoginDialog(QDialog):
             self.setWindowTitle("Teacher sign in")
             self.name_edit = QComboBox()
             self.name_edit.setEditable(True)
-            self.name_edit.addItems([t.name for t in chat.list_users(ctx.db, role="teacher")])
+            self.name_edit.addItems([t.name for t in users.list_users(ctx.db, role="teacher")])
             form.addRow("Teacher", self.name_edit)
             form.addRow("Password", self.password_edit)
             submit_text = "Sign in"

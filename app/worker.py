@@ -133,7 +133,7 @@ class ModelHost(QObject):
         self._loads_pending = 0
         self.state = IDLE
         self.model_id: str | None = None
-        self.adapter_version: int | None = None       # set when issue 4's adapters arrive
+        self.adapter_version: int | None = None
         self.last_error: str | None = None
         # Set by app.practice_view: marks a request whose reply must not give away a practice answer
         # key (learner.guard.guarded_request); runs on this thread, before the request is queued.

@@ -1,4 +1,4 @@
-"""Acceptance demonstration (issue 4): the tutor learns a made-up school's facts from approved
+"""Acceptance demonstration: the tutor learns a made-up school's facts from approved
 exchanges, and answers differently-worded held-out questions it could not answer before, while
 its general tutoring (the replay loss) stays put.
 

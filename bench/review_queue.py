@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:   # runnable as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from learner.review_prompt import prompt_messages_for  # noqa: E402
-from storage import Database, auth, chat, exchange, review  # noqa: E402
+from storage import Database, auth, exchange, review  # noqa: E402
 from storage.db import utcnow  # noqa: E402
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from storage import audit
-from storage.auth import require_teacher
-from storage.chat import User
+from storage.users import require_teacher
+from storage.users import User
 from storage.db import Database, utcnow
 from storage.errors import NotFoundError, StorageError, ValidationError
 

@@ -7,12 +7,11 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from storage.db import Database, utcnow
-
-if TYPE_CHECKING:
-    from storage.chat import User
+from storage.db import Database, end_of, utcnow
+from storage.errors import ValidationError
+from storage.users import User, require_teacher
 
 SYSTEM_ACTOR = "(system)"
 
@@ -45,8 +44,6 @@ def record(db: Database, actor: User | None, action: str, *, target: str = "",
 def list_entries(db: Database, actor: User, *, action_prefix: str | None = None, actor_name: str | None = None,
                  since: str | None = None, until: str | None = None, limit: int | None = None) -> list[AuditEntry]:
     """Newest first. `since`/`until` are ISO dates or times (until is inclusive of that day)."""
-    from storage.auth import require_teacher
-
     require_teacher(actor, db)
     where, params = [], []
     if action_prefix:
@@ -60,20 +57,11 @@ def list_entries(db: Database, actor: User, *, action_prefix: str | None = None,
         params.append(since)
     if until:
         where.append("created_at < ?")
-        params.append(_end_of(until))
+        params.append(end_of(until))
     sql = "SELECT * FROM audit_log" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
     return [AuditEntry(**{**row, "details": json.loads(row["details"])}) for row in db.query(sql, tuple(params))]
-
-
-def _end_of(day_or_time: str) -> str:
-    """'2026-11-28' -> '2026-11-29' so that `until` includes the whole day; full times pass through."""
-    if len(day_or_time) == 10:
-        from datetime import date, timedelta
-
-        return (date.fromisoformat(day_or_time) + timedelta(days=1)).isoformat()
-    return day_or_time
 
 
 CSV_COLUMNS = ("id", "created_at", "actor_name", "actor_id", "action", "target", "details")
@@ -97,8 +85,6 @@ def entries_to_json(entries: list[AuditEntry]) -> str:
 def export_entries(db: Database, actor: User, path: Path, *, fmt: str = "csv", **filters: Any) -> int:
     """Write the (filtered) log to `path` as CSV or JSON; the export itself is logged. Returns the count."""
     if fmt not in ("csv", "json"):
-        from storage.errors import ValidationError
-
         raise ValidationError(f"Unknown audit export format {fmt!r}: expected csv or json.")
     entries = list_entries(db, actor, **filters)
     text = entries_to_csv(entries) if fmt == "csv" else entries_to_json(entries)

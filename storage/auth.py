@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from storage import audit
-from storage.chat import User, find_user, get_user
+from storage.users import User, find_user, get_user, require_teacher
 from storage.db import Database, utcnow
 from storage.errors import PermissionDenied, ValidationError
 
@@ -116,22 +116,7 @@ def needs_rehash(stored: str, params: ScryptParams = DEFAULT_PARAMS) -> bool:
     return (current.n, current.r, current.p) != (params.n, params.r, params.p)
 
 
-# -- the teacher check ---------------------------------------------------------------------------
-
-def require_teacher(actor: User | None, db: Database | None = None) -> User:
-    """Raise PermissionDenied unless `actor` is a teacher.
-
-    With `db`, the role is read again from the database, so a stale or hand-made User object
-    (a student whose profile object says "teacher") is not trusted.
-    """
-    if actor is None:
-        raise PermissionDenied("Only a signed-in teacher can do this. Sign in as a teacher first.")
-    if db is not None:
-        actor = get_user(db, actor.id)
-    if actor.role != "teacher":
-        raise PermissionDenied(f"{actor.name} is a student profile; only a teacher can do this.")
-    return actor
-
+# -- teacher accounts ----------------------------------------------------------------------------
 
 def teacher_exists(db: Database) -> bool:
     return bool(db.query("SELECT 1 FROM users WHERE role = 'teacher' LIMIT 1"))

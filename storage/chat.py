@@ -6,25 +6,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from storage.db import Database, utcnow
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import NotFoundError, ValidationError, required_text
+from storage.users import get_user
 
-Role = Literal["student", "teacher"]
 Mode = Literal["explain", "hint", "practice"]
 MODES: tuple[Mode, ...] = ("explain", "hint", "practice")
 MessageStatus = Literal["generating", "complete", "stopped", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    id: int
-    name: str
-    role: Role
-    grade: str
-    created_at: str
-
-    @property
-    def is_teacher(self) -> bool:
-        return self.role == "teacher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +48,6 @@ class Feedback:
     updated_at: str
 
 
-def _user(row: dict[str, Any]) -> User:
-    return User(id=row["id"], name=row["name"], role=row["role"], grade=row["grade"], created_at=row["created_at"])
-
-
 def _session(row: dict[str, Any]) -> Session:
     return Session(
         id=row["id"], user_id=row["user_id"], title=row["title"], topic=row["topic"],
@@ -76,75 +59,6 @@ def _message(row: dict[str, Any]) -> Message:
     return Message(**{f: row[f] for f in Message.__dataclass_fields__})
 
 
-def _clean(text: str, what: str, *, max_len: int | None = None) -> str:
-    text = (text or "").strip()
-    if not text:
-        raise ValidationError(f"{what} is empty.")
-    if max_len is not None and len(text) > max_len:
-        raise ValidationError(f"{what} is longer than {max_len} characters.")
-    return text
-
-
-# -- users ---------------------------------------------------------------------------------------
-
-def create_user(db: Database, name: str, *, grade: str = "", role: Role = "student",
-                password_hash: str | None = None) -> User:
-    name = _clean(name, "The name", max_len=80)
-    if role not in ("student", "teacher"):
-        raise ValidationError(f"Unknown role {role!r}: expected 'student' or 'teacher'.")
-    with db.transaction() as t:
-        if list(t.query("SELECT 1 FROM users WHERE name = ? COLLATE NOCASE", [name])):
-            raise ValidationError(f"A profile named {name!r} already exists.")
-        uid = t["users"].insert({
-            "name": name, "role": role, "grade": grade.strip(), "password_hash": password_hash,
-            "created_at": utcnow(),
-        }).last_pk
-    return get_user(db, uid)
-
-
-def get_user(db: Database, user_id: int) -> User:
-    rows = db.query("SELECT * FROM users WHERE id = ?", (user_id,))
-    if not rows:
-        raise NotFoundError(f"No profile with id {user_id}.")
-    return _user(rows[0])
-
-
-def find_user(db: Database, name: str) -> User | None:
-    rows = db.query("SELECT * FROM users WHERE name = ? COLLATE NOCASE", (name.strip(),))
-    return _user(rows[0]) if rows else None
-
-
-def list_users(db: Database, *, role: Role | None = None) -> list[User]:
-    if role:
-        rows = db.query("SELECT * FROM users WHERE role = ? ORDER BY name COLLATE NOCASE", (role,))
-    else:
-        rows = db.query("SELECT * FROM users ORDER BY name COLLATE NOCASE")
-    return [_user(r) for r in rows]
-
-
-def update_user(db: Database, user_id: int, *, name: str | None = None, grade: str | None = None) -> User:
-    changes: dict[str, Any] = {}
-    if name is not None:
-        changes["name"] = _clean(name, "The name", max_len=80)
-    if grade is not None:
-        changes["grade"] = grade.strip()
-    if changes:
-        with db.transaction() as t:
-            get_user(db, user_id)
-            t["users"].update(user_id, changes)
-    return get_user(db, user_id)
-
-
-def touch_user(db: Database, user_id: int) -> None:
-    with db.transaction() as t:
-        t["users"].update(user_id, {"last_seen_at": utcnow()})
-
-
-def last_seen_user(db: Database) -> User | None:
-    rows = db.query("SELECT * FROM users WHERE last_seen_at IS NOT NULL ORDER BY last_seen_at DESC LIMIT 1")
-    return _user(rows[0]) if rows else None
-
-
 # -- sessions ------------------------------------------------------------------------------------
 
 def create_session(db: Database, user_id: int, *, title: str = "New session", topic: str = "") -> Session:
@@ -152,7 +66,7 @@ def create_session(db: Database, user_id: int, *, title: str = "New session", to
     with db.transaction() as t:
         get_user(db, user_id)
         sid = t["sessions"].insert({
-            "user_id": user_id, "title": _clean(title, "The session title", max_len=200),
+            "user_id": user_id, "title": required_text(title, "The session title", max_len=200),
             "topic": topic.strip(), "private": 0, "created_at": now, "updated_at": now,
         }).last_pk
     return get_session(db, sid)
@@ -174,7 +88,7 @@ def update_session(db: Database, session_id: int, *, title: str | None = None, t
                    private: bool | None = None) -> Session:
     changes: dict[str, Any] = {}
     if title is not None:
-        changes["title"] = _clean(title, "The session title", max_len=200)
+        changes["title"] = required_text(title, "The session title", max_len=200)
     if topic is not None:
         changes["topic"] = topic.strip()
     if private is not None:
@@ -200,7 +114,7 @@ def add_message(db: Database, session_id: int, role: Literal["user", "assistant"
                 adapter_version: int | None = None, status: MessageStatus = "complete",
                 notice: str | None = None) -> Message:
     if role == "user":
-        content = _clean(content, "The message")
+        content = required_text(content, "The message")
     if mode is not None and mode not in MODES:
         raise ValidationError(f"Unknown mode {mode!r}: expected one of {', '.join(MODES)}.")
     now = utcnow()

@@ -10,7 +10,7 @@ import contextlib
 import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +25,14 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 def utcnow() -> str:
     """Timestamps are stored as ISO-8601 UTC strings, which sort and compare as text."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def end_of(day_or_time: str) -> str:
+    """An inclusive `until` bound as an exclusive one: '2026-11-28' -> '2026-11-29', so the whole
+    day is included; full times pass through unchanged."""
+    if len(day_or_time) == 10:
+        return (date.fromisoformat(day_or_time) + timedelta(days=1)).isoformat()
+    return day_or_time
 
 
 def migrations() -> list[tuple[int, str, str]]:

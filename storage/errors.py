@@ -24,3 +24,13 @@ class ValidationError(StorageError):
 
 class PermissionDenied(StorageError):
     """The acting user may not do this (e.g. a student attempting a teacher action)."""
+
+
+def required_text(value: str | None, what: str, *, max_len: int | None = None) -> str:
+    """`value` stripped, or ValidationError naming `what` when it is empty or too long."""
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError(f"{what} is empty.")
+    if max_len is not None and len(value) > max_len:
+        raise ValidationError(f"{what} is {len(value):,} characters long; the limit is {max_len:,}.")
+    return value

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from storage import audit
-from storage.auth import require_teacher
-from storage.chat import MODES, User
+from storage.users import require_teacher
+from storage.chat import MODES
+from storage.users import User
 from storage.db import Database, utcnow
 from storage.errors import ValidationError
 from storage.review import Decision, approve_many, content_hash, list_examples, make_key, validate_prompt

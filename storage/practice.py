@@ -1,4 +1,4 @@
-"""Practice items, attempts, disputes, mastery, spaced-review cards and guard events (issue 6).
+"""Practice items, attempts, disputes, mastery, spaced-review cards and guard events.
 
 Typed functions over the 0004_practice tables. The arithmetic (Bayesian Knowledge Tracing, FSRS)
 lives in learner.mastery; this module only stores what it computed, each logical step in one
@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from storage.chat import User, get_user
+from storage.users import User, get_user
 from storage.db import Database, utcnow
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import NotFoundError, ValidationError, required_text
 
 Verdict = Literal["correct", "partly", "incorrect"]
 VERDICTS: tuple[Verdict, ...] = ("correct", "partly", "incorrect")
@@ -137,30 +137,7 @@ class ClassCell:
     n_attempts: int
 
 
-# -- schema --------------------------------------------------------------------------------------
-
-def ensure_tables(db: Database) -> bool:
-    """Create the practice tables in a database made while 0004_practice.sql was still an empty
-    placeholder (its user_version already counts 0004, so the migration will not run again).
-    Idempotent: the file only has CREATE ... IF NOT EXISTS. Returns True when it created them."""
-    if db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'guard_events'"):
-        return False
-    from importlib import resources
-
-    db.run_script(resources.files("storage.migrations").joinpath("0004_practice.sql").read_text(encoding="utf-8"))
-    return True
-
-
 # -- validation ----------------------------------------------------------------------------------
-
-def _text(value: str | None, what: str, *, max_len: int) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise ValidationError(f"{what} is empty.")
-    if len(value) > max_len:
-        raise ValidationError(f"{what} is {len(value):,} characters long; the limit is {max_len:,}.")
-    return value
-
 
 def clean_answer(answer: str | None) -> str:
     """The student's answer as stored, or ValidationError with a message for the student."""
@@ -190,9 +167,9 @@ def add_item(db: Database, user_id: int, *, topic: str, question: str, answer_ke
              difficulty: str = "medium", grade: str = "", session_id: int | None = None,
              source_message_id: int | None = None, model_id: str | None = None,
              adapter_version: int | None = None) -> PracticeItem:
-    topic = _text(topic, "The topic", max_len=MAX_TOPIC_CHARS)
-    question = _text(question, "The question", max_len=MAX_QUESTION_CHARS)
-    answer_key = _text(answer_key, "The answer key", max_len=MAX_KEY_CHARS)
+    topic = required_text(topic, "The topic", max_len=MAX_TOPIC_CHARS)
+    question = required_text(question, "The question", max_len=MAX_QUESTION_CHARS)
+    answer_key = required_text(answer_key, "The answer key", max_len=MAX_KEY_CHARS)
     if difficulty not in DIFFICULTIES:
         raise ValidationError(f"Unknown difficulty {difficulty!r}: expected easy, medium or hard.")
     with db.transaction() as t:
@@ -326,7 +303,7 @@ def mastery_history(db: Database, user_id: int, *, topic: str | None = None) -> 
 
 def class_overview(db: Database, actor: User) -> list[ClassCell]:
     """Every student's mastery per topic (students × topics); teachers only."""
-    from storage.auth import require_teacher
+    from storage.users import require_teacher
 
     require_teacher(actor, db)
     rows = db.query(
@@ -401,7 +378,7 @@ def _get_dispute(db: Database, dispute_id: int) -> Dispute:
 
 def list_disputes(db: Database, actor: User, *, status: DisputeStatus | None = "open") -> list[Dispute]:
     """Disputed verdicts for teacher review, oldest first; teachers only."""
-    from storage.auth import require_teacher
+    from storage.users import require_teacher
 
     require_teacher(actor, db)
     sql, params = _DISPUTE_SQL, ()
@@ -417,7 +394,7 @@ def count_open_disputes(db: Database) -> int:
 def resolve_dispute(db: Database, actor: User, dispute_id: int, *, verdict: str, note: str = "") -> Dispute:
     """A teacher decides: `verdict` equal to the model's upholds it, another overturns it. Audited."""
     from storage import audit
-    from storage.auth import require_teacher
+    from storage.users import require_teacher
 
     teacher = require_teacher(actor, db)
     verdict = _check_verdict(verdict)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from storage import audit
-from storage.auth import require_teacher
-from storage.chat import User
-from storage.db import Database, utcnow
+from storage.users import require_teacher
+from storage.users import User
+from storage.db import Database, end_of, utcnow
 from storage.errors import NotFoundError, ValidationError
 
 ItemStatus = Literal["pending", "approved", "rejected"]
@@ -282,14 +282,6 @@ def _item(row: Mapping[str, Any]) -> ReviewItem:
     )
 
 
-def _end_of(day_or_time: str) -> str:
-    if len(day_or_time) == 10:
-        from datetime import date, timedelta
-
-        return (date.fromisoformat(day_or_time) + timedelta(days=1)).isoformat()
-    return day_or_time
-
-
 def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
     parts = [_REPLY_SQL]
     if filt.include_imported and filt.student_id is None and filt.rating in (None, "unrated"):
@@ -326,7 +318,7 @@ def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
         params.append(filt.since)
     if filt.until:
         sql += " AND created_at < ?"
-        params.append(_end_of(filt.until))
+        params.append(end_of(filt.until))
     return sql, params
 
 
@@ -659,46 +651,11 @@ def undo_last(db: Database, actor: User) -> UndoResult:
 
 # -- counts and examples -------------------------------------------------------------------------
 
-def _table_columns(db: Database, table: str) -> set[str]:
-    return {r["name"] for r in db.query(f"PRAGMA table_info({table})")}
-
-
 def last_adapter_cutoff(db: Database) -> str | None:
-    """The newest approved_at among examples the active adapter was trained on, or None when there
-    is no adapter. Read defensively: the adapters table belongs to the adaptation slice and its
-    shape may change; anything unexpected counts as "no adapter yet"."""
-    try:
-        columns = _table_columns(db, "adapters")
-        if not columns:
-            return None
-        if "status" in columns:
-            active_where = "status IN ('active', 'promoted')"
-        elif "active" in columns:
-            active_where = "active = 1"
-        elif "is_active" in columns:
-            active_where = "is_active = 1"
-        else:
-            return None
-        for cutoff_column in ("examples_approved_until", "approved_until", "data_cutoff", "trained_until"):
-            if cutoff_column in columns:
-                rows = db.query(f"SELECT {cutoff_column} AS cutoff FROM adapters WHERE {active_where} "
-                                "ORDER BY id DESC LIMIT 1")
-                return rows[0]["cutoff"] if rows else None
-        link = _table_columns(db, "adapter_examples")
-        if {"adapter_id", "example_id"} <= link:
-            rows = db.query(f"SELECT MAX(te.approved_at) AS cutoff FROM adapter_examples ae "
-                            f"JOIN training_examples te ON te.id = ae.example_id "
-                            f"WHERE ae.adapter_id = (SELECT id FROM adapters WHERE {active_where} "
-                            "ORDER BY id DESC LIMIT 1)")
-            return rows[0]["cutoff"] if rows else None
-        if "example_ids" in columns:
-            rows = db.query(f"SELECT MAX(te.approved_at) AS cutoff FROM training_examples te WHERE te.id IN "
-                            f"(SELECT value FROM json_each((SELECT example_ids FROM adapters WHERE {active_where} "
-                            "ORDER BY id DESC LIMIT 1)))")
-            return rows[0]["cutoff"] if rows else None
-    except (sqlite3.Error, KeyError, IndexError):
-        return None
-    return None
+    """The newest approval the active adapter was trained on (its `examples_approved_until`), or
+    None when no adapter is active."""
+    rows = db.query("SELECT examples_approved_until AS cutoff FROM adapters WHERE status = 'active' LIMIT 1")
+    return rows[0]["cutoff"] if rows else None
 
 
 def counts(db: Database, actor: User) -> ReviewCounts:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from storage import audit
-from storage.chat import User
+from storage.users import User
 from storage.db import Database
 from storage.errors import StorageError, ValidationError
 
@@ -133,8 +133,8 @@ def auto_promote_candidate(db: Database, version: int):  # -> storage.adapters.A
     who turned auto-promote on (their account must still be a teacher's). The same checks as a
     teacher's promote apply: a candidate that failed its gate is refused."""
     from storage import adapters
-    from storage.auth import require_teacher
-    from storage.chat import get_user
+    from storage.users import require_teacher
+    from storage.users import get_user
     from storage.errors import NotFoundError, PermissionDenied
 
     settings = get_settings(db)
@@ -156,8 +156,6 @@ def auto_promote_candidate(db: Database, version: int):  # -> storage.adapters.A
 def candidate_waiting(db: Database) -> int | None:
     """The newest candidate that passed its gate and is newer than the active version: what the
     "waiting for approval" badge shows. None when there is none."""
-    if not db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'adapters'"):
-        return None  # a database from before the adaptation migration
     rows = db.query("SELECT version FROM adapters WHERE status = 'candidate' AND gate_passed = 1 "
                     "AND deleted_at IS NULL AND version > COALESCE((SELECT version FROM adapters "
                     "WHERE status = 'active'), 0) ORDER BY version DESC LIMIT 1")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from storage import audit
-from storage.auth import require_teacher
-from storage.chat import User, get_user
+from storage.users import require_teacher
+from storage.users import User, get_user
 from storage.db import Database, utcnow
 from storage.errors import ValidationError
 

@@ -1,6 +1,6 @@
 """The gate: may this candidate be put in front of students? A pure verdict from measured figures.
 
-Checks (DESIGN.md "Adaptation"; thresholds from the Recipe):
+Checks (thresholds from the Recipe; see docs/architecture.md "Adaptation"):
 - heldout      held-out loss lower than the active adapter's and the base's (it learned, and
                generalised to exchanges it never saw);
 - replay       replay loss at most 3 % above the active adapter's and 5 % above the base's (it did

@@ -49,7 +49,7 @@ class Recipe:
     replay_objective: str = "distill"
     replay_weight: float = 1.0           # the replay term's weight per token, against 1 for approved tokens
     must_pass_max_new_tokens: int = 128
-    # The gate (DESIGN.md "Adaptation"): fractions, 0.03 = 3 %.
+    # The gate (docs/architecture.md "Adaptation"): fractions, 0.03 = 3 %.
     replay_max_rise_vs_active: float = 0.03
     replay_max_rise_vs_base: float = 0.05
     earlier_heldout_max_rise: float = 0.05

@@ -1,4 +1,4 @@
--- Adaptation (issue 4): adapter versions with their gate figures, training runs, teachers'
+-- Adaptation: adapter versions with their gate figures, training runs, teachers'
 -- must-pass prompts, and which examples each version trained on / held out.
 
 -- One row per adapter version (adapters/vN). The folder appears only when complete (temp folder,

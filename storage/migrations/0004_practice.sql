@@ -1,4 +1,4 @@
--- Practice (issue 6): items the model wrote, the student's attempts with the model's verdict,
+-- Practice: items the model wrote, the student's attempts with the model's verdict,
 -- disputes of a verdict (for teacher review), mastery per topic (Bayesian Knowledge Tracing) with
 -- its history for the progress chart, spaced-review cards (FSRS, stored as the fsrs package's
 -- JSON), and the hint-don't-tell guard's events (the telling rate per adapter version).

@@ -1,4 +1,4 @@
--- Scheduled adaptation (issue 5): the teacher's schedule, the one-round-at-a-time lock with a lease,
+-- Scheduled adaptation: the teacher's schedule, the one-round-at-a-time lock with a lease,
 -- and what the scheduler remembers between runs (failures for backoff, the last round, activity).
 -- Rounds themselves are recorded in training_runs (0003), whose trigger says manual|schedule|cli.
 

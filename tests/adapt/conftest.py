@@ -11,7 +11,7 @@ from learner.adapt.recipe import Recipe
 from learner.prompts import mode_turn, system_prompt
 from storage import Database, auth, exchange
 from storage.auth import ScryptParams
-from storage.chat import User
+from storage.users import User
 
 CHEAP = ScryptParams(n=2**4, r=1, p=1)
 TEACHER_PASSWORD = "correct horse battery"

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from storage import Database, PermissionDenied, ValidationError
+from storage import Database, PermissionDenied, ValidationError, users
 from storage import adapters as store
-from storage import chat
-from storage.chat import User
+from storage.users import User
 
 
 def _register(db: Database, folder: Path, version: int, *, passed: bool = True) -> store.AdapterVersion:
@@ -35,7 +34,7 @@ def test_a_failing_candidate_cannot_be_promoted_and_the_teacher_sees_why(db, tea
 
 def test_students_cannot_promote_roll_back_or_edit_must_pass_prompts(db, teacher: User, tmp_path) -> None:
     _register(db, tmp_path, 1)
-    student = chat.create_user(db, "Sam")
+    student = users.create_user(db, "Sam")
     with pytest.raises(PermissionDenied):
         store.promote(db, student, 1)
     # a hand-made User claiming to be a teacher is re-read from the database

@@ -17,7 +17,7 @@ from learner.replay import REPLAY_PATH, ReplayDataError, balanced_subset, load_r
 ROOT = Path(__file__).resolve().parents[2]
 SCHOOL_FACTS = ROOT / "bench" / "data" / "school_facts.json"
 CORE_SUBJECTS = ("maths", "science", "english", "history", "geography", "computing")
-MIN_EXAMPLES = 250           # "a few hundred" (DESIGN.md): enough to anchor general tutoring
+MIN_EXAMPLES = 250           # "a few hundred": enough to anchor general tutoring
 
 
 @pytest.fixture(scope="module")

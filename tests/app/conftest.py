@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.context import AppContext
 from learner.settings import GenerationSettings, save_generation_settings
-from storage import Database, DataDir, chat
+from storage import DataDir, Database, users
 
 LOAD_TIMEOUT_MS = 60_000
 REPLY_TIMEOUT_MS = 60_000
@@ -77,7 +77,7 @@ def tiny_settings(model_dir: Path, **overrides: object) -> GenerationSettings:
 def ctx(data_dir: DataDir, db: Database, tiny_model_dir: Path) -> AppContext:
     save_generation_settings(db, tiny_settings(tiny_model_dir))
     context = AppContext(data_dir=data_dir, db=db)
-    context.student = chat.create_user(db, "Ana", grade="7")
+    context.student = users.create_user(db, "Ana", grade="7")
     return context
 
 

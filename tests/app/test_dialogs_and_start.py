@@ -17,7 +17,7 @@ from app.profile_dialog import ProfileDialog
 from app.settings_dialog import SettingsDialog
 from app.worker import IDLE, LOADING, READY, ModelHost
 from learner.settings import GenerationSettings, save_generation_settings
-from storage import DataDir, chat
+from storage import DataDir, chat, users
 from tests.app.conftest import LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, tiny_settings
 
 
@@ -64,7 +64,7 @@ def test_a_locked_database_is_explained(data_dir: DataDir, db, message_boxes) ->
 
 
 def test_start_recovers_replies_left_generating(data_dir: DataDir, db, message_boxes) -> None:
-    user = chat.create_user(db, "Ana")
+    user = users.create_user(db, "Ana")
     session = chat.create_session(db, user.id)
     reply = chat.add_message(db, session.id, "assistant", "half an ans", status="generating")
     ctx = open_context(str(data_dir.root))
@@ -84,8 +84,8 @@ def test_run_gui_opens_the_window_for_the_chosen_profile_and_exits_cleanly(
     monkeypatch.setattr(app.gui, "install_excepthook", lambda: None)
     monkeypatch.setattr(app.gui, "setup_logging", lambda _folder: None)
     save_generation_settings(db, tiny_settings(tiny_model_dir))
-    ana = chat.create_user(db, "Ana", grade="7")
-    chat.touch_user(db, ana.id)
+    ana = users.create_user(db, "Ana", grade="7")
+    users.touch_user(db, ana.id)
     seen: dict[str, str] = {}
 
     def accept_profile() -> None:
@@ -118,7 +118,7 @@ def test_profile_picker_creates_a_profile_and_remembers_the_last_one(qtbot, db) 
     qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
     assert first.result() == ProfileDialog.DialogCode.Accepted
     assert (first.user.name, first.user.grade) == ("Ana", "7")
-    chat.create_user(db, "Ben", grade="5")
+    users.create_user(db, "Ben", grade="5")
 
     again = ProfileDialog(db)
     qtbot.addWidget(again)

@@ -14,7 +14,7 @@ from app.chat_view import SuggestionDialog
 from app.main_window import MainWindow
 from app.worker import FAILED, READY
 from learner.settings import STORAGE_KEY as SETTINGS_KEY
-from storage import DataDir, auth, chat
+from storage import DataDir, auth, chat, users
 from storage import adapters as store
 from tests.adapt.test_round import noisy_adapter
 from tests.app.conftest import LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, tiny_settings
@@ -300,7 +300,7 @@ def test_switching_profile_shows_that_students_sessions(
     import app.main_window
 
     ana_session = chat.create_session(ctx.db, ctx.student.id, title="Ana's fractions")
-    ben = chat.create_user(ctx.db, "Ben", grade="University")
+    ben = users.create_user(ctx.db, "Ben", grade="University")
     ben_session = chat.create_session(ctx.db, ben.id, title="Ben's integrals", topic="Calculus")
     monkeypatch.setattr(app.main_window, "choose_profile", lambda db, parent=None: ben)
     window.switch_profile_action.trigger()

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from app.main_window import MainWindow
 from learner.prompts import TRIM_MARKER, mode_turn, system_prompt
 from learner.review_prompt import prompt_messages_for
-from storage import auth, chat, review
+from storage import auth, chat, review, users
 from tests.app.conftest import REPLY_TIMEOUT_MS, tiny_settings
 from tests.app.test_main_window import hold_at_first_piece, send_and_wait, type_and_send
 
@@ -59,7 +59,7 @@ def test_approval_snapshots_the_recorded_prompt_after_the_grade_changed(qtbot, w
     assert "grade 7" in as_generated[0]["content"]
 
     # After the reply: the student's grade changes (and with it what the prompt files render).
-    chat.update_user(ctx.db, ctx.student.id, grade="11")
+    users.update_user(ctx.db, ctx.student.id, grade="11")
     teacher = auth.create_teacher(ctx.db, None, "Ms Lee", "correct horse battery", params=FAST_SCRYPT)
     rendered_now = prompt_messages_for(review.reply_context(ctx.db, teacher, stored.id))
     assert "11" in rendered_now[0]["content"] and rendered_now != as_generated, \

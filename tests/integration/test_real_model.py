@@ -10,7 +10,7 @@ from learner.loading import LoadedModel, load_model
 from learner.settings import GenerationSettings
 from learner.sources import EMBEDDED_MODEL, MANIFEST_NAME, PreparedModel, PrepareProgress, needs_preparation
 from learner.tutor import Tutor, TutorRequest
-from storage import Database, DataDir
+from storage import DataDir, Database, users
 from storage import chat
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def test_loads_in_bf16_on_cpu(real_loaded: LoadedModel) -> None:
 
 
 def test_a_real_answer_streams_and_is_stored(real_loaded: LoadedModel, db: Database) -> None:
-    student = chat.create_user(db, "Ada", grade="7")
+    student = users.create_user(db, "Ada", grade="7")
     session = chat.create_session(db, student.id, title="Plants", topic="Biology")
     question = "What is photosynthesis?"
     chat.add_message(db, session.id, "user", question, mode="explain")

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 
 from learner.settings import GenerationSettings
-from storage import chat
+from storage import users
 
 
 @pytest.fixture
 def student(db):
-    return chat.create_user(db, "Ana", grade="7")
+    return users.create_user(db, "Ana", grade="7")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from app import cli, cli_practice
-from storage import Database, chat
+from storage import Database, users
 from storage import practice as store
 from tests.practice.support import GOOD_ITEM, ScriptedGenerator
 
@@ -41,16 +41,16 @@ def test_practice_json_prints_and_stores_one_item(data_dir, scripted, capsys):
     assert seen["settings"].model_spec == "/models/other"
     assert "Grade level: 7" in gen.prompts[0]
     with Database(data_dir.db_path) as db:
-        ana = chat.find_user(db, "Ana")
+        ana = users.find_user(db, "Ana")
         [stored] = store.list_items(db, ana.id)
         assert stored.id == item["id"] and stored.question == item["question"]
 
 
 def test_practice_text_output_uses_the_last_profile(data_dir, scripted, capsys):
     with Database(data_dir.db_path) as db:
-        ben = chat.create_user(db, "Ben", grade="5")
-        chat.create_user(db, "Cleo")
-        chat.touch_user(db, ben.id)
+        ben = users.create_user(db, "Ben", grade="5")
+        users.create_user(db, "Cleo")
+        users.touch_user(db, ben.id)
     scripted([GOOD_ITEM])
     assert cli.main(["--data-dir", str(data_dir.root), "practice", "--topic", "Fractions"]) == 0
     out, err = capsys.readouterr()
@@ -72,7 +72,7 @@ def test_unparsable_model_output_fails_cleanly(data_dir, scripted, capsys):
 
 def test_teacher_profile_refused(data_dir, scripted, capsys):
     with Database(data_dir.db_path) as db:
-        chat.create_user(db, "Ms Reed", role="teacher", password_hash="x")
+        users.create_user(db, "Ms Reed", role="teacher", password_hash="x")
     scripted([])
     assert cli.main(["--data-dir", str(data_dir.root), "practice", "--topic", "X", "--student", "ms reed"]) == 2
     assert "teacher profile" in capsys.readouterr().err

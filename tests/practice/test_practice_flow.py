@@ -7,7 +7,7 @@ import pytest
 from learner import practice
 from learner.mastery import bkt_update
 from learner.practice import PracticeError, PracticeFormatError
-from storage import PermissionDenied, ValidationError, chat
+from storage import PermissionDenied, ValidationError, chat, users
 from storage import practice as store
 from tests.practice.support import GOOD_ITEM, ScriptedGenerator
 
@@ -128,7 +128,7 @@ def test_unreadable_judgement_stores_nothing(db, student, settings):
 def test_another_students_item_is_refused(db, student, settings):
     item = practice.new_item(db, ScriptedGenerator([GOOD_ITEM]), user_id=student.id, topic="Fractions",
                              settings=settings)
-    other = chat.create_user(db, "Ben")
+    other = users.create_user(db, "Ben")
     with pytest.raises(PracticeError, match="another student"):
         practice.check_attempt(db, ScriptedGenerator([]), item_id=item.id, user_id=other.id, answer="3/4",
                                settings=settings)
@@ -145,7 +145,7 @@ def test_dispute_goes_to_teachers_who_resolve_it(db, student, settings):
         store.dispute(db, result.attempt.id, student.id)
     with pytest.raises(PermissionDenied):
         store.list_disputes(db, student)
-    teacher = chat.create_user(db, "Ms Reed", role="teacher", password_hash="x")
+    teacher = users.create_user(db, "Ms Reed", role="teacher", password_hash="x")
     [open_one] = store.list_disputes(db, teacher)
     assert (open_one.id, open_one.answer, open_one.verdict, open_one.answer_key) == (
         disputed.id, "six eighths", "incorrect", item.answer_key)
@@ -164,7 +164,7 @@ def test_class_overview_is_for_teachers_only(db, student, settings):
                            settings=settings)
     with pytest.raises(PermissionDenied):
         store.class_overview(db, student)
-    teacher = chat.create_user(db, "Ms Reed", role="teacher", password_hash="x")
+    teacher = users.create_user(db, "Ms Reed", role="teacher", password_hash="x")
     [cell] = store.class_overview(db, teacher)
     assert (cell.student_name, cell.topic, cell.n_attempts) == ("Ana", "Fractions", 1)
     assert cell.p_known == pytest.approx(bkt_update(None, "correct"))
@@ -186,18 +186,22 @@ def test_latest_session_key_from_items_or_practice_replies(db, student, settings
     assert store.latest_session_key(db, session.id) == ("6", "Question: What is 2/3 of 9?")
 
 
-def test_ensure_tables_repairs_a_database_made_with_the_empty_placeholder(data_dir):
+def test_migration_restores_practice_tables_missing_from_an_old_database(data_dir):
+    """A database whose user_version counted 0004 while that file was an empty placeholder gets
+    the practice tables from 0007 on its next open."""
     from storage import Database
+    from storage.db import schema_version
 
     with Database(data_dir.db_path) as db:
         for table in ("guard_events", "review_cards", "mastery_history", "mastery", "practice_disputes",
                       "practice_attempts", "practice_items"):
             db.conn.execute(f"DROP TABLE {table}")
-        assert store.ensure_tables(db) is True
-        assert store.ensure_tables(db) is False
-        user = chat.create_user(db, "Ana")
-        store.add_item(db, user.id, topic="Fractions", question="What is 1/2 + 1/4?", answer_key="3/4")
-        assert db.user_version == len(__import__("storage.db", fromlist=["migrations"]).migrations())
+        db.conn.execute("PRAGMA user_version = 6")
+    with Database(data_dir.db_path) as db:
+        assert db.user_version == schema_version()
+        user = users.create_user(db, "Ana")
+        item = store.add_item(db, user.id, topic="Fractions", question="What is 1/2 + 1/4?", answer_key="3/4")
+        assert store.get_item(db, item.id).answer_key == "3/4"
 
 
 def test_solved_items_no_longer_guard_hints(db, student, settings):

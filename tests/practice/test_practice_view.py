@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from learner.mastery import bkt_update
 from learner.practice import Judgement, store_attempt
-from storage import chat
+from storage import chat, users
 from storage import practice as store
 from tests.app.conftest import (  # noqa: F401 - fixtures
     REPLY_TIMEOUT_MS, ctx, message_boxes, no_running_qthreads, open_window, window,
@@ -65,7 +65,7 @@ def test_answer_feedback_mastery_flow(qtbot, window, ctx):
     qtbot.mouseClick(panel.dispute_button, Qt.MouseButton.LeftButton)
     [attempt] = store.list_attempts(ctx.db, item.id)
     assert attempt.disputed and not panel.dispute_button.isEnabled()
-    teacher = chat.create_user(ctx.db, "Ms Reed", role="teacher", password_hash="x")
+    teacher = users.create_user(ctx.db, "Ms Reed", role="teacher", password_hash="x")
     [d] = store.list_disputes(ctx.db, teacher)
     assert (d.reason, d.answer) == ("3/8 was a typo", "1/4 + 2/4 = 3/8")
 
@@ -144,7 +144,7 @@ def test_progress_dialog_student_chart_and_teacher_overview(qtbot, open_window, 
     xs, ys = dialog.series["Fractions"]
     assert ys == pytest.approx([bkt_update(None, "incorrect"), bkt_update(bkt_update(None, "incorrect"), "correct")])
 
-    ctx.teacher = chat.create_user(ctx.db, "Ms Reed", role="teacher", password_hash="x")
+    ctx.teacher = users.create_user(ctx.db, "Ms Reed", role="teacher", password_hash="x")
     dialog.reload()
     assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == [
         "My progress", "Class overview", "Disputed verdicts"]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from storage import Database, auth, chat
+from storage import Database, auth, chat, users
 from storage.review import ReplyContext
 
 # Cheap scrypt for tests (the production default is memory-hard and ~0.3 s per hash).
@@ -21,8 +21,8 @@ def fixed_prompt(ctx: ReplyContext) -> list[dict[str, str]]:
 
 @dataclass
 class Classroom:
-    teacher: chat.User
-    student: chat.User
+    teacher: users.User
+    student: users.User
     session: chat.Session
     replies: list[chat.Message]
 
@@ -33,13 +33,13 @@ def add_exchange(db: Database, session_id: int, question: str, answer: str, *, m
 
 
 @pytest.fixture
-def teacher(db: Database) -> chat.User:
+def teacher(db: Database) -> users.User:
     return auth.create_teacher(db, None, "Ms Lee", PASSWORD, params=FAST)
 
 
 @pytest.fixture
-def classroom(db: Database, teacher: chat.User) -> Classroom:
-    student = chat.create_user(db, "Ana", grade="7")
+def classroom(db: Database, teacher: users.User) -> Classroom:
+    student = users.create_user(db, "Ana", grade="7")
     session = chat.create_session(db, student.id, title="Fractions help", topic="Fractions")
     replies = [
         add_exchange(db, session.id, "What is 1/2 + 1/4?", "3/4: write 1/2 as 2/4 and add."),

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from storage import Database, PermissionDenied, ValidationError, auth, chat
+from storage import Database, PermissionDenied, ValidationError, auth, users
 from tests.review.conftest import FAST, PASSWORD
 
 
@@ -46,40 +46,40 @@ def test_short_password_is_refused(db: Database) -> None:
     assert not auth.teacher_exists(db)
 
 
-def test_first_teacher_without_credentials_only_once(db: Database, teacher: chat.User) -> None:
+def test_first_teacher_without_credentials_only_once(db: Database, teacher: users.User) -> None:
     with pytest.raises(PermissionDenied, match="already exists"):
         auth.create_teacher(db, None, "Mr Intruder", PASSWORD, params=FAST)
     second = auth.create_teacher(db, teacher, "Mr Park", PASSWORD, params=FAST)
     assert second.role == "teacher"
-    student = chat.create_user(db, "Ana")
+    student = users.create_user(db, "Ana")
     with pytest.raises(PermissionDenied, match="student"):
         auth.create_teacher(db, student, "Mr Sneaky", PASSWORD, params=FAST)
-    assert [u.name for u in chat.list_users(db, role="teacher")] == ["Mr Park", "Ms Lee"]
+    assert [u.name for u in users.list_users(db, role="teacher")] == ["Mr Park", "Ms Lee"]
 
 
-def test_require_teacher_rereads_the_role(db: Database, teacher: chat.User) -> None:
-    student = chat.create_user(db, "Ana")
-    forged = chat.User(id=student.id, name=student.name, role="teacher", grade="", created_at=student.created_at)
-    assert auth.require_teacher(forged).id == student.id  # without db only the object is checked...
+def test_require_teacher_rereads_the_role(db: Database, teacher: users.User) -> None:
+    student = users.create_user(db, "Ana")
+    forged = users.User(id=student.id, name=student.name, role="teacher", grade="", created_at=student.created_at)
+    assert users.require_teacher(forged).id == student.id  # without db only the object is checked...
     with pytest.raises(PermissionDenied):
-        auth.require_teacher(forged, db)                    # ...with db the stored role wins
+        users.require_teacher(forged, db)                    # ...with db the stored role wins
     with pytest.raises(PermissionDenied):
-        auth.require_teacher(None)
-    assert auth.require_teacher(teacher, db) == teacher
+        users.require_teacher(None)
+    assert users.require_teacher(teacher, db) == teacher
 
 
-def test_authenticate_right_and_wrong(db: Database, teacher: chat.User) -> None:
+def test_authenticate_right_and_wrong(db: Database, teacher: users.User) -> None:
     assert auth.authenticate(db, "ms lee", PASSWORD).id == teacher.id
     with pytest.raises(auth.InvalidCredentials):
         auth.authenticate(db, "Ms Lee", "wrong password")
     with pytest.raises(auth.InvalidCredentials):
         auth.authenticate(db, "Nobody", PASSWORD)
-    student = chat.create_user(db, "Ana")
+    student = users.create_user(db, "Ana")
     with pytest.raises(auth.InvalidCredentials):
         auth.authenticate(db, student.name, PASSWORD)
 
 
-def test_throttling_grows_and_persists_with_a_fake_clock(data_dir, teacher: chat.User, db: Database) -> None:
+def test_throttling_grows_and_persists_with_a_fake_clock(data_dir, teacher: users.User, db: Database) -> None:
     clock = FakeClock()
     for _ in range(auth.FREE_ATTEMPTS - 1):
         with pytest.raises(auth.InvalidCredentials):
@@ -110,7 +110,7 @@ def test_delay_is_capped() -> None:
     assert auth.delay_after(100) == auth.MAX_DELAY_S
 
 
-def test_change_password_needs_the_old_one(db: Database, teacher: chat.User) -> None:
+def test_change_password_needs_the_old_one(db: Database, teacher: users.User) -> None:
     with pytest.raises(auth.InvalidCredentials):
         auth.change_password(db, teacher, "not the old one", "brand new password", params=FAST)
     auth.change_password(db, teacher, PASSWORD, "brand new password", params=FAST)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from learner.prompts import mode_turn, system_prompt
-from storage import Database, auth, chat, review
+from storage import Database, auth, review, users
 from tests.review.conftest import FAST, PASSWORD, Classroom
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def test_first_teacher_then_credentials_are_required(db: Database) -> None:
     # A second teacher needs a signed-in teacher: the wrong password is refused, nothing created.
     denied = tutorloop("teacher", "add", "Mr Park", password="not the password", TUTORLOOP_NEW_PASSWORD="x" * 10)
     assert denied.returncode == 3 and "wrong password" in denied.stderr
-    assert [u.name for u in chat.list_users(db, role="teacher")] == ["Ms Lee"]
+    assert [u.name for u in users.list_users(db, role="teacher")] == ["Ms Lee"]
     ok = tutorloop("teacher", "add", "Mr Park", "--teacher", "Ms Lee", TUTORLOOP_NEW_PASSWORD="park password")
     assert ok.returncode == 0, ok.stderr
     assert auth.authenticate(db, "Mr Park", "park password").name == "Mr Park"
@@ -108,7 +108,7 @@ def test_data_rights_from_the_cli(db: Database, classroom: Classroom, tmp_path: 
     assert refused.returncode == 2 and "--confirm" in refused.stderr
     deleted = tutorloop("student", "delete", "Ana", "--confirm", "Ana")
     assert deleted.returncode == 0, deleted.stderr
-    assert chat.find_user(db, "Ana") is None
+    assert users.find_user(db, "Ana") is None
     audit_csv = tmp_path / "audit.csv"
     assert tutorloop("audit", "export", str(audit_csv)).returncode == 0
     text = audit_csv.read_text(encoding="utf-8")

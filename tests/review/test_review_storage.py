@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from storage import Database, NotFoundError, PermissionDenied, ValidationError, audit, chat, review
+from storage import Database, NotFoundError, PermissionDenied, ValidationError, adapters, audit, chat, review, users
 from storage.review import AlreadyDecided, QueueFilter
 from tests.review.conftest import Classroom, add_exchange, fixed_prompt
 
@@ -39,7 +39,7 @@ def test_private_sessions_and_unfinished_replies_are_not_in_the_queue(db: Databa
 
 def test_filters_and_thumbs_down_first(db: Database, classroom: Classroom) -> None:
     t = classroom.teacher
-    other = chat.create_user(db, "Ben", grade="9")
+    other = users.create_user(db, "Ben", grade="9")
     s2 = chat.create_session(db, other.id, title="Cells", topic="Biology")
     bio = add_exchange(db, s2.id, "What is a cell?", "The unit of life.", mode="explain")
     chat.set_feedback(db, classroom.replies[2].id, rating=-1)
@@ -216,25 +216,28 @@ def test_counts(db: Database, classroom: Classroom) -> None:
                                                        rejected=1)
 
 
-def test_counts_since_the_active_adapter_read_defensively(db: Database, classroom: Classroom) -> None:
+def test_counts_since_the_active_adapter(db: Database, classroom: Classroom, tmp_path) -> None:
     t = classroom.teacher
     first = review.approve(db, t, classroom.replies[0].id, prompt_for=fixed_prompt)
     approved_at = review.get_example(db, first.example_id).approved_at
-    # The adapters table belongs to the adaptation slice; stand in one shape it may have, in this temp DB.
-    db.conn.execute("PRAGMA foreign_keys = OFF")
-    with db.transaction() as tx:
-        tx.execute("DROP TABLE IF EXISTS adapters")
-        tx.execute("CREATE TABLE adapters (id INTEGER PRIMARY KEY, status TEXT, approved_until TEXT)")
-        tx.execute("INSERT INTO adapters (status, approved_until) VALUES ('active', ?)", [approved_at])
-    db.conn.execute("PRAGMA foreign_keys = ON")
+    assert review.last_adapter_cutoff(db) is None      # no adapter yet: everything counts as new
+    assert review.counts(db, t).approved_since_adapter == 1
+
+    def register(version: int, cutoff: str) -> None:
+        (tmp_path / f"v{version}").mkdir()
+        adapters.register_adapter(
+            db, version=version, base_model_id="m", path=str(tmp_path / f"v{version}"), n_examples=1, n_heldout=0,
+            n_replay=0, examples_approved_until=cutoff, recipe={}, metrics={}, gate={}, gate_passed=True,
+            gate_reason="", run_id=None, train_ids=[first.example_id], heldout_ids=[])
+
+    register(1, approved_at)
+    assert review.last_adapter_cutoff(db) is None      # a candidate is not what students use
+    adapters.promote(db, t, 1)
     assert review.last_adapter_cutoff(db) == approved_at
     assert (review.counts(db, t).approved_since_adapter, review.counts(db, t).approved_total) == (0, 1)
-    with db.transaction() as tx:
-        tx.execute("UPDATE adapters SET approved_until = '2000-01-01T00:00:00+00:00'")
+    register(2, "2000-01-01T00:00:00+00:00")
+    adapters.promote(db, t, 2)
     assert review.counts(db, t).approved_since_adapter == 1
-    with db.transaction() as tx:  # a shape it does not understand counts as "no adapter yet"
-        tx.execute("UPDATE adapters SET status = 'candidate'")
-    assert review.last_adapter_cutoff(db) is None
 
 
 def test_immutability_of_approved_examples(db: Database, classroom: Classroom, tmp_path) -> None:
@@ -244,7 +247,7 @@ def test_immutability_of_approved_examples(db: Database, classroom: Classroom, t
     # Editing the chat afterwards leaves the example as it was.
     chat.finish_message(db, reply.id, "something else entirely", status="complete")
     chat.update_session(db, classroom.session.id, topic="Algebra")
-    chat.update_user(db, classroom.student.id, grade="8")
+    users.update_user(db, classroom.student.id, grade="8")
     assert review.get_example(db, decision.example_id) == before
     # And the database itself refuses to change it.
     for column, value in (("completion", "tampered"), ("prompt_json", "[]"), ("topic", "x"), ("status", "pending")):

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.context import AppContext
 from app.review_view import EditReplyDialog, RejectDialog, ReviewView
-from storage import Database, chat, review
+from storage import Database, chat, review, users
 from storage.review import QueueFilter
 from tests.review.conftest import Classroom, add_exchange
 
@@ -140,7 +140,7 @@ def test_bulk_approve_states_the_count_and_needs_confirmation(qtbot, view: Revie
 
 
 def test_filters_narrow_the_list(qtbot, view: ReviewView, db, classroom: Classroom) -> None:
-    other = chat.create_user(db, "Ben")
+    other = users.create_user(db, "Ben")
     add_exchange(db, chat.create_session(db, other.id, topic="Biology").id, "What is DNA?", "A molecule.")
     chat.set_feedback(db, classroom.replies[2].id, rating=-1)
     view.ctx.changes.notify("messages")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from storage import Database, NotFoundError, PermissionDenied, ValidationError, audit, chat, review, students
+from storage import Database, NotFoundError, PermissionDenied, ValidationError, audit, chat, review, students, users
 from tests.review.conftest import Classroom, add_exchange, fixed_prompt
 
 
@@ -13,7 +13,7 @@ def test_export_everything_about_one_student(db: Database, classroom: Classroom,
     chat.set_feedback(db, classroom.replies[0].id, rating=-1, suggestion="show the drawing")
     review.approve(db, t, classroom.replies[1].id, prompt_for=fixed_prompt)
     review.reject(db, t, classroom.replies[2].id, "vague")
-    other = chat.create_user(db, "Ben")
+    other = users.create_user(db, "Ben")
     add_exchange(db, chat.create_session(db, other.id).id, "Ben's question", "Ben's answer")
     path = students.export_student(db, t, classroom.student.id, tmp_path / "ana.json")
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -39,7 +39,7 @@ def test_delete_student_removes_everything_derived_and_is_audited(db: Database, 
     assert review.list_examples(db) == [] and review.list_queue(db, t) == []
     assert db.query("SELECT COUNT(*) AS n FROM reviews")[0]["n"] == 0
     with pytest.raises(NotFoundError):
-        chat.get_user(db, classroom.student.id)
+        users.get_user(db, classroom.student.id)
     [entry] = audit.list_entries(db, t, action_prefix="student.delete")
     assert entry.details == {"name": "Ana", "removed": removed}
 
@@ -52,7 +52,7 @@ def test_data_rights_are_teacher_only(db: Database, classroom: Classroom, tmp_pa
         students.delete_student(db, s, s.id, confirm_name="Ana")
     with pytest.raises(ValidationError, match="teacher profile"):
         students.delete_student(db, classroom.teacher, classroom.teacher.id, confirm_name="Ms Lee")
-    assert chat.get_user(db, s.id).name == "Ana"
+    assert users.get_user(db, s.id).name == "Ana"
 
 
 def test_after_deletion_the_routine_audit_log_holds_no_student_name(db: Database, classroom: Classroom,

@@ -13,7 +13,7 @@ from app.context import AppContext
 from app.student_data_dialog import StudentDataDialog
 from app.teacher_actions import TeacherActions
 from app.teacher_login import TeacherLoginDialog
-from storage import Database, auth, chat, review
+from storage import Database, auth, review, users
 from tests.review.conftest import FAST, PASSWORD, Classroom, fixed_prompt
 
 
@@ -111,7 +111,7 @@ def test_student_data_dialog_exports_and_deletes_after_typing_the_name(qtbot, da
     dialog.confirm_edit.setText("ana")
     assert dialog.delete_button.isEnabled()
     dialog.delete_button.click()
-    assert chat.find_user(db, "Ana") is None and review.list_examples(db) == []
+    assert users.find_user(db, "Ana") is None and review.list_examples(db) == []
     assert "Deleted Ana" in dialog.result_label.text() and dialog.student_combo.count() == 0
 
 

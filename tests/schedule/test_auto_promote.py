@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from storage import Database, PermissionDenied, audit, auth, chat
+from storage import Database, PermissionDenied, audit, auth, users
 from storage import schedule as sched
 
 FAST = auth.ScryptParams(n=2**8, r=8, p=1)
 
 
 @pytest.fixture
-def teacher(db: Database) -> chat.User:
+def teacher(db: Database) -> users.User:
     return auth.create_teacher(db, None, "Ms Lee", "correct horse battery", params=FAST)
 
 
@@ -24,7 +24,7 @@ def _register(db: Database, version: int, folder, *, passed: bool = True) -> Non
                               "gate_passed": int(passed), "gate_reason": "" if passed else "held-out loss rose"})
 
 
-def test_auto_promote_needs_the_teachers_standing_permission(db: Database, teacher: chat.User, tmp_path):
+def test_auto_promote_needs_the_teachers_standing_permission(db: Database, teacher: users.User, tmp_path):
     from storage import adapters
 
     _register(db, 1, tmp_path)

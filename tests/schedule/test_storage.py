@@ -10,14 +10,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from storage import Database, PermissionDenied, ValidationError, audit, auth, chat
+from storage import Database, PermissionDenied, ValidationError, audit, auth, chat, users
 from storage import schedule as sched
 
 FAST = auth.ScryptParams(n=2**8, r=8, p=1)
 
 
 @pytest.fixture
-def teacher(db: Database) -> chat.User:
+def teacher(db: Database) -> users.User:
     return auth.create_teacher(db, None, "Ms Lee", "correct horse battery", params=FAST)
 
 
@@ -26,7 +26,7 @@ def test_defaults_are_off_with_threshold_20_and_no_auto_promote(db: Database):
     assert (settings.mode, settings.min_new_examples, settings.auto_promote) == ("off", 20, False)
 
 
-def test_a_teacher_saves_settings_and_it_is_audited(db: Database, teacher: chat.User):
+def test_a_teacher_saves_settings_and_it_is_audited(db: Database, teacher: users.User):
     wanted = sched.ScheduleSettings(mode="nightly", time_of_day="03:30", min_new_examples=5, idle_minutes=20)
     saved = sched.save_settings(db, teacher, wanted)
     assert saved.updated_by_name == "Ms Lee"
@@ -37,7 +37,7 @@ def test_a_teacher_saves_settings_and_it_is_audited(db: Database, teacher: chat.
 
 
 def test_a_student_cannot_change_the_schedule_even_with_a_forged_role(db: Database):
-    student = chat.create_user(db, "Ana", grade="7")
+    student = users.create_user(db, "Ana", grade="7")
     forged = replace(student, role="teacher")  # a hand-made User object claiming to be a teacher
     for actor in (None, student, forged):
         with pytest.raises(PermissionDenied):
@@ -90,7 +90,7 @@ def test_new_examples_are_counted_after_the_cutoff(db: Database):
 
 def test_last_activity_is_the_latest_of_messages_and_the_apps_mark(db: Database):
     assert sched.last_activity(db) is None
-    student = chat.create_user(db, "Ana")
+    student = users.create_user(db, "Ana")
     session = chat.create_session(db, student.id)
     chat.add_message(db, session.id, "user", "hello")
     message_time = sched.last_activity(db)

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from storage import NotFoundError, ValidationError, chat
+from storage import NotFoundError, ValidationError, chat, users
 
 
 def test_session_lifecycle_and_cascade(db) -> None:
-    user = chat.create_user(db, "Ana", grade="7")
+    user = users.create_user(db, "Ana", grade="7")
     session = chat.create_session(db, user.id, title="Fractions help", topic="Fractions")
     chat.add_message(db, session.id, "user", "What is 1/2 + 1/4?", mode="explain")
     reply = chat.add_message(db, session.id, "assistant", "3/4", mode="explain", model_id="tiny")
@@ -21,7 +21,7 @@ def test_session_lifecycle_and_cascade(db) -> None:
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_empty_user_message_is_refused(db, text) -> None:
-    user = chat.create_user(db, "Ana")
+    user = users.create_user(db, "Ana")
     session = chat.create_session(db, user.id)
     with pytest.raises(ValidationError, match="empty"):
         chat.add_message(db, session.id, "user", text)
@@ -29,7 +29,7 @@ def test_empty_user_message_is_refused(db, text) -> None:
 
 
 def test_interrupted_replies_are_recovered_as_stopped(db) -> None:
-    user = chat.create_user(db, "Ana")
+    user = users.create_user(db, "Ana")
     session = chat.create_session(db, user.id)
     reply = chat.add_message(db, session.id, "assistant", "partial", status="generating")
     assert chat.recover_interrupted(db) == 1
@@ -37,7 +37,7 @@ def test_interrupted_replies_are_recovered_as_stopped(db) -> None:
 
 
 def test_feedback_keeps_fields_not_given(db) -> None:
-    user = chat.create_user(db, "Ana")
+    user = users.create_user(db, "Ana")
     session = chat.create_session(db, user.id)
     reply = chat.add_message(db, session.id, "assistant", "answer")
     chat.set_feedback(db, reply.id, rating=-1)
@@ -48,6 +48,6 @@ def test_feedback_keeps_fields_not_given(db) -> None:
 
 
 def test_duplicate_profile_names_are_refused_case_insensitively(db) -> None:
-    chat.create_user(db, "Ana")
+    users.create_user(db, "Ana")
     with pytest.raises(ValidationError, match="already exists"):
-        chat.create_user(db, "ana")
+        users.create_user(db, "ana")

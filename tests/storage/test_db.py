@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from storage import Database, DatabaseLockedError, DatabaseReadOnlyError, StorageError, chat
+from storage import Database, DatabaseLockedError, DatabaseReadOnlyError, StorageError, users
 from storage.db import migrations
 
 
@@ -18,9 +18,9 @@ def test_fresh_database_is_migrated_with_pragmas(db: Database) -> None:
 
 def test_reopening_keeps_data_and_version(data_dir) -> None:
     with Database(data_dir.db_path) as first:
-        user = chat.create_user(first, "Ana", grade="7")
+        user = users.create_user(first, "Ana", grade="7")
     with Database(data_dir.db_path) as second:
-        assert chat.get_user(second, user.id).name == "Ana"
+        assert users.get_user(second, user.id).name == "Ana"
         assert second.user_version == len(migrations())
 
 
@@ -40,11 +40,11 @@ def test_locked_database_gives_clear_message(data_dir, monkeypatch) -> None:
     blocker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(DatabaseLockedError, match="busy"):
-            chat.create_user(db, "Ben")
+            users.create_user(db, "Ben")
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert chat.find_user(db, "Ben") is None
+    assert users.find_user(db, "Ben") is None
     db.close()
 
 
@@ -69,7 +69,7 @@ def test_read_only_file_gives_clear_message(data_dir) -> None:
 
     ro.db = sqlite_utils.Database(sqlite3.connect(f"file:{data_dir.db_path}?mode=ro", uri=True, isolation_level=None))
     with pytest.raises(DatabaseReadOnlyError, match="cannot be written"):
-        chat.create_user(ro, "Cleo")
+        users.create_user(ro, "Cleo")
     ro.close()
 
 
