@@ -1,25 +1,42 @@
-"""Opening the database: pragmas, forward migrations, and error translation.
+"""Opening the database: identity and damage checks, pragmas, forward migrations, error translation.
 
 Migrations are numbered SQL files in storage/migrations/ (0001_chat.sql, 0002_review.sql, ...);
 PRAGMA user_version records the last one applied. Each file runs in one transaction, so a crash
-mid-migration leaves the previous version intact.
+mid-migration leaves the previous version intact. A few need Python as well (Unicode
+normalisation, hashing, the data folder's path): `storage.migrations.steps` runs those inside the
+same transaction, right after their SQL.
+
+Opening never replaces an existing file. A missing database is created whole under a temporary
+name and linked into place, so no process ever sees a half-made one; a 0-byte file, a file that is
+not SQLite, another program's SQLite file or one that fails `PRAGMA quick_check` is refused with a
+message naming the newest backup (`storage.backup`), and so is a missing database whose backups
+are still there: a deleted or truncated file must never hand out a fresh database in which anyone
+can create the first teacher.
 """
 from __future__ import annotations
 
 import contextlib
-import re
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
-from importlib import resources
 from pathlib import Path
 
 import sqlite_utils
 
-from storage.errors import DatabaseLockedError, DatabaseReadOnlyError, StorageError
+from storage.backup import daily_backup, list_backups
+from storage.errors import DatabaseDamaged, DatabaseLockedError, DatabaseReadOnlyError, StorageError
+from storage.migrations.steps import STEPS, Step
+from storage.paths import ensure_folder
+from storage.schema import APPLICATION_ID, SQLITE_MAGIC, migrations, schema_version
+
+__all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_S", "Database", "end_of", "migrations", "open_database",
+           "schema_version", "translate_errors", "utcnow"]
 
 BUSY_TIMEOUT_S = 5.0
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Tables every tutorloop database has had since the first release: a database from before
+# application_id was set is recognised by them.
+_LEGACY_TABLES = frozenset({"users", "sessions", "messages", "feedback", "settings"})
 
 
 def utcnow() -> str:
@@ -33,24 +50,6 @@ def end_of(day_or_time: str) -> str:
     if len(day_or_time) == 10:
         return (date.fromisoformat(day_or_time) + timedelta(days=1)).isoformat()
     return day_or_time
-
-
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every migration file, in order; versions must be 1..N."""
-    found = []
-    for entry in resources.files("storage.migrations").iterdir():
-        if m := _MIGRATION_NAME.match(entry.name):
-            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    for expected, (version, name, _) in enumerate(found, start=1):
-        if version != expected:
-            raise StorageError(f"migration files are not numbered 1..N: expected {expected:04d}, found {name}")
-    return found
-
-
-def schema_version() -> int:
-    """The version this code writes; a database newer than this is refused."""
-    return len(migrations())
 
 
 @contextlib.contextmanager
@@ -72,40 +71,133 @@ def translate_errors(path: Path | str) -> Iterator[None]:
                 "with --data-dir."
             ) from exc
         if "disk i/o" in text or "malformed" in text or "not a database" in text:
-            raise StorageError(
-                f"The database {path} cannot be read ({exc}). Restore it from a backup, or move it "
-                "aside to start fresh."
-            ) from exc
+            raise DatabaseDamaged(_damaged_message(path, f"SQLite says: {exc}")) from exc
         raise
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc).lower() or "malformed" in str(exc).lower():
-            raise StorageError(
-                f"The database {path} is damaged or is not a tutorloop database ({exc}). Restore it from a "
-                "backup, or move it aside to start fresh."
-            ) from exc
+            raise DatabaseDamaged(_damaged_message(path, f"SQLite says: {exc}")) from exc
         raise
+
+
+def _damaged_message(path: Path | str, what: str) -> str:
+    """What is wrong, where the newest backup is, and what to do: the one wording for every refusal."""
+    if not isinstance(path, Path):
+        return f"The database {path} cannot be used: {what}."
+    backups = list_backups(path)
+    if backups:
+        where = (f"The newest backup is {backups[0].path} ({backups[0].day}). Restore it with "
+                 f"`tutorloop db restore`, which moves the damaged file aside first.")
+    else:
+        where = (f"There is no backup in {path.parent / 'backups'}. Move {path.name} aside to keep it for "
+                 "repair, then start tutorloop again to begin with an empty database.")
+    return f"The database {path} cannot be used: {what}. Nothing was changed. {where}"
+
+
+def _refuse_missing_with_backups(path: Path) -> None:
+    """A missing database whose daily backups are still there was deleted or moved, not never made."""
+    backups = list_backups(path)
+    if backups:
+        raise DatabaseDamaged(
+            f"The database {path} is missing, but its backups are still in {backups[0].path.parent} (newest "
+            f"{backups[0].day}). Restore it with `tutorloop db restore`. To really start over with no "
+            f"profiles, no teachers and no history, move the backups folder aside first.")
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, before SQLite touches it, a file that cannot be a database (so none is ever 'repaired'
+    into an empty one)."""
+    try:
+        if not path.is_file():
+            raise DatabaseDamaged(_damaged_message(path, "it is not a regular file"))
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_MAGIC))
+    except PermissionError:
+        raise DatabaseReadOnlyError(f"The database {path} cannot be read: permission denied. Check that the "
+                                    "file belongs to you, or choose another folder with --data-dir.") from None
+    if size == 0:
+        raise DatabaseDamaged(_damaged_message(path, "the file is empty (0 bytes), so it was truncated or "
+                                                     "never finished"))
+    if header != SQLITE_MAGIC:
+        raise DatabaseDamaged(_damaged_message(path, "it is not an SQLite database (the file does not start "
+                                                     "with SQLite's header)"))
+
+
+def _create_new(path: Path) -> None:
+    """A fresh, empty tutorloop database at `path`, made under a temporary name and linked into
+    place: never a 0-byte file that another process could take for a damaged one, and never over a
+    file that appeared meanwhile (that one wins)."""
+    ensure_folder(path.parent)
+    _refuse_missing_with_backups(path)
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    with translate_errors(path):
+        conn = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute("PRAGMA journal_mode = WAL")
+        finally:
+            conn.close()
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return  # another process created it first: use theirs
+        except OSError:
+            # No hard links here (some network and FUSE file systems): copy with O_EXCL instead.
+            data = tmp.read_bytes()
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Database:
     """One SQLite connection with tutorloop's pragmas; wraps sqlite_utils.Database as `.db`.
 
     A Database belongs to the thread that opened it (sqlite3's rule); open one per thread or process.
+    `migrate=True` (the default, every process's main connection) also applies pending migrations,
+    runs `PRAGMA quick_check` and makes the day's backup; helper connections (a heartbeat thread)
+    pass `migrate=False` and only get the identity checks.
     """
 
-    def __init__(self, path: Path | str, *, migrate: bool = True) -> None:
-        self.path = Path(path) if str(path) != ":memory:" else path
-        with translate_errors(path):
-            if isinstance(self.path, Path):
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            if str(path) != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self.db = sqlite_utils.Database(conn)
-            if migrate:
-                self.migrate()
+    def __init__(self, path: Path | str, *, migrate: bool = True, check: bool | None = None) -> None:
+        memory = str(path) == ":memory:"
+        self.path: Path | str = path if memory else Path(path)
+        check = migrate if check is None else check
+        created = False
+        if isinstance(self.path, Path):
+            ensure_folder(self.path.parent)
+            if not self.path.exists() and not self.path.is_symlink():
+                _create_new(self.path)
+                created = True
+            else:
+                _check_file(self.path)
+        with translate_errors(self.path):
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                self.db = sqlite_utils.Database(conn)
+                self._check_identity()
+                if not memory and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                if check and not memory and not created:
+                    self._quick_check()
+                if migrate:
+                    self.migrate()
+            except BaseException:
+                conn.close()
+                raise
+        if check and isinstance(self.path, Path) and not created:
+            daily_backup(self.conn, self.path)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -114,6 +206,39 @@ class Database:
     @property
     def user_version(self) -> int:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @property
+    def application_id(self) -> int:
+        return self.conn.execute("PRAGMA application_id").fetchone()[0]
+
+    def _check_identity(self) -> None:
+        """Ours (application_id), ours from before the id was set (our tables), brand new (nothing
+        in it), or refused: another program's database is never migrated."""
+        app_id, version = self.application_id, self.user_version
+        if app_id == APPLICATION_ID:
+            if version > schema_version():
+                raise StorageError(
+                    f"The database {self.path} was written by a newer tutorloop (schema {version}, this one "
+                    f"knows {schema_version()}). Update tutorloop, or use another --data-dir.")
+            return
+        if app_id != 0:
+            raise DatabaseDamaged(_damaged_message(
+                self.path, f"it is another program's SQLite database (application id {app_id:#x}), not tutorloop's"))
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables and version == 0:
+            return   # an empty SQLite file: nothing in it to lose or to mistake
+        if version > 0 and _LEGACY_TABLES <= tables:
+            return   # made before application_id was set; migration 0008 sets it
+        raise DatabaseDamaged(_damaged_message(
+            self.path, "it is an SQLite database, but not a tutorloop one (it lacks tutorloop's tables and mark)"))
+
+    def _quick_check(self) -> None:
+        """SQLite's cheap consistency check (pages, b-trees, record formats): a file damaged by a crash
+        or a bad disk is refused before anything is written into it."""
+        rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
+        if rows != ["ok"]:
+            raise DatabaseDamaged(_damaged_message(self.path, "SQLite's consistency check failed (" +
+                                                   "; ".join(rows)[:300] + ")"))
 
     def migrate(self) -> int:
         """Apply pending migrations, each in its own transaction; returns the resulting version."""
@@ -125,8 +250,23 @@ class Database:
                 f"knows {len(all_migrations)}). Update tutorloop, or use another --data-dir."
             )
         for version, _name, sql in all_migrations[current:]:
-            self.run_script(f"{sql}\nPRAGMA user_version = {version};")
+            self._apply(version, sql, STEPS.get(version))
         return self.user_version
+
+    def _apply(self, version: int, sql: str, step: Step | None) -> None:
+        with translate_errors(self.path):
+            # executescript() runs the statements one by one and leaves our BEGIN open, so the
+            # Python step and the version bump share the script's transaction: all of it, or none.
+            try:
+                self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n")
+                if step is not None:
+                    step(self.conn, self.path if isinstance(self.path, Path) else None)
+                self.conn.execute(f"PRAGMA user_version = {version}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
 
     def run_script(self, sql: str) -> None:
         """Run a multi-statement SQL script in one transaction: all of it, or none of it."""
@@ -155,6 +295,16 @@ class Database:
                 raise
             else:
                 self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """A shorter busy timeout for writes that may be skipped (a password rehash, a notice in the
+        audit log): a reader must not wait the full timeout behind another process's long write."""
+        self.conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         with translate_errors(self.path):

@@ -14,6 +14,11 @@ class DatabaseReadOnlyError(StorageError):
     """The database file or its folder cannot be written."""
 
 
+class DatabaseDamaged(StorageError):
+    """The database file is truncated, fails SQLite's own checks, or is not a tutorloop database.
+    Nothing is written to it; the message says where the newest backup is."""
+
+
 class NotFoundError(StorageError):
     """A row that the caller named does not exist (or no longer exists)."""
 

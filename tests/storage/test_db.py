@@ -75,5 +75,5 @@ def test_read_only_file_gives_clear_message(data_dir) -> None:
 
 def test_garbage_file_is_reported_not_traced(data_dir) -> None:
     data_dir.db_path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StorageError, match="damaged or is not a tutorloop database|cannot be read"):
+    with pytest.raises(StorageError, match="cannot be used: it is not an SQLite database"):
         Database(data_dir.db_path)
