@@ -5,7 +5,10 @@ acting `User` and check the role here, so no caller can skip it. A candidate tha
 cannot be promoted: `promote()` refuses with the gate's reason.
 
 The adapter folders themselves are managed by `learner.adapt.registry` (this layer has no torch);
-a row is written only once its folder is complete.
+a row is written only once its folder is complete. Its path is stored relative to the data folder
+and its files' SHA-256 with it (`storage.adapter_files`): a version whose folder is missing or has
+changed since it was registered is never promoted, and `check_active` tells the app to answer
+with the base model instead (and why).
 """
 from __future__ import annotations
 
@@ -13,13 +16,16 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from storage import audit
-from storage.users import require_teacher
-from storage.users import User
+from storage.adapter_files import (
+    Manifest, compute_manifest, data_root_of, folder_problem, owned_folder, resolve, stored_path,
+)
 from storage.db import Database, utcnow
 from storage.errors import NotFoundError, StorageError, ValidationError
+from storage.users import User, require_teacher
 
 AdapterStatus = Literal["candidate", "active", "retired", "failed", "discarded"]
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
@@ -31,13 +37,20 @@ class GateNotPassed(ValidationError):
     """Promotion refused: the candidate failed its gate (the message says which check and by how much)."""
 
 
+class AdapterUnusable(StorageError, FileNotFoundError):
+    """A version's folder is gone, incomplete or not what was registered. Also a FileNotFoundError:
+    callers that fall back to the base model when a folder is missing do the same for a damaged one."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdapterVersion:
     version: int
     status: AdapterStatus
     created_at: str
     base_model_id: str
-    path: str
+    path: str                           # absolute: the stored path resolved against the data folder
+    stored_path: str                    # as stored: relative to the data folder when it lies inside it
+    manifest: Manifest | None           # file -> size and SHA-256 at registration (None: unverifiable)
     n_examples: int
     n_heldout: int
     n_replay: int
@@ -93,10 +106,16 @@ class MustPassPrompt:
     updated_at: str | None
 
 
-def _adapter(row: dict[str, Any]) -> AdapterVersion:
+def data_root(db: Database) -> Path:
+    """The data folder this database belongs to (where its relative adapter paths start)."""
+    return data_root_of(db.path) if isinstance(db.path, Path) else Path.cwd()
+
+
+def _adapter(row: dict[str, Any], root: Path) -> AdapterVersion:
     return AdapterVersion(
         version=row["version"], status=row["status"], created_at=row["created_at"],
-        base_model_id=row["base_model_id"], path=row["path"], n_examples=row["n_examples"],
+        base_model_id=row["base_model_id"], path=str(resolve(row["path"], root)), stored_path=row["path"],
+        manifest=json.loads(row["manifest"]) if row["manifest"] else None, n_examples=row["n_examples"],
         n_heldout=row["n_heldout"], n_replay=row["n_replay"], examples_approved_until=row["examples_approved_until"],
         recipe=json.loads(row["recipe"]), metrics=json.loads(row["metrics"]), gate=json.loads(row["gate"]),
         gate_passed=None if row["gate_passed"] is None else bool(row["gate_passed"]), gate_reason=row["gate_reason"],
@@ -123,19 +142,66 @@ def _must_pass(row: dict[str, Any]) -> MustPassPrompt:
 
 def list_adapters(db: Database) -> list[AdapterVersion]:
     """Every version, newest first."""
-    return [_adapter(r) for r in db.query("SELECT * FROM adapters ORDER BY version DESC")]
+    root = data_root(db)
+    return [_adapter(r, root) for r in db.query("SELECT * FROM adapters ORDER BY version DESC")]
 
 
 def get_adapter(db: Database, version: int) -> AdapterVersion:
     rows = db.query("SELECT * FROM adapters WHERE version = ?", (int(version),))
     if not rows:
         raise NotFoundError(f"There is no adapter version {version}. `tutorloop adapters list` shows them.")
-    return _adapter(rows[0])
+    return _adapter(rows[0], data_root(db))
 
 
 def active_adapter(db: Database) -> AdapterVersion | None:
     rows = db.query("SELECT * FROM adapters WHERE status = 'active'")
-    return _adapter(rows[0]) if rows else None
+    return _adapter(rows[0], data_root(db)) if rows else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActiveCheck:
+    """The active version and whether it can be used. `problem` set: answer with the base model and
+    show `notice` (the teacher should roll back or train a new round)."""
+    adapter: AdapterVersion
+    problem: str | None
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+    @property
+    def notice(self) -> str | None:
+        if self.problem is None:
+            return None
+        return (f"The active adapter v{self.adapter.version} cannot be used ({self.problem}); the tutor answers "
+                "with the base model. A teacher can roll back to an earlier version or train a new round.")
+
+
+def adapter_problem(adapter: AdapterVersion) -> str | None:
+    """Why this version's folder must not be loaded (None: it holds exactly what was registered)."""
+    if adapter.deleted_at is not None:
+        return f"its folder was pruned on {adapter.deleted_at[:10]} (only the last versions are kept)"
+    return folder_problem(Path(adapter.path), adapter.manifest)
+
+
+def check_active(db: Database) -> ActiveCheck | None:
+    """The active version, checked file by file against its manifest; None when there is none (the
+    base model answers). Read-only: the app calls it before loading the adapter."""
+    active = active_adapter(db)
+    if active is None:
+        return None
+    return ActiveCheck(adapter=active, problem=adapter_problem(active))
+
+
+def owned_path(db: Database, adapter: AdapterVersion) -> Path | None:
+    """The version's folder when this database owns it (stored relative, inside adapters/, no link):
+    the only folders anything may delete."""
+    return owned_folder(adapter.stored_path, data_root(db))
+
+
+def database_id(db: Database) -> str:
+    """This database's random id (migration 0008), written into the adapter folders it makes."""
+    return db.query("SELECT database_id FROM database_info WHERE id = 1")[0]["database_id"]
 
 
 def latest_version(db: Database) -> int:
@@ -226,16 +292,22 @@ def register_adapter(db: Database, *, version: int, base_model_id: str, path: st
                      n_heldout: int, n_replay: int, examples_approved_until: str | None, recipe: dict[str, Any],
                      metrics: dict[str, Any], gate: dict[str, Any], gate_passed: bool, gate_reason: str,
                      run_id: int | None, train_ids: Sequence[int], heldout_ids: Sequence[int]) -> AdapterVersion:
-    """Record a complete adapter folder as a candidate (or as failed, when its gate failed)."""
+    """Record a complete adapter folder as a candidate (or as failed, when its gate failed), with the
+    SHA-256 of every file in it; the path is stored relative to the data folder when it lies inside."""
     status = "candidate" if gate_passed else "failed"
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValidationError(f"The adapter folder {folder} does not exist; nothing was registered.")
+    manifest = compute_manifest(folder)  # slow for big files: before taking the write lock
     with db.transaction() as t:
         if t.execute("SELECT 1 FROM adapters WHERE version = ?", [version]).fetchone():
             raise ValidationError(f"Adapter version {version} already exists.")
         t.execute(
-            "INSERT INTO adapters (version, status, created_at, base_model_id, path, n_examples, n_heldout, n_replay, "
-            "examples_approved_until, recipe, metrics, gate, gate_passed, gate_reason, run_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [version, status, utcnow(), base_model_id, path, n_examples, n_heldout, n_replay, examples_approved_until,
+            "INSERT INTO adapters (version, status, created_at, base_model_id, path, manifest, n_examples, n_heldout, "
+            "n_replay, examples_approved_until, recipe, metrics, gate, gate_passed, gate_reason, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [version, status, utcnow(), base_model_id, stored_path(folder, data_root(db)),
+             json.dumps(manifest, sort_keys=True), n_examples, n_heldout, n_replay, examples_approved_until,
              json.dumps(recipe, sort_keys=True), json.dumps(metrics, sort_keys=True), json.dumps(gate, sort_keys=True),
              int(bool(gate_passed)), gate_reason, run_id])
         db.conn.executemany("INSERT INTO adapter_examples (version, example_id, split) VALUES (?, ?, ?)",
@@ -252,8 +324,11 @@ def mark_folder_deleted(db: Database, version: int) -> None:
 
 def promote(db: Database, actor: User, version: int) -> AdapterVersion:
     """Make `version` the active adapter (the previous active one retires). Refuses a version whose
-    gate failed, one that was discarded, and one whose folder is gone."""
+    gate failed, one that was discarded, and one whose folder is gone or whose files differ from
+    what was registered (every file's SHA-256 is compared: read before the write lock)."""
     teacher = require_teacher(actor, db)
+    checked = get_adapter(db, version)
+    problem = adapter_problem(checked) if checked.status != "active" else None
     with db.transaction() as t:
         target = get_adapter(db, version)
         if target.status == "active":
@@ -263,8 +338,11 @@ def promote(db: Database, actor: User, version: int) -> AdapterVersion:
                                 f"{target.gate_reason or 'no gate verdict recorded'}")
         if target.status == "discarded":
             raise ValidationError(f"Version {version} was discarded; train a new round instead.")
-        if not target.folder_exists:
-            raise StorageError(f"Version {version}'s adapter folder is gone ({target.path}); it cannot be used.")
+        if target.deleted_at is not None or not target.folder_exists:
+            raise AdapterUnusable(f"Version {version}'s adapter folder is gone ({target.path}); it cannot be used.")
+        if problem is not None or target.manifest != checked.manifest:
+            raise AdapterUnusable(f"Version {version} cannot be promoted: {problem or 'it changed meanwhile'}. "
+                                  "Train a new round, or promote a version whose files are intact.")
         previous = active_adapter(db)
         t.execute("UPDATE adapters SET status = 'retired' WHERE status = 'active'")
         t.execute("UPDATE adapters SET status = 'active', promoted_at = ?, promoted_by = ?, promoted_by_name = ? "

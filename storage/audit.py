@@ -11,6 +11,7 @@ from typing import Any
 
 from storage.db import Database, end_of, utcnow
 from storage.errors import ValidationError
+from storage.safe_write import write_text_file
 from storage.users import User, require_teacher
 
 SYSTEM_ACTOR = "(system)"
@@ -82,14 +83,14 @@ def entries_to_json(entries: list[AuditEntry]) -> str:
     return json.dumps([asdict(e) for e in entries], ensure_ascii=False, indent=2)
 
 
-def export_entries(db: Database, actor: User, path: Path, *, fmt: str = "csv", **filters: Any) -> int:
-    """Write the (filtered) log to `path` as CSV or JSON; the export itself is logged. Returns the count."""
+def export_entries(db: Database, actor: User, path: Path | str, *, fmt: str = "csv", **filters: Any) -> int:
+    """Write the (filtered) log to `path` as CSV or JSON, whole or not at all (storage.safe_write);
+    the export itself is logged. Returns the count."""
     if fmt not in ("csv", "json"):
         raise ValidationError(f"Unknown audit export format {fmt!r}: expected csv or json.")
     entries = list_entries(db, actor, **filters)
     text = entries_to_csv(entries) if fmt == "csv" else entries_to_json(entries)
-    tmp = Path(path).with_name(Path(path).name + ".partial")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)  # never leave half a file under the real name
-    record(db, actor, "audit.export", target=str(path), details={"format": fmt, "entries": len(entries)})
+    target = write_text_file(path, lambda out: out.write(text), what="The audit log export",
+                             protect=(db.path,) if isinstance(db.path, Path) else ())
+    record(db, actor, "audit.export", target=str(target), details={"format": fmt, "entries": len(entries)})
     return len(entries)

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from storage import audit
 from storage.users import require_teacher
@@ -32,6 +32,7 @@ from storage.users import User
 from storage.db import Database, utcnow
 from storage.errors import ValidationError
 from storage.review import Decision, approve_many, content_hash, list_examples, make_key, validate_prompt
+from storage.safe_write import write_text_file
 
 ExportFormat = Literal["messages", "prompt-completion"]
 ImportFormat = Literal["messages", "prompt-completion", "mathdial"]
@@ -106,20 +107,24 @@ def example_record(example: Any, fmt: ExportFormat) -> dict[str, Any]:
 
 
 def export_examples(db: Database, actor: User, path: Path | str, *, fmt: ExportFormat = "messages") -> int:
-    """Write every approved example to `path` as JSONL; returns how many. Written to a temporary
-    name first, so an interrupted export never leaves a half file that looks complete."""
+    """Write every approved example to `path` as JSONL; returns how many. Written whole or not at all
+    (storage.safe_write): a half file never looks complete, and links, devices and folders are refused."""
     teacher = require_teacher(actor, db)
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"Unknown export format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}.")
-    path = Path(path)
     examples = list_examples(db)
-    tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", encoding="utf-8", newline="\n") as out:
+
+    def write(out: TextIO) -> None:
         for example in examples:
             out.write(json.dumps(example_record(example, fmt), ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    audit.record(db, teacher, "examples.export", target=str(path), details={"format": fmt, "count": len(examples)})
+
+    target = write_text_file(path, write, what="The examples export", protect=_database_files(db))
+    audit.record(db, teacher, "examples.export", target=str(target), details={"format": fmt, "count": len(examples)})
     return len(examples)
+
+
+def _database_files(db: Database) -> tuple[Path, ...]:
+    return (db.path,) if isinstance(db.path, Path) else ()
 
 
 # -- parsing -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from storage.users import require_teacher
 from storage.users import User, get_user
 from storage.db import Database, utcnow
 from storage.errors import ValidationError
+from storage.safe_write import write_text_file
 
 EXPORT_FORMAT_VERSION = 1
 
@@ -72,15 +73,16 @@ def student_data(db: Database, actor: User, student_id: int) -> dict[str, Any]:
 
 
 def export_student(db: Database, actor: User, student_id: int, path: Path | str) -> Path:
+    """Everything about the student as JSON at `path`, readable by its owner only, written whole or
+    not at all (storage.safe_write)."""
     teacher = require_teacher(actor, db)
     data = student_data(db, teacher, student_id)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    target = write_text_file(path, lambda out: out.write(text), what="The student's data export", private=True,
+                             protect=(db.path,) if isinstance(db.path, Path) else ())
     audit.record(db, teacher, "student.export", target=f"user:{student_id}",
-                 details={"path": str(path)})
-    return path
+                 details={"path": str(target)})
+    return target
 
 
 def delete_student(db: Database, actor: User, student_id: int, *, confirm_name: str) -> dict[str, int]:
