@@ -4,7 +4,13 @@ The check that matters is `require_teacher()`, called by every storage function 
 work; the UI hiding a button is only a convenience on top.
 
 Hash strings describe themselves (`scrypt$n=131072,r=8,p=1$<salt>$<key>`, base64 without padding),
-so the parameters can be raised later and old hashes still verify.
+so the parameters can be raised later and old hashes still verify; a sign-in with a hash made with
+other parameters stores a new one (`needs_rehash`).
+
+Sign-in (`authenticate`) never writes to the main database on its way to a verdict: the attempt
+is recorded first in the sign-in record (storage.throttle: per source and per account), then the
+password is checked, and an unknown name costs exactly what a known one does (one scrypt run
+against a dummy hash with the same parameters, ready before the first attempt).
 """
 from __future__ import annotations
 
@@ -17,17 +23,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from storage import audit
-from storage.users import User, find_user, get_user, require_teacher
 from storage.db import Database, utcnow
-from storage.errors import PermissionDenied, ValidationError
+from storage.errors import DatabaseLockedError, DatabaseReadOnlyError, PermissionDenied, ValidationError
+from storage.names import name_key
+from storage.throttle import (
+    ACCOUNT_FREE_ATTEMPTS, ACCOUNT_MAX_DELAY_S, FIRST_DELAY_S, FREE_ATTEMPTS, MAX_DELAY_S, Refusal, SigninThrottle,
+    account_delay_after, delay_after, signin_source,
+)
+from storage.users import User, find_user, get_user, require_teacher
+
+__all__ = ["ACCOUNT_FREE_ATTEMPTS", "ACCOUNT_MAX_DELAY_S", "DEFAULT_PARAMS", "FIRST_DELAY_S", "FREE_ATTEMPTS",
+           "MAX_DELAY_S", "MIN_PASSWORD_LENGTH", "InvalidCredentials", "LoginThrottled", "ScryptParams",
+           "account_delay_after", "authenticate", "change_password", "create_teacher", "delay_after",
+           "hash_password", "needs_rehash", "require_teacher", "signin_source", "teacher_exists",
+           "verify_password"]
 
 Clock = Callable[[], datetime]
 
 MIN_PASSWORD_LENGTH = 8
-# Wrong passwords allowed before delays start; each further one doubles the wait, up to the cap.
-FREE_ATTEMPTS = 3
-FIRST_DELAY_S = 2
-MAX_DELAY_S = 15 * 60
+# Rehashing at sign-in is a courtesy write: it waits this long for the database, then waits for
+# the next sign-in instead.
+_REHASH_WAIT_S = 0.25
 
 
 class InvalidCredentials(PermissionDenied):
@@ -75,8 +91,13 @@ def _unb64(text: str) -> bytes:
 
 
 def _derive(password: str, salt: bytes, params: ScryptParams) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=params.n, r=params.r, p=params.p,
+    return hashlib.scrypt(_encoded(password), salt=salt, n=params.n, r=params.r, p=params.p,
                           dklen=params.dklen, maxmem=params.maxmem)
+
+
+def _encoded(password: str) -> bytes:
+    # A lone surrogate (from a broken clipboard or a hostile caller) must not end in a traceback.
+    return password.encode("utf-8", "surrogatepass")
 
 
 def hash_password(password: str, *, params: ScryptParams = DEFAULT_PARAMS) -> str:
@@ -126,10 +147,10 @@ def create_teacher(db: Database, actor: User | None, name: str, password: str, *
                    params: ScryptParams = DEFAULT_PARAMS) -> User:
     """Add a teacher. Without an acting teacher this is allowed only while no teacher exists yet
     (first run); the check and the insert share one transaction, so two first-runs cannot both win."""
+    from storage.users import clean_name
+
+    name = clean_name(name, "The teacher's name")
     password_hash = hash_password(password, params=params)  # slow: do it before taking the write lock
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError("The teacher's name is empty.")
     with db.transaction() as t:
         if actor is None:
             if teacher_exists(db):
@@ -138,8 +159,8 @@ def create_teacher(db: Database, actor: User | None, name: str, password: str, *
             actor = require_teacher(actor, db)
         if find_user(db, name) is not None:
             raise ValidationError(f"A profile named {name!r} already exists.")
-        new_id = t["users"].insert({"name": name, "role": "teacher", "grade": "", "password_hash": password_hash,
-                                    "created_at": utcnow()}).last_pk
+        new_id = t["users"].insert({"name": name, "name_key": name_key(name), "role": "teacher", "grade": "",
+                                    "password_hash": password_hash, "created_at": utcnow()}).last_pk
         teacher = get_user(db, new_id)
         audit.record(db, actor or teacher, "teacher.add", target=f"user:{teacher.id}",
                      details={"name": teacher.name, "first_teacher": actor is None})
@@ -148,7 +169,7 @@ def create_teacher(db: Database, actor: User | None, name: str, password: str, *
 
 def change_password(db: Database, actor: User, old_password: str, new_password: str, *,
                     params: ScryptParams = DEFAULT_PARAMS) -> None:
-    authenticate(db, actor.name, old_password)
+    authenticate(db, actor.name, old_password, params=params)
     new_hash = hash_password(new_password, params=params)
     with db.transaction() as t:
         t["users"].update(actor.id, {"password_hash": new_hash})
@@ -161,62 +182,73 @@ def _now(clock: Clock | None) -> datetime:
     return clock() if clock else datetime.now(timezone.utc)
 
 
-def delay_after(failed_logins: int) -> int:
-    """Seconds to wait after this many consecutive wrong passwords: 0, 0, 0, 2, 4, 8, ... 900."""
-    if failed_logins < FREE_ATTEMPTS:
-        return 0
-    return min(FIRST_DELAY_S * 2 ** (failed_logins - FREE_ATTEMPTS), MAX_DELAY_S)
+def _dummy_hash(params: ScryptParams) -> str:
+    """A well-formed hash no password matches (its key is zeros, not derived from anything):
+    checking a password against it costs one scrypt run with `params`, like a real account, and
+    making it costs nothing, so the first unknown name is as fast as every later one."""
+    return f"scrypt$n={params.n},r={params.r},p={params.p}${_b64(bytes(16))}${_b64(bytes(params.dklen))}"
 
 
-# Verified against unknown names so they take as long as wrong passwords (no name probing by timing).
-_DUMMY_HASH: str | None = None
-
-
-def _dummy_hash() -> str:
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password(secrets.token_hex(16))
-    return _DUMMY_HASH
-
-
-def authenticate(db: Database, name: str, password: str, *, clock: Clock | None = None) -> User:
+def authenticate(db: Database, name: str, password: str, *, clock: Clock | None = None,
+                 source: str | None = None, params: ScryptParams = DEFAULT_PARAMS) -> User:
     """The teacher named `name` if the password is right.
 
-    Raises LoginThrottled while a delay is running (without checking the password, so guessing
-    during the delay gains nothing), InvalidCredentials otherwise. Failures and delays are stored
-    in users.failed_logins / locked_until, so restarting the app does not reset them.
+    The attempt is counted as failed before the password is checked (storage.throttle), so
+    attempts sent at once cannot all be checked; a right password clears the count. Raises
+    LoginThrottled while a delay is running (the password is not checked, so guessing during it
+    gains nothing), InvalidCredentials otherwise, the same for unknown names and wrong passwords.
+    `source` is where the attempt comes from (storage.throttle.signin_source: the window passes
+    the open profile's id; default: this OS account on the command line). A hash made with other
+    scrypt parameters than `params` is replaced by a new one after a right password.
     """
     now = _now(clock)
-    rows = db.query("SELECT * FROM users WHERE name = ? COLLATE NOCASE AND role = 'teacher'", ((name or "").strip(),))
-    if not rows:
-        verify_password(password, _dummy_hash())
-        raise InvalidCredentials("Unknown teacher name or wrong password.")
-    row = rows[0]
-    if row["locked_until"]:
-        locked_until = datetime.fromisoformat(row["locked_until"])
-        if now < locked_until:
-            wait = max(1, int((locked_until - now).total_seconds() + 0.999))
-            raise LoginThrottled(
-                f"Too many wrong passwords for {row['name']}. Try again in {_describe_wait(wait)}.",
-                retry_after_s=wait)
-    if verify_password(password, row["password_hash"]):
-        with db.transaction() as t:
-            t["users"].update(row["id"], {"failed_logins": 0, "locked_until": None})
-        return get_user(db, row["id"])
-    with db.transaction() as t:
-        # Re-read inside the write lock: two windows failing at once must both count.
-        failed = t.execute("SELECT failed_logins FROM users WHERE id = ?", [row["id"]]).fetchone()[0] + 1
-        wait = delay_after(failed)
-        locked_until = (now + timedelta(seconds=wait)).isoformat(timespec="seconds") if wait else None
-        t["users"].update(row["id"], {"failed_logins": failed, "locked_until": locked_until})
-        if failed == FREE_ATTEMPTS:
-            audit.record(db, None, "teacher.login_throttled", target=f"user:{row['id']}",
-                         details={"name": row["name"], "failed_logins": failed})
-    if wait:
-        raise LoginThrottled(
-            f"Wrong password. Too many wrong passwords for {row['name']}: try again in {_describe_wait(wait)}.",
-            retry_after_s=wait)
+    typed = " ".join((name or "").split())
+    account = name_key(typed)
+    source = source or signin_source()
+    with SigninThrottle(db, db.path) as throttle:
+        reservation = throttle.reserve(account=account, source=source, now=now)
+        if isinstance(reservation, Refusal):
+            where = "" if reservation.everywhere else " from here"
+            raise LoginThrottled(f"Too many wrong passwords for {typed}{where}. "
+                                 f"Try again in {_describe_wait(reservation.wait_s)}.",
+                                 retry_after_s=reservation.wait_s)
+        rows = db.query("SELECT id, password_hash FROM users WHERE name_key = ? AND role = 'teacher'", (account,))
+        stored = rows[0]["password_hash"] if rows else None
+        if rows and stored and verify_password(password, stored):
+            throttle.succeeded(account=account, source=source)
+            if needs_rehash(stored, params):
+                _rehash(db, rows[0]["id"], password, params)
+            return get_user(db, rows[0]["id"])
+        if not rows or not stored:
+            verify_password(password, _dummy_hash(params))   # the same work as a real check
+    if rows and reservation.failed == FREE_ATTEMPTS + 1:
+        _note(db, "teacher.login_throttled", f"user:{rows[0]['id']}", {"failed_logins": reservation.failed})
+    if reservation.delay_s:
+        raise LoginThrottled(f"Wrong password, or unknown name. Too many wrong passwords for {typed}: try again "
+                             f"in {_describe_wait(reservation.delay_s)}.", retry_after_s=reservation.delay_s)
     raise InvalidCredentials("Unknown teacher name or wrong password.")
+
+
+def _rehash(db: Database, user_id: int, password: str, params: ScryptParams) -> None:
+    """Store the password hashed with today's parameters; skipped (until the next sign-in) when
+    the database is busy or read-only: signing in must not depend on it."""
+    new_hash = hash_password(password, params=params) if len(password) >= MIN_PASSWORD_LENGTH else None
+    if new_hash is None:
+        return
+    try:
+        with db.waiting_at_most(_REHASH_WAIT_S), db.transaction() as t:
+            t["users"].update(user_id, {"password_hash": new_hash})
+    except (DatabaseLockedError, DatabaseReadOnlyError):
+        return
+
+
+def _note(db: Database, action: str, target: str, details: dict[str, object]) -> None:
+    """An audit entry that may wait only briefly: a busy database skips it rather than delay sign-in."""
+    try:
+        with db.waiting_at_most(_REHASH_WAIT_S):
+            audit.record(db, None, action, target=target, details=details)
+    except (DatabaseLockedError, DatabaseReadOnlyError):
+        return
 
 
 def _describe_wait(seconds: int) -> str:

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from storage.db import Database, utcnow
-from storage.errors import NotFoundError, PermissionDenied, ValidationError, required_text
+from storage.errors import NotFoundError, PermissionDenied, ValidationError
+from storage.names import MAX_NAME_CHARS, clean_name, name_key
+
+__all__ = ["MAX_NAME_CHARS", "Role", "User", "clean_name", "create_user", "find_user", "get_user", "last_seen_user",
+           "list_users", "name_key", "require_teacher", "touch_user", "update_user"]
 
 Role = Literal["student", "teacher"]
 
@@ -36,17 +40,35 @@ def _user(row: dict[str, Any]) -> User:
 
 def create_user(db: Database, name: str, *, grade: str = "", role: Role = "student",
                 password_hash: str | None = None) -> User:
-    name = required_text(name, "The name", max_len=80)
+    """A new profile. The name is checked and normalised (storage.names): at most 64 characters, no
+    control or invisible characters, unique under Unicode's caseless match."""
+    name = clean_name(name)
     if role not in ("student", "teacher"):
         raise ValidationError(f"Unknown role {role!r}: expected 'student' or 'teacher'.")
+    grade = _clean_grade(grade)
     with db.transaction() as t:
-        if list(t.query("SELECT 1 FROM users WHERE name = ? COLLATE NOCASE", [name])):
-            raise ValidationError(f"A profile named {name!r} already exists.")
+        _refuse_taken(db, name)
         uid = t["users"].insert({
-            "name": name, "role": role, "grade": grade.strip(), "password_hash": password_hash,
+            "name": name, "name_key": name_key(name), "role": role, "grade": grade, "password_hash": password_hash,
             "created_at": utcnow(),
         }).last_pk
     return get_user(db, uid)
+
+
+def _refuse_taken(db: Database, name: str, *, except_id: int | None = None) -> None:
+    rows = db.query("SELECT id, name FROM users WHERE name_key = ? OR name = ? COLLATE NOCASE",
+                    (name_key(name), name))
+    if any(r["id"] != except_id for r in rows):
+        taken = next(r["name"] for r in rows if r["id"] != except_id)
+        same = "" if taken == name else f" (as {taken!r}: names that differ only in case or accents' form count as one)"
+        raise ValidationError(f"A profile named {name!r} already exists{same}.")
+
+
+def _clean_grade(grade: str | None) -> str:
+    grade = " ".join((grade or "").split())
+    if len(grade) > MAX_NAME_CHARS:
+        raise ValidationError(f"The grade is {len(grade)} characters long; the limit is {MAX_NAME_CHARS}.")
+    return grade
 
 
 def get_user(db: Database, user_id: int) -> User:
@@ -57,7 +79,8 @@ def get_user(db: Database, user_id: int) -> User:
 
 
 def find_user(db: Database, name: str) -> User | None:
-    rows = db.query("SELECT * FROM users WHERE name = ? COLLATE NOCASE", (name.strip(),))
+    """The profile whose name matches `name` caselessly (Unicode), or None."""
+    rows = db.query("SELECT * FROM users WHERE name_key = ?", (name_key(name or ""),))
     return _user(rows[0]) if rows else None
 
 
@@ -72,12 +95,15 @@ def list_users(db: Database, *, role: Role | None = None) -> list[User]:
 def update_user(db: Database, user_id: int, *, name: str | None = None, grade: str | None = None) -> User:
     changes: dict[str, Any] = {}
     if name is not None:
-        changes["name"] = required_text(name, "The name", max_len=80)
+        changes["name"] = clean_name(name)
+        changes["name_key"] = name_key(changes["name"])
     if grade is not None:
-        changes["grade"] = grade.strip()
+        changes["grade"] = _clean_grade(grade)
     if changes:
         with db.transaction() as t:
             get_user(db, user_id)
+            if "name" in changes:
+                _refuse_taken(db, changes["name"], except_id=user_id)
             t["users"].update(user_id, changes)
     return get_user(db, user_id)
 
