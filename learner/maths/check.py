@@ -59,7 +59,8 @@ def stated_results(reply: str) -> tuple[StatedResult, ...]:
     text = plain_maths(reply or "")
     found: list[StatedResult] = []
     for run in expression_runs(text):
-        if "=" not in run or re.search(r"[A-WYZa-wyz]", run):
+        # letters make it algebra ("2x = 8"), except the x of "3 x 4"
+        if "=" not in run or re.search(r"[A-Za-z]", re.sub(r"(?<=[\d)])\s*[xX]\s*(?=[\d(])", "*", run)):
             continue
         sides = [s.strip(" ([").strip() for s in run.split("=")]
         sides = [s.strip(")]").strip() if s.count(")") > s.count("(") else s for s in sides]
