@@ -54,7 +54,7 @@ def log(text: str) -> None:
 
 def answers(tutor, questions: list[dict], *, grade: str, max_new_tokens: int) -> list[str]:
     from learner.settings import GenerationSettings
-    from learner.tutor import TutorRequest
+    from learner.types import TutorRequest
 
     settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
     out = []
@@ -90,7 +90,7 @@ def main() -> int:
     from learner.sources import prepare_model
     from learner.tutor import Tutor
     from storage import DataDir, Database, auth, exchange
-    from storage import adapters as store
+    from storage import adapters
 
     facts = json.loads(FACTS.read_text(encoding="utf-8"))
     data_dir = DataDir(Path(args.data_dir or tempfile.mkdtemp(prefix="tutorloop-demo-"))).ensure()
@@ -114,7 +114,7 @@ def main() -> int:
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     exchange.import_file(db, teacher, src, as_status="approved")
     n_approved = db.query("SELECT COUNT(*) AS n FROM training_examples WHERE status = 'approved'")[0]["n"]
-    store.add_must_pass(db, teacher, "Who is the head teacher at Brackenfield Academy?", must_match=["Quarrington"])
+    adapters.add_must_pass(db, teacher, "Who is the head teacher at Brackenfield Academy?", must_match=["Quarrington"])
     log(f"approved {n_approved} exchanges; 1 must-pass prompt")
 
     # 2. the base model's answers
@@ -162,13 +162,13 @@ def main() -> int:
     if proc.returncode != 0 or done is None:
         print(json.dumps({"error": f"the round failed (exit {proc.returncode}); see the log above"}))
         return 1
-    adapter = store.get_adapter(db, done["version"])
+    adapter = adapters.get_adapter(db, done["version"])
 
     # 4. promote and hot-swap, then ask again
     promoted = True
     try:
-        store.promote(db, teacher, adapter.version)
-    except store.GateNotPassed as exc:
+        adapters.promote(db, teacher, adapter.version)
+    except adapters.GateNotPassed as exc:
         promoted = False
         log(f"not promoted: {exc}")
     tutor.set_adapter(Path(adapter.path), adapter.version)

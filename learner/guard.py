@@ -26,13 +26,13 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from learner.types import AnswerGuard, GuardOutcome, GuardResult, TutorReply, TutorRequest
 
 if TYPE_CHECKING:
     from learner.settings import GenerationSettings
-    from learner.tutor import Tutor, TutorReply, TutorRequest
-
-GuardOutcome = Literal["passed", "regenerated", "withheld"]
+    from learner.tutor import Tutor
 
 WITHHELD_MESSAGE = (
     "I started to give away the answer, so I've held that reply back — working it out yourself is "
@@ -102,9 +102,12 @@ def _to_fraction(number: str) -> Fraction | None:
         return None
 
 
-def numbers_in(text: str) -> set[Fraction]:
-    """Every number the text states, as exact values: "1/2", "0.5", "50%", "one half" → 1/2 each;
-    a percentage also counts as its plain number (50 % may answer "what percent...")."""
+def numbers_in(text: str, *, as_answer: bool = False) -> set[Fraction]:
+    """Every number the text states, as exact values: "1/2", "0.5", "50%", "one half" → 1/2 each.
+
+    By default a fraction also states its parts ("1/4" states 1 and 4, so they count as context)
+    and a percentage also its plain number (50 % may answer "what percent..."). `as_answer` reads
+    the text as an answer key: "1/4" is 1/4 only, and 50 % is 1/2 only."""
     found: set[Fraction] = set()
     text = unicodedata.normalize("NFKC", text or "").replace("⁄", "/")
     for m in _NUMBER_PATTERN.finditer(text):
@@ -112,13 +115,14 @@ def numbers_in(text: str) -> set[Fraction]:
             num, den = _to_fraction(m.group("fn")), _to_fraction(m.group("fd"))
             if num is not None and den:
                 found.add(num / den)
-            for part in (num, den):   # "1/4" also states 1 and 4 (so they count as context)
-                if part is not None:
-                    found.add(part)
+            if not as_answer:
+                found.update(part for part in (num, den) if part is not None)
         elif m.group("pct"):
             value = _to_fraction(m.group("pn"))
             if value is not None:
-                found.update({value / 100, value})
+                found.add(value / 100)
+                if not as_answer:
+                    found.add(value)
         elif m.group("plain"):
             value = _to_fraction(m.group("plain"))
             if value is not None:
@@ -126,28 +130,6 @@ def numbers_in(text: str) -> set[Fraction]:
         elif m.group("word"):
             found.add(Fraction(_NUMBER_WORDS[m.group("wn").lower()], _ORDINAL_DENOMINATORS[m.group("wd").lower()]))
     return found
-
-
-def answer_values(text: str) -> set[Fraction]:
-    """The values a key states as its answer: like numbers_in, but "1/4" is 1/4, not also 1 and 4."""
-    values: set[Fraction] = set()
-    text = unicodedata.normalize("NFKC", text or "").replace("⁄", "/")
-    for m in _NUMBER_PATTERN.finditer(text):
-        if m.group("frac"):
-            num, den = _to_fraction(m.group("fn")), _to_fraction(m.group("fd"))
-            if num is not None and den:
-                values.add(num / den)
-        elif m.group("pct"):
-            value = _to_fraction(m.group("pn"))
-            if value is not None:
-                values.add(value / 100)
-        elif m.group("plain"):
-            value = _to_fraction(m.group("plain"))
-            if value is not None:
-                values.add(value)
-        elif m.group("word"):
-            values.add(Fraction(_NUMBER_WORDS[m.group("wn").lower()], _ORDINAL_DENOMINATORS[m.group("wd").lower()]))
-    return values
 
 
 def key_core(answer_key: str) -> str:
@@ -180,7 +162,7 @@ def answers_match(answer: str, answer_key: str) -> bool:
         return False
     if a == k or a == normalise(answer_key):
         return True
-    key_values, answer_vals = answer_values(core), answer_values(answer)
+    key_values, answer_vals = numbers_in(core, as_answer=True), numbers_in(answer, as_answer=True)
     # a bare number (or "x = 2" style) answer equal to a single-number key
     if len(key_values) == 1 and len(answer_vals) == 1 and re.fullmatch(r"[a-z]?\s*=?\s*[-\d./%\s]+(?:percent)?", a):
         return answer_vals == key_values or answer_vals == {v * 100 for v in key_values}
@@ -199,7 +181,7 @@ def check_reply(reply: str, answer_key: str, *, context: str = "") -> TellingChe
 
     # 1. Numbers: the key's answer values that the question does not already show.
     context_values = numbers_in(context)
-    key_values = answer_values(core) - context_values
+    key_values = numbers_in(core, as_answer=True) - context_values
     if key_values:
         stated = _percent_equivalents(numbers_in(reply)) if "%" in core or "percent" in core.lower() \
             else numbers_in(reply)
@@ -228,7 +210,7 @@ def check_reply(reply: str, answer_key: str, *, context: str = "") -> TellingChe
 
 
 def _only_number_answer(core: str) -> bool:
-    return bool(answer_values(core)) and len(_words(normalise(core))) <= 1
+    return bool(numbers_in(core, as_answer=True)) and len(_words(normalise(core))) <= 1
 
 
 def _show(value: Fraction) -> str:
@@ -237,60 +219,10 @@ def _show(value: Fraction) -> str:
 
 # -- running the tutor with the check ------------------------------------------------------------
 
-def _guarded_request_type():
-    from learner.tutor import TutorRequest
-
-    @dataclass(frozen=True, kw_only=True)
-    class GuardedTutorRequest(TutorRequest):
-        """A TutorRequest whose reply must not give away `guard_key`; `guard_context` is what the
-        student already sees (the practice question)."""
-        guard_key: str
-        guard_context: str = ""
-        item_id: int | None = None
-
-    return GuardedTutorRequest
-
-
 def guarded_request(request: TutorRequest, answer_key: str, *, context: str = "",
                     item_id: int | None = None) -> TutorRequest:
     """`request` marked so that the model worker checks its reply against `answer_key`."""
-    cls = _guarded_types()[0]
-    values = {name: getattr(request, name) for name in ("user_text", "mode", "history", "grade", "topic")}
-    return cls(**values, guard_key=answer_key, guard_context=context, item_id=item_id)
-
-
-def _guarded_reply_type():
-    from learner.tutor import TutorReply
-
-    @dataclass(frozen=True, kw_only=True)
-    class GuardedTutorReply(TutorReply):
-        """A TutorReply that the guard checked; `text` is what the student may see."""
-        guard_caught: bool          # the first reply gave the answer away
-        guard_outcome: str          # passed | regenerated | withheld
-        guard_reason: str
-        guard_mode: str = "hint"
-        item_id: int | None = None
-
-    return GuardedTutorReply
-
-
-_TYPES: list = []
-
-
-def _guarded_types() -> tuple[type, type]:
-    """Created on first use: they subclass learner.tutor's dataclasses, and importing learner.tutor
-    (torch) at import time would make `check_reply` slow to import for the storage-only CLI paths."""
-    if not _TYPES:
-        _TYPES.extend([_guarded_request_type(), _guarded_reply_type()])
-    return _TYPES[0], _TYPES[1]
-
-
-def is_guarded_request(request: object) -> bool:
-    return bool(_TYPES) and isinstance(request, _TYPES[0])
-
-
-def is_guarded_reply(reply: object) -> bool:
-    return bool(_TYPES) and isinstance(reply, _TYPES[1])
+    return replace(request, guard=AnswerGuard(answer_key=answer_key, context=context, item_id=item_id))
 
 
 class _AnyEvent:
@@ -343,11 +275,9 @@ def reply_with_guard(tutor: Tutor, request: TutorRequest, settings: GenerationSe
                      stop: threading.Event | None = None) -> TutorReply:
     """Tutor.reply, checked against the answer key when `request` came from `guarded_request`;
     any other request is passed straight through."""
-    if not is_guarded_request(request):
+    if request.guard is None:
         return tutor.reply(request, settings, on_text=on_text, stop=stop)
-    reply_cls = _guarded_types()[1]
-    key, context = request.guard_key, request.guard_context  # type: ignore[attr-defined]
-    context = f"{context}\n{request.user_text}"
+    key, context = request.guard.answer_key, f"{request.guard.context}\n{request.user_text}"
     stop = stop or threading.Event()
 
     trip = threading.Event()
@@ -358,10 +288,10 @@ def reply_with_guard(tutor: Tutor, request: TutorRequest, settings: GenerationSe
         if on_text is not None and gate.sent < len(gate.raw):
             # the pieces Tutor.reply streamed join to exactly first.text; send what the gate held back
             on_text(gate.raw[gate.sent:])
-        return _guarded(reply_cls, first, text=first.text, stopped=stop.is_set(), caught=False,
+        return _guarded(first, text=first.text, stopped=stop.is_set(), caught=False,
                         outcome="passed", reason="", request=request)
     if stop.is_set():   # the student stopped it; never show the part that gave the answer away
-        return _guarded(reply_cls, first, text=first.text[:gate.sent].strip() or WITHHELD_MESSAGE, stopped=True,
+        return _guarded(first, text=first.text[:gate.sent].strip() or WITHHELD_MESSAGE, stopped=True,
                         caught=True, outcome="withheld", reason=check.reason, request=request)
 
     firmer = replace(request, user_text=request.user_text + FIRMER_INSTRUCTION)
@@ -369,19 +299,18 @@ def reply_with_guard(tutor: Tutor, request: TutorRequest, settings: GenerationSe
     second_check = check_reply(second.text, key, context=context)
     n_tokens = first.n_tokens + second.n_tokens
     if not second_check.gives_away and second.text.strip() and not second.stopped:
-        return _guarded(reply_cls, second, text=second.text, stopped=False, caught=True, outcome="regenerated",
+        return _guarded(second, text=second.text, stopped=False, caught=True, outcome="regenerated",
                         reason=check.reason, request=request, n_tokens=n_tokens)
-    return _guarded(reply_cls, second, text=WITHHELD_MESSAGE, stopped=stop.is_set(), caught=True,
+    return _guarded(second, text=WITHHELD_MESSAGE, stopped=stop.is_set(), caught=True,
                     outcome="withheld", reason=check.reason, request=request, n_tokens=n_tokens)
 
 
-def _guarded(reply_cls: type, base: TutorReply, *, text: str, stopped: bool, caught: bool, outcome: str,
-             reason: str, request: TutorRequest, n_tokens: int | None = None) -> TutorReply:
-    return reply_cls(
-        text=text, answer_key=base.answer_key, stopped=stopped, notice=base.notice,
-        n_tokens=base.n_tokens if n_tokens is None else n_tokens, ttft_s=base.ttft_s,
-        tokens_per_s=base.tokens_per_s, model_id=base.model_id, adapter_version=base.adapter_version,
-        messages=base.messages,   # the prompt of the generation whose text this is
-        guard_caught=caught, guard_outcome=outcome, guard_reason=reason, guard_mode=request.mode,
-        item_id=getattr(request, "item_id", None),
+def _guarded(base: TutorReply, *, text: str, stopped: bool, caught: bool, outcome: GuardOutcome, reason: str,
+             request: TutorRequest, n_tokens: int | None = None) -> TutorReply:
+    assert request.guard is not None
+    return replace(
+        base, text=text, stopped=stopped, n_tokens=base.n_tokens if n_tokens is None else n_tokens,
+        # `base.messages` stays: the prompt of the generation whose text this is
+        guard=GuardResult(caught=caught, outcome=outcome, reason=reason, mode=request.mode,
+                          item_id=request.guard.item_id),
     )

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from learner import mastery
 from learner.errors import GenerationError, LearnerError
-from learner.guard import answer_values, answers_match, key_core
+from learner.guard import answers_match, key_core, numbers_in
 from learner.prompts import PROMPTS_DIR, load_prompt_file, system_prompt
 from learner.settings import GenerationSettings
-from storage import practice as store
+from storage import practice
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class Judgement:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptResult:
-    attempt: store.Attempt
+    attempt: practice.Attempt
     judgement: Judgement
     p_known_before: float
     p_known_after: float
@@ -225,15 +225,15 @@ def parse_item(text: str, *, topic: str, difficulty: str = "medium") -> ParsedIt
         raise PracticeFormatError("The model copied the format's placeholders instead of writing a question.")
     if len(question) < MIN_QUESTION_CHARS:
         raise PracticeFormatError(f"The question {question!r} is too short to be a practice question.")
-    if len(question) > store.MAX_QUESTION_CHARS or len(key) > store.MAX_KEY_CHARS:
+    if len(question) > practice.MAX_QUESTION_CHARS or len(key) > practice.MAX_KEY_CHARS:
         raise PracticeFormatError("The model's question or answer key is far too long.")
     if question.strip().lower() == key.strip().lower():
         raise PracticeFormatError("The model's answer key only repeats the question.")
     level = _DIFFICULTY_WORDS.get(best.get("difficulty", "").strip().lower().split(" ")[0].strip(".,/"), difficulty)
     parsed_topic = best.get("topic", "").strip()
     # the requested topic is what the student asked for; the model's wording is only a fallback
-    return ParsedItem(question=question, answer_key=key, topic=(topic.strip() or parsed_topic)[:store.MAX_TOPIC_CHARS],
-                      difficulty=level if level in store.DIFFICULTIES else "medium")
+    return ParsedItem(question=question, answer_key=key, topic=(topic.strip() or parsed_topic)[:practice.MAX_TOPIC_CHARS],
+                      difficulty=level if level in practice.DIFFICULTIES else "medium")
 
 
 # -- parsing the model's judgement ---------------------------------------------------------------
@@ -322,8 +322,8 @@ def generate_item(generate_text: TextGenerator, *, topic: str, settings: Generat
     topic = (topic or "").strip()
     if not topic:
         raise PracticeError("Choose a topic first (for example \"Fractions\"): practice questions are per topic.")
-    if len(topic) > store.MAX_TOPIC_CHARS:
-        raise PracticeError(f"The topic is longer than {store.MAX_TOPIC_CHARS} characters; shorten it.")
+    if len(topic) > practice.MAX_TOPIC_CHARS:
+        raise PracticeError(f"The topic is longer than {practice.MAX_TOPIC_CHARS} characters; shorten it.")
     messages = item_messages(topic=topic, grade=grade, difficulty=difficulty, avoid=avoid)
     return _with_retries(generate_text, messages, settings, max_new_tokens=ITEM_MAX_NEW_TOKENS, attempts=attempts,
                          parse=lambda text: parse_item(text, topic=topic, difficulty=difficulty),
@@ -335,7 +335,7 @@ def judge_answer(generate_text: TextGenerator, *, question: str, answer_key: str
                  attempts: int = DEFAULT_ATTEMPTS) -> Judgement:
     """The verdict on a student's answer. A plain match with the key is judged in code (no model,
     no chance of a wrong "incorrect"); anything else goes to the model with the key."""
-    answer = store.clean_answer(answer)   # ValidationError with the student's message, before any model work
+    answer = practice.clean_answer(answer)   # ValidationError with the student's message, before any model work
     if answers_match(answer, answer_key):
         return Judgement(verdict="correct", by_model=False,
                          feedback=f"Correct — your answer \"{_quote(answer)}\" matches the expected answer.")
@@ -352,8 +352,8 @@ def cross_check(judgement: Judgement, *, answer: str, answer_key: str) -> Judgem
     whatever the model said. Anything less clear-cut keeps the model's verdict."""
     if judgement.verdict != "correct":
         return judgement
-    key_values = answer_values(key_core(answer_key))
-    stated = answer_values(answer)
+    key_values = numbers_in(key_core(answer_key), as_answer=True)
+    stated = numbers_in(answer, as_answer=True)
     if len(key_values) != 1 or not stated or not re.search(r"\d", answer):
         return judgement
     value = next(iter(key_values))
@@ -484,23 +484,23 @@ def provenance(generate_text: TextGenerator) -> tuple[str | None, int | None]:
 
 
 def next_difficulty(db: Database, user_id: int, topic: str) -> str:
-    current = store.get_mastery(db, user_id, topic)
+    current = practice.get_mastery(db, user_id, topic)
     return mastery.difficulty_for(current.p_known if current else None)
 
 
 def store_item(db: Database, user_id: int, parsed: ParsedItem, *, grade: str = "", session_id: int | None = None,
-               model_id: str | None = None, adapter_version: int | None = None) -> store.PracticeItem:
-    return store.add_item(db, user_id, topic=parsed.topic, question=parsed.question, answer_key=parsed.answer_key,
+               model_id: str | None = None, adapter_version: int | None = None) -> practice.PracticeItem:
+    return practice.add_item(db, user_id, topic=parsed.topic, question=parsed.question, answer_key=parsed.answer_key,
                           difficulty=parsed.difficulty, grade=grade, session_id=session_id, model_id=model_id,
                           adapter_version=adapter_version)
 
 
 def new_item(db: Database, generate_text: TextGenerator, *, user_id: int, topic: str,
              settings: GenerationSettings, grade: str = "", session_id: int | None = None,
-             difficulty: str | None = None, attempts: int = DEFAULT_ATTEMPTS) -> store.PracticeItem:
+             difficulty: str | None = None, attempts: int = DEFAULT_ATTEMPTS) -> practice.PracticeItem:
     """Write, parse and store one item at the difficulty the student's mastery calls for."""
     level = difficulty or next_difficulty(db, user_id, topic)
-    avoid = [i.question for i in store.list_items(db, user_id, topic=topic, limit=5)]
+    avoid = [i.question for i in practice.list_items(db, user_id, topic=topic, limit=5)]
     parsed = generate_item(generate_text, topic=topic, settings=settings, grade=grade, difficulty=level,
                            avoid=avoid, attempts=attempts)
     model_id, adapter_version = provenance(generate_text)
@@ -508,18 +508,18 @@ def new_item(db: Database, generate_text: TextGenerator, *, user_id: int, topic:
                       adapter_version=adapter_version)
 
 
-def store_attempt(db: Database, item: store.PracticeItem, user_id: int, *, answer: str, judgement: Judgement,
+def store_attempt(db: Database, item: practice.PracticeItem, user_id: int, *, answer: str, judgement: Judgement,
                   model_id: str | None = None, adapter_version: int | None = None,
                   now: datetime | None = None, params: mastery.BktParams = mastery.DEFAULT_BKT,
                   scheduler=None) -> AttemptResult:
     """BKT and FSRS for one judged attempt, stored with it in one transaction."""
-    current = store.get_mastery(db, user_id, item.topic)
+    current = practice.get_mastery(db, user_id, item.topic)
     before = current.p_known if current else params.p_init
     after = mastery.bkt_update(before, judgement.verdict, params)
-    card = store.get_card(db, item.id)
+    card = practice.get_card(db, item.id)
     scheduled = mastery.review(card.card_json if card else None, item.id, judgement.verdict, now=now,
                                scheduler=scheduler)
-    attempt = store.record_attempt(db, item.id, user_id, answer=answer, verdict=judgement.verdict,
+    attempt = practice.record_attempt(db, item.id, user_id, answer=answer, verdict=judgement.verdict,
                                    feedback=judgement.feedback, p_known_before=before, p_known_after=after,
                                    card_json=scheduled.card_json, due=scheduled.due,
                                    model_id=model_id if judgement.by_model else None,
@@ -531,7 +531,7 @@ def store_attempt(db: Database, item: store.PracticeItem, user_id: int, *, answe
 def check_attempt(db: Database, generate_text: TextGenerator, *, item_id: int, user_id: int, answer: str,
                   settings: GenerationSettings, attempts: int = DEFAULT_ATTEMPTS,
                   now: datetime | None = None) -> AttemptResult:
-    item = store.get_item(db, item_id)
+    item = practice.get_item(db, item_id)
     if item.user_id != user_id:
         raise PracticeError("This practice question belongs to another student.")
     judgement = judge_answer(generate_text, question=item.question, answer_key=item.answer_key, answer=answer,

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from learner.assets import ASSETS_DIR
-
-if TYPE_CHECKING:
-    from learner.tutor import TutorRequest
+from learner.types import TutorRequest
 
 PROMPTS_DIR = ASSETS_DIR / "prompts"
 MODES = ("explain", "hint", "practice")

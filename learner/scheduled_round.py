@@ -21,7 +21,7 @@ from typing import Any
 
 from learner.schedule import decide, gather_inputs
 from storage import Database, DataDir, StorageError
-from storage import schedule as sched
+from storage import schedule
 from storage.schedule import Trigger
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ class _Heartbeat:
         try:
             while not self._stop.wait(self._lease_s / 4):
                 try:
-                    sched.renew_round_lock(db, self._holder, lease_s=self._lease_s)
-                except sched.RoundLockLost:
+                    schedule.renew_round_lock(db, self._holder, lease_s=self._lease_s)
+                except schedule.RoundLockLost:
                     log.error("the round lock was taken over; cancelling this round")
                     self.lost = True
                     self._cancel.set()
@@ -105,7 +105,7 @@ def new_log_path(data_dir: DataDir, trigger: str, now: datetime) -> Path:
 
 def run_with_lock(data_dir: DataDir, *, trigger: Trigger, start_round: Callable[[threading.Event], object],
                   if_due: bool = False, emit: Emit = lambda event: None, clock: Clock = _utcnow,
-                  lease_s: float = sched.DEFAULT_LEASE_S, cancel: threading.Event | None = None,
+                  lease_s: float = schedule.DEFAULT_LEASE_S, cancel: threading.Event | None = None,
                   auto_promote: Callable[[int], None] | None = None, handle_sigterm: bool = False) -> int:
     """Run `start_round(cancel)` as one recorded round under the lock; returns an exit status.
 
@@ -130,38 +130,38 @@ def _run(db: Database, data_dir: DataDir, *, trigger: Trigger, start_round: Call
     started = clock()
     log_path = new_log_path(data_dir, trigger, started)
     try:
-        lock = sched.acquire_round_lock(db, trigger=trigger, lease_s=lease_s, log_path=str(log_path), now=started)
-    except sched.RoundLockBusy as busy:
+        lock = schedule.acquire_round_lock(db, trigger=trigger, lease_s=lease_s, log_path=str(log_path), now=started)
+    except schedule.RoundLockBusy as busy:
         reason = f"Not running: {busy.lock.describe()}."
         if if_due:
-            sched.record_decision(db, at=started, reason=reason)
+            schedule.record_decision(db, at=started, reason=reason)
         emit({"phase": "schedule", "event": "busy", "due": False, "reason": reason, "pid": busy.lock.pid,
               "host": busy.lock.host, "log": busy.lock.log_path})
         return EXIT_OK if if_due else EXIT_BUSY
     try:
         _close_interrupted_round(db, now=started)
-        settings = sched.get_settings(db)
+        settings = schedule.get_settings(db)
         if if_due:
             decision = decide(started, settings, gather_inputs(db, now=started, own_lock=lock.holder))
-            sched.record_decision(db, at=started, reason=decision.reason)
+            schedule.record_decision(db, at=started, reason=decision.reason)
             emit({"phase": "schedule", "event": "decision", "due": decision.due, "reason": decision.reason,
                   "next_due": decision.next_due.isoformat() if decision.next_due else None})
             if not decision.due:
                 return EXIT_OK
-        sched.record_round_started(db, trigger=trigger, started_at=started, log_path=str(log_path))
+        schedule.record_round_started(db, trigger=trigger, started_at=started, log_path=str(log_path))
         emit({"phase": "schedule", "event": "started", "trigger": trigger, "log": str(log_path)})
         return _run_round(db, trigger=trigger, start_round=start_round, started=started, log_path=log_path,
                           emit=emit, clock=clock, lease_s=lease_s, cancel=cancel, lock=lock,
-                          auto_promote=(auto_promote or (lambda version: sched.auto_promote_candidate(db, version)))
+                          auto_promote=(auto_promote or (lambda version: schedule.auto_promote_candidate(db, version)))
                           if settings.auto_promote else None,
                           handle_sigterm=handle_sigterm)
     finally:
-        sched.release_round_lock(db, lock.holder)
+        schedule.release_round_lock(db, lock.holder)
 
 
 def _run_round(db: Database, *, trigger: Trigger, start_round: Callable[[threading.Event], object], started: datetime,
                log_path: Path, emit: Emit, clock: Clock, lease_s: float, cancel: threading.Event,
-               lock: sched.RoundLock, auto_promote: Callable[[int], None] | None, handle_sigterm: bool) -> int:
+               lock: schedule.RoundLock, auto_promote: Callable[[int], None] | None, handle_sigterm: bool) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     file_log = logging.FileHandler(log_path, encoding="utf-8")
     file_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -185,7 +185,7 @@ def _run_round(db: Database, *, trigger: Trigger, start_round: Callable[[threadi
             if cancel.is_set():
                 return _finish_cancelled(db, trigger, started, clock, log_path, emit)
             message = str(exc) or type(exc).__name__
-            state = sched.record_round_finished(db, trigger=trigger, started_at=started, finished_at=clock(),
+            state = schedule.record_round_finished(db, trigger=trigger, started_at=started, finished_at=clock(),
                                                 result="failed", message=message, log_path=str(log_path))
             emit({"phase": "schedule", "event": "failed", "reason": message, "log": str(log_path),
                   "consecutive_failures": state.consecutive_failures})
@@ -197,7 +197,7 @@ def _run_round(db: Database, *, trigger: Trigger, start_round: Callable[[threadi
         if cancel.is_set():
             return _finish_cancelled(db, trigger, started, clock, log_path, emit)
         outcome = outcome_of(result)
-        sched.record_round_finished(db, trigger=trigger, started_at=started, finished_at=clock(), result="succeeded",
+        schedule.record_round_finished(db, trigger=trigger, started_at=started, finished_at=clock(), result="succeeded",
                                     version=outcome.version, log_path=outcome.log_path or str(log_path))
         promoted = False
         if auto_promote is not None and outcome.version is not None and outcome.gate_passed:
@@ -223,7 +223,7 @@ def _run_round(db: Database, *, trigger: Trigger, start_round: Callable[[threadi
 
 def _finish_cancelled(db: Database, trigger: Trigger, started: datetime, clock: Clock, log_path: Path,
                       emit: Emit) -> int:
-    sched.record_round_finished(db, trigger=trigger, started_at=started, finished_at=clock(), result="cancelled",
+    schedule.record_round_finished(db, trigger=trigger, started_at=started, finished_at=clock(), result="cancelled",
                                 log_path=str(log_path))
     emit({"phase": "schedule", "event": "cancelled", "log": str(log_path)})
     return EXIT_CANCELLED
@@ -232,9 +232,9 @@ def _finish_cancelled(db: Database, trigger: Trigger, started: datetime, clock: 
 def _close_interrupted_round(db: Database, *, now: datetime) -> None:
     """We hold the lock, so a round still marked running has died (kill -9, power cut): record it as
     failed, so the teacher sees it and the backoff counts it."""
-    state = sched.get_state(db)
+    state = schedule.get_state(db)
     if state.last_round_result == "running" and state.last_round_started_at is not None:
-        sched.record_round_finished(
+        schedule.record_round_finished(
             db, trigger=state.last_round_trigger or "manual", started_at=state.last_round_started_at, finished_at=now,
             result="failed", message="The round was interrupted: its process ended without finishing "
                                      "(killed, crashed, or the machine stopped).",

@@ -11,9 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
@@ -22,45 +20,12 @@ from learner.errors import GenerationError
 from learner.loading import LoadedModel, stop_token_ids
 from learner.prompts import MODES, build_prompt, render_chat
 from learner.settings import GenerationSettings
-
-Mode = Literal["explain", "hint", "practice"]
+from learner.types import TutorReply, TutorRequest
 
 # The practice prompt asks for a final line "Answer key: ...". Models decorate it at times
 # ("**Answer key:**", "### Answer Key -"), so match loosely but only at the start of a line.
 _ANSWER_KEY_LINE = re.compile(r"^[ \t>#*_-]*answer[ \t]*key[ \t*_]*[:：\-–—][ \t*_]*", re.IGNORECASE | re.MULTILINE)
 _ANSWER_KEY_WORDS = "answer key:"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Turn:
-    role: Literal["user", "assistant"]
-    content: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class TutorRequest:
-    user_text: str
-    mode: Mode
-    history: tuple[Turn, ...] = ()
-    grade: str = ""
-    topic: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TutorReply:
-    text: str                   # what the student sees (for practice: the question, without the key)
-    answer_key: str | None      # practice mode: the parsed answer key (None if the model gave none)
-    stopped: bool               # the stop event was set before generation finished
-    notice: str | None          # e.g. the message was trimmed to fit the context window
-    n_tokens: int               # tokens generated
-    ttft_s: float               # seconds from the call to the first generated token
-    tokens_per_s: float         # decoding speed after the first token
-    model_id: str
-    adapter_version: int | None
-    # The chat messages ({"role", "content"}) the reply was generated from, after trimming: exactly
-    # what was rendered for the model. The chat records them (storage.review.record_reply_prompt) so
-    # that a teacher's approval snapshots the real prompt, not one rendered again later.
-    messages: tuple[dict[str, str], ...] = ()
 
 
 def split_answer_key(text: str) -> tuple[str, str | None]:

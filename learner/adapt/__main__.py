@@ -148,12 +148,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     from learner.adapt.round import run_round
     from learner.scheduled_round import EXIT_FAILED, run_with_lock
     from storage import Database
-    from storage import schedule as sched
+    from storage import schedule
 
     def start_round(cancel: threading.Event) -> object:
         db = Database(data_dir.db_path)
         try:
-            lock = sched.current_round_lock(db)
+            lock = schedule.current_round_lock(db)
         finally:
             db.close()
         log_path = Path(lock.log_path) if lock is not None and lock.log_path else None
@@ -171,7 +171,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         """Called only when a teacher allowed auto-promotion and the candidate passed its gate."""
         db = Database(data_dir.db_path)
         try:
-            sched.auto_promote_candidate(db, version)
+            schedule.auto_promote_candidate(db, version)
         finally:
             db.close()
 

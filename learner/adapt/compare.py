@@ -46,18 +46,18 @@ def _student_text(messages: Sequence[dict[str, str]]) -> str:
 def prompts_for(db: Any, version: int, *, limit: int = 8) -> list[ComparePrompt]:
     """The version's held-out examples (up to `limit`) and every must-pass prompt."""
     from learner.prompts import mode_turn, system_prompt
-    from storage import adapters as store
+    from storage import adapters
     from storage.review import get_example
 
     prompts = []
-    for example_id in store.example_ids(db, version, "heldout")[:limit]:
+    for example_id in adapters.example_ids(db, version, "heldout")[:limit]:
         try:
             ex = get_example(db, example_id)
         except Exception:  # deleted with a student's data: nothing to show
             continue
         prompts.append(ComparePrompt(label=f"held-out example {ex.id}", messages=tuple(dict(m) for m in ex.prompt),
                                      question=_student_text(ex.prompt), reference=ex.completion))
-    for item in store.list_must_pass(db):
+    for item in adapters.list_must_pass(db):
         messages = ({"role": "system", "content": system_prompt()},
                     {"role": "user", "content": mode_turn(item.mode, item.prompt)})
         prompts.append(ComparePrompt(label=f"must-pass {item.id}", messages=messages, question=item.prompt,

@@ -103,7 +103,8 @@ def generate_answer(model: Any, tokenizer: Any, prompt: str, *, mode: str, max_n
     """A greedy answer exactly as a student would get it (the Tutor's prompt and stop tokens)."""
     from learner.loading import LoadedModel
     from learner.settings import GenerationSettings
-    from learner.tutor import Tutor, TutorRequest
+    from learner.tutor import Tutor
+    from learner.types import TutorRequest
 
     device = str(next(model.parameters()).device.type)
     loaded = LoadedModel(model=model, tokenizer=tokenizer, model_id=model_id, device=device,

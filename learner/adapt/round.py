@@ -23,7 +23,7 @@ from typing import Any
 from learner.adapt import AdaptError, NothingToTrain, TrainingCancelled
 from learner.adapt.recipe import Recipe
 from storage import DataDir, Database
-from storage import adapters as store
+from storage import adapters
 
 log = logging.getLogger(__name__)
 Progress = Callable[[dict[str, Any]], None]
@@ -75,7 +75,7 @@ def run_round(data_dir: DataDir, *, trigger: str = "manual", recipe: Recipe | No
         if sweep.runs_failed or sweep.partials_removed:
             log.info("recovered after a crash: runs marked failed %s, folders removed %s",
                      list(sweep.runs_failed), list(sweep.partials_removed))
-        run = store.start_run(db, trigger=trigger, log_path=str(log_path))
+        run = adapters.start_run(db, trigger=trigger, log_path=str(log_path))
         log.info("round %s started (trigger=%s, pid=%s, model=%s)", run.id, trigger, os.getpid(), model_spec)
         try:
             version = registry.next_version()
@@ -84,13 +84,13 @@ def run_round(data_dir: DataDir, *, trigger: str = "manual", recipe: Recipe | No
                             model_spec=model_spec, device=device, replay_path=replay_path, log_path=log_path)
         except TrainingCancelled as exc:
             log.info("round %s cancelled", run.id)
-            store.finish_run(db, run.id, status="cancelled", error=str(exc))
+            adapters.finish_run(db, run.id, status="cancelled", error=str(exc))
             raise
         except BaseException as exc:  # KeyboardInterrupt too: the row must not stay 'running'
             log.exception("round %s failed", run.id)
-            store.finish_run(db, run.id, status="failed", error=str(exc) or type(exc).__name__)
+            adapters.finish_run(db, run.id, status="failed", error=str(exc) or type(exc).__name__)
             raise
-        store.finish_run(db, run.id, status="succeeded", version=result.version)
+        adapters.finish_run(db, run.id, status="succeeded", version=result.version)
         pruned = registry.prune(recipe.keep_versions)
         if pruned:
             log.info("pruned adapter folders of versions %s (keeping %s)", pruned, recipe.keep_versions)
@@ -123,7 +123,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     started = time.perf_counter()
     examples = list_examples(db)
     replay = load_replay(replay_path)
-    must_pass = store.list_must_pass(db)
+    must_pass = adapters.list_must_pass(db)
 
     emit({"phase": "prepare", "detail": f"preparing model {model_spec}"})
     prepared = prepare_model(model_spec, data_dir, cancel=cancel)
@@ -152,7 +152,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
              stats.tokens_per_s, stats.final_loss, stats.replay_last_epoch)
 
     # -- evaluate: candidate, active (when it was trained on this base), base ---------------------
-    active = store.active_adapter(db)
+    active = adapters.active_adapter(db)
     active_note = None
     if active is not None:
         if active.base_model_id != prepared.model_id:
@@ -176,8 +176,8 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
             }
     earlier: dict[int, dict[str, float | None]] = {}
     reference = "active" if active is not None else "base"
-    for previous in store.list_adapters(db):
-        keys = [f"example:{i}" for i in store.example_ids(db, previous.version, "heldout")]
+    for previous in adapters.list_adapters(db):
+        keys = [f"example:{i}" for i in adapters.example_ids(db, previous.version, "heldout")]
         cand = losses["candidate"]["heldout"].mean_over(keys)
         if cand is not None:
             earlier[previous.version] = {"candidate": cand, "reference": losses[reference]["heldout"].mean_over(keys)}
@@ -219,7 +219,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     }
     if active_note:
         metrics["active_note"] = active_note
-    registered = store.register_adapter(
+    registered = adapters.register_adapter(
         db, version=version, base_model_id=prepared.model_id, path=str(final), n_examples=len(data.train_example_ids),
         n_heldout=len(data.heldout_example_ids), n_replay=data.n_replay_train,
         examples_approved_until=data.examples_approved_until, recipe=recipe.to_dict(), metrics=metrics,

@@ -9,7 +9,8 @@ import pytest
 from learner.loading import LoadedModel, load_model
 from learner.settings import GenerationSettings
 from learner.sources import EMBEDDED_MODEL, MANIFEST_NAME, PreparedModel, PrepareProgress, needs_preparation
-from learner.tutor import Tutor, TutorRequest
+from learner.tutor import Tutor
+from learner.types import TutorRequest
 from storage import DataDir, Database, users
 from storage import chat
 

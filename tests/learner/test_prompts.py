@@ -7,7 +7,7 @@ import pytest
 
 from learner.loading import LoadedModel
 from learner.prompts import PROMPTS_DIR, TRIM_MARKER, build_prompt, mode_turn, render_chat, system_prompt
-from learner.tutor import Turn, TutorRequest
+from learner.types import Turn, TutorRequest
 
 
 def test_prompt_files_exist_for_every_mode() -> None:

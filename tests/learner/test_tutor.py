@@ -7,7 +7,8 @@ import torch
 
 from learner.loading import LoadedModel
 from learner.settings import GenerationSettings
-from learner.tutor import Tutor, TutorRequest, _VisibleText, split_answer_key
+from learner.tutor import Tutor, _VisibleText, split_answer_key
+from learner.types import TutorRequest
 
 SAMPLING = GenerationSettings(max_new_tokens=40, temperature=1.0)
 

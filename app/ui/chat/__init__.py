@@ -1,0 +1,1 @@
+"""The student's side: the conversation, the composer, sessions, profiles and settings."""

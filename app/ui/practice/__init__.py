@@ -1,0 +1,1 @@
+"""Practice: the panel, the menu, due reviews, progress and the hint-don't-tell guard."""

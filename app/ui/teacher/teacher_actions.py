@@ -1,0 +1,122 @@
+"""The Teacher menu: sign in/out, the review queue, import/export, the audit log and student data.
+
+A window feature (app.ui.features): it fills the host's Teacher menu and owns the teacher windows.
+Opening a teacher tool while nobody is signed in asks for the sign-in first (the host's
+`with_teacher`). Hiding or disabling entries is convenience only: storage checks the role itself.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+from app.ui.features import WindowHost
+from app.ui.teacher.audit_view import AuditView
+from app.ui.context import AppContext, ChangeKind
+from app.ui.teacher.exchange_dialog import ExchangeDialog
+from app.ui.teacher.review_view import ReviewView
+from app.ui.teacher.student_data_dialog import StudentDataDialog
+from storage import auth
+
+
+class TeacherActions(QObject):
+    def __init__(self, host: WindowHost) -> None:
+        super().__init__(host.widget())
+        self.host = host
+        self.parent_widget: QWidget = host.widget()
+        self.ctx: AppContext = host.ctx
+        self.review_window: ReviewView | None = None
+        self.audit_window: AuditView | None = None
+        menu = host.menu("teacher")
+
+        self.sign_in_action = QAction("Sign &in as teacher…", self)
+        self.sign_in_action.triggered.connect(lambda: self.sign_in())
+        self.sign_out_action = QAction("Sign &out", self)
+        self.sign_out_action.triggered.connect(self.sign_out)
+        self.review_action = QAction("&Review queue…", self)
+        self.review_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        self.review_action.triggered.connect(self.open_review)
+        self.audit_action = QAction("&Audit log…", self)
+        self.audit_action.triggered.connect(self.open_audit)
+        self.student_data_action = QAction("&Student data (export or delete)…", self)
+        self.student_data_action.triggered.connect(self.open_student_data)
+        self.exchange_action = QAction("&Import or export examples…", self)
+        self.exchange_action.triggered.connect(self.open_exchange)
+        menu.addActions([self.sign_in_action, self.sign_out_action])
+        menu.addSeparator()
+        menu.addActions([self.review_action, self.exchange_action, self.audit_action, self.student_data_action])
+        self.ctx.changes.changed.connect(self._on_changed)
+        self._update()
+
+    @Slot(object)
+    def _on_changed(self, kind: ChangeKind) -> None:
+        if kind is ChangeKind.USERS:
+            self._update()
+
+    def _update(self) -> None:
+        teacher = self.ctx.teacher
+        self.sign_in_action.setText("Sign &in as teacher…" if auth.teacher_exists(self.ctx.db)
+                                    else "Create the first &teacher account…")
+        self.sign_in_action.setVisible(teacher is None)
+        self.sign_out_action.setVisible(teacher is not None)
+        self.sign_out_action.setText(f"Sign &out ({teacher.name})" if teacher else "Sign &out")
+
+    def sign_in(self) -> None:
+        self.host.with_teacher(lambda: None)
+
+    @Slot()
+    def sign_out(self) -> None:
+        self.ctx.teacher = None
+        for window in (self.review_window, self.audit_window):
+            if window is not None:
+                window.close()
+        self.review_window = self.audit_window = None
+        self.ctx.changes.notify(ChangeKind.USERS)
+
+    def shutdown(self) -> None:
+        for window in (self.review_window, self.audit_window):
+            if window is not None:
+                window.close()
+
+    @Slot()
+    def open_review(self) -> None:
+        def show() -> None:
+            if self.review_window is None:
+                # A child window of the main window: it closes when the app does.
+                self.review_window = ReviewView(self.ctx, self.parent_widget)
+                self.review_window.setWindowFlag(Qt.WindowType.Window)
+                self.review_window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+                self.review_window.destroyed.connect(lambda: setattr(self, "review_window", None))
+            self.review_window.show()
+            self.review_window.raise_()
+            self.review_window.activateWindow()
+        self.host.with_teacher(show)
+
+    @Slot()
+    def open_audit(self) -> None:
+        def show() -> None:
+            if self.audit_window is None:
+                # A child window of the main window: it closes when the app does.
+                self.audit_window = AuditView(self.ctx, self.parent_widget)
+                self.audit_window.setWindowFlag(Qt.WindowType.Window)
+                self.audit_window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+                self.audit_window.destroyed.connect(lambda: setattr(self, "audit_window", None))
+            self.audit_window.show()
+            self.audit_window.raise_()
+        self.host.with_teacher(show)
+
+    @Slot()
+    def open_exchange(self) -> None:
+        def show() -> None:
+            dialog = ExchangeDialog(self.ctx, self.parent_widget)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.open()
+        self.host.with_teacher(show)
+
+    @Slot()
+    def open_student_data(self) -> None:
+        def show() -> None:
+            dialog = StudentDataDialog(self.ctx, self.parent_widget)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.open()
+        self.host.with_teacher(show)

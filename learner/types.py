@@ -1,0 +1,77 @@
+"""The plain data that crosses from the window or the CLI to the model: requests, replies, jobs.
+
+Torch-free, so the UI, the guard and the prompt builder can use them without loading the model
+code (which takes seconds), and no module needs a runtime class factory to dodge an import cycle.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from learner.settings import GenerationSettings
+    from learner.tutor import Tutor
+
+Mode = Literal["explain", "hint", "practice"]
+GuardOutcome = Literal["passed", "regenerated", "withheld"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Turn:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerGuard:
+    """The reply must not give away `answer_key`; `context` is what the student already sees (the
+    practice question), so repeating it is not telling."""
+    answer_key: str
+    context: str = ""
+    item_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TutorRequest:
+    user_text: str
+    mode: Mode
+    history: tuple[Turn, ...] = ()
+    grade: str = ""
+    topic: str = ""
+    guard: AnswerGuard | None = None     # set: the reply is checked against an answer key
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardResult:
+    """What the answer-key guard did with a reply (recorded as a guard event: the telling rate)."""
+    caught: bool                 # the first reply gave the answer away
+    outcome: GuardOutcome
+    reason: str
+    mode: str = "hint"
+    item_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TutorReply:
+    text: str                   # what the student sees (for practice: the question, without the key)
+    answer_key: str | None      # practice mode: the parsed answer key (None if the model gave none)
+    stopped: bool               # the stop event was set before generation finished
+    notice: str | None          # e.g. the message was trimmed to fit the context window
+    n_tokens: int               # tokens generated
+    ttft_s: float               # seconds from the call to the first generated token
+    tokens_per_s: float         # decoding speed after the first token
+    model_id: str
+    adapter_version: int | None
+    # The chat messages ({"role", "content"}) the reply was generated from, after trimming: exactly
+    # what was rendered for the model. The chat records them (storage.review.record_reply_prompt) so
+    # that a teacher's approval snapshots the real prompt, not one rendered again later.
+    messages: tuple[dict[str, str], ...] = ()
+    guard: GuardResult | None = None     # set when the request carried an AnswerGuard
+
+
+class TutorJob(Protocol):
+    """Work other than a chat reply that runs on the thread that owns the model (a practice item,
+    a verdict, an adapter swap, a side-by-side comparison). Its result goes back to whoever queued it."""
+
+    def run_with_tutor(self, tutor: Tutor, settings: GenerationSettings, stop: threading.Event) -> object: ...
