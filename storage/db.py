@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -79,6 +80,26 @@ def translate_errors(path: Path | str) -> Iterator[None]:
         raise
 
 
+def sql_statements(script: str) -> list[str]:
+    """The statements of an SQL script, split where SQLite itself says a statement is complete (so a
+    semicolon inside a string, a comment or a trigger body does not split one); comments alone are
+    dropped."""
+    statements, buffer = [], ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if _has_code(buffer):
+                statements.append(buffer.strip())
+            buffer = ""
+    if _has_code(buffer):
+        raise StorageError(f"an SQL script ends in an incomplete statement: {buffer.strip()[:80]!r}")
+    return statements
+
+
+def _has_code(text: str) -> bool:
+    return any(line.split("--", 1)[0].strip(" \t;") for line in text.splitlines())
+
+
 def _damaged_message(path: Path | str, what: str) -> str:
     """What is wrong, where the newest backup is, and what to do: the one wording for every refusal."""
     if not isinstance(path, Path):
@@ -129,7 +150,7 @@ def _create_new(path: Path) -> None:
     file that appeared meanwhile (that one wins)."""
     ensure_folder(path.parent)
     _refuse_missing_with_backups(path)
-    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{secrets.token_hex(4)}")
     tmp.unlink(missing_ok=True)
     with translate_errors(path):
         conn = sqlite3.connect(str(tmp), isolation_level=None)
@@ -237,8 +258,9 @@ class Database:
         or a bad disk is refused before anything is written into it."""
         rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
         if rows != ["ok"]:
-            raise DatabaseDamaged(_damaged_message(self.path, "SQLite's consistency check failed (" +
-                                                   "; ".join(rows)[:300] + ")"))
+            found = "; ".join(line.strip() for row in rows for line in str(row).splitlines()
+                              if line.strip() and not line.startswith("***"))
+            raise DatabaseDamaged(_damaged_message(self.path, f"SQLite's consistency check failed ({found[:300]})"))
 
     def migrate(self) -> int:
         """Apply pending migrations, each in its own transaction; returns the resulting version."""
@@ -254,11 +276,17 @@ class Database:
         return self.user_version
 
     def _apply(self, version: int, sql: str, step: Step | None) -> None:
+        """One migration in one transaction: its SQL, its Python step, the version bump. Skipped when
+        another process applied it while this one waited for the write lock."""
         with translate_errors(self.path):
-            # executescript() runs the statements one by one and leaves our BEGIN open, so the
-            # Python step and the version bump share the script's transaction: all of it, or none.
+            # executescript() would commit our BEGIN first, so the statements run one by one.
+            self.conn.execute("BEGIN IMMEDIATE")
             try:
-                self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n")
+                if self.user_version >= version:
+                    self.conn.execute("ROLLBACK")
+                    return
+                for statement in sql_statements(sql):
+                    self.conn.execute(statement)
                 if step is not None:
                     step(self.conn, self.path if isinstance(self.path, Path) else None)
                 self.conn.execute(f"PRAGMA user_version = {version}")
