@@ -170,8 +170,10 @@ def _single(text: str):
         places = len(text.split(".")[1]) if "." in text else 0
         return (value,), ("decimal" if "." in text else "integer"), True, places
     match = re.fullmatch(rf"({_NUMBER})\s*(?:%|percent|per cent|pc)", text, re.IGNORECASE)
-    if match:
-        return (decimal_literal(match.group(1).replace(",", "")) / 100,), "percent", True, 0
+    if match:   # 33.33% is 0.3333: four places when compared with a rounded value
+        number = match.group(1)
+        places = (len(number.split(".")[1]) if "." in number else 0) + 2
+        return (decimal_literal(number.replace(",", "")) / 100,), "percent", True, places
     match = re.fullmatch(r"([-+]?\d+)\s*(?:/|over|out of)\s*(\d+)", text, re.IGNORECASE)
     if match:
         numerator, denominator = int(match.group(1)), int(match.group(2))

@@ -194,7 +194,7 @@ def fraction_operation(n1: int, d1: int, op: str, n2: int, d2: int) -> tuple[Wro
     candidates: list[tuple[str, Sequence[Fraction], Misconception]] = []
 
     def fraction(numerator: int, denominator: int, misconception: Misconception) -> None:
-        if denominator:
+        if denominator > 0:   # 1/6 - 1/9 "across" gives 0/-3, which no student writes down
             candidates.append((_as_fraction_text(numerator, denominator), (Fraction(numerator, denominator),),
                                misconception))
 

@@ -57,7 +57,7 @@ def _decimal_op(q: str) -> Fraction | None:
     return Fraction({"+": a + b, "-": a - b, "×": a * b}[m[2]])
 
 
-_PLACE = {"the nearest whole number": Decimal("1"), "the nearest ten": Decimal("1E1"),
+_PLACE = {"the nearest whole number": Decimal(1), "the nearest ten": Decimal("1E1"),
           "the nearest hundred": Decimal("1E2"), "1 decimal place": Decimal("0.1"),
           "2 decimal places": Decimal("0.01"), "3 decimal places": Decimal("0.001")}
 
@@ -68,7 +68,7 @@ def _rounding(q: str) -> Fraction | None:
         return None
     step, value = _PLACE[m[2]], Decimal(m[1])
     if step >= 10:
-        return Fraction((value / step).quantize(Decimal("1"), rounding=ROUND_HALF_UP) * step)
+        return Fraction((value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step)
     return Fraction(value.quantize(step, rounding=ROUND_HALF_UP))
 
 

@@ -5,8 +5,15 @@ from fractions import Fraction
 
 import pytest
 
-from learner.maths import (contradictions, diagnose, key_agrees_with_program, prompt_facts, recognise,
-                           stated_results, with_corrections)
+from learner.maths import (
+    contradictions,
+    diagnose,
+    key_agrees_with_program,
+    prompt_facts,
+    recognise,
+    stated_results,
+    with_corrections,
+)
 from learner.maths.check import checked_line, student_claim_verdict
 from learner.maths.misconceptions import EQUATION_SIGN_ERROR, FRACTION_ADDED_ACROSS
 

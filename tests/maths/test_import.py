@@ -24,6 +24,7 @@ print('ok')
 
 
 def test_the_engine_imports_without_torch_or_qt() -> None:
-    result = subprocess.run([sys.executable, "-c", BLOCK], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", BLOCK], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

@@ -4,8 +4,13 @@ from __future__ import annotations
 import pytest
 
 from learner.maths import MathsError, recognise, solve_linear
-from learner.maths.misconceptions import (EQUATION_SIGN_ERROR, FRACTION_ADDED_ACROSS, ORDER_LEFT_TO_RIGHT,
-                                          PERCENT_NOT_DIVIDED_BY_100, RATIO_SPLIT_EQUALLY)
+from learner.maths.misconceptions import (
+    EQUATION_SIGN_ERROR,
+    FRACTION_ADDED_ACROSS,
+    ORDER_LEFT_TO_RIGHT,
+    PERCENT_NOT_DIVIDED_BY_100,
+    RATIO_SPLIT_EQUALLY,
+)
 
 
 @pytest.mark.parametrize("text, kind, statement", [
