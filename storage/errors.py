@@ -39,3 +39,20 @@ def required_text(value: str | None, what: str, *, max_len: int | None = None) -
     if max_len is not None and len(value) > max_len:
         raise ValidationError(f"{what} is {len(value):,} characters long; the limit is {max_len:,}.")
     return value
+
+
+def storable_text(value: str, what: str) -> str:
+    """`value` when it is valid Unicode; a lone surrogate (which JSON's "\\ud800" escapes can make)
+    cannot be written as UTF-8, so SQLite and every export would fail on it later."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{what} contains an invalid character (a lone UTF-16 surrogate, "
+                              f"U+{ord(value[exc.start]):04X}); fix the text and try again.") from None
+    return value
+
+
+def shown_text(value: str) -> str:
+    """`value` made safe to store or print: anything that is not valid Unicode (a file name in a
+    foreign encoding, a lone surrogate) becomes a visible backslash escape."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -30,7 +30,7 @@ from storage.users import require_teacher
 from storage.chat import MODES
 from storage.users import User
 from storage.db import Database, utcnow
-from storage.errors import ValidationError
+from storage.errors import ValidationError, shown_text, storable_text
 from storage.review import Decision, approve_many, content_hash, list_examples, make_key, validate_prompt
 from storage.safe_write import write_text_file
 
@@ -197,7 +197,10 @@ def parse_chat_record(obj: Any, line: int, source_name: str) -> Candidate:
     prompt = validate_prompt(prompt, what="The prompt")
     if not completion.strip():
         raise ValidationError("the tutor's reply is empty.")
+    storable_text(completion, "The tutor's reply")
     mode, topic, grade = _metadata(obj)
+    storable_text(topic, "metadata.topic")
+    storable_text(grade, "metadata.grade")
     return Candidate(line=line, prompt=prompt, completion=completion.strip(), mode=mode, topic=topic, grade=grade,
                      source_ref=f"{source_name}:{line}", uid=_metadata_uid(obj))
 
@@ -235,7 +238,7 @@ def parse_mathdial_record(obj: Any, line: int, system_for: SystemPromptFor | Non
         if not text:
             raise ValidationError(f"turn {index} ({speaker}) is empty.")
         turns.append(("assistant" if speaker == "Teacher" else "user", text, move))
-    qid = str(obj.get("qid") or f"line{line}")
+    qid = shown_text(str(obj.get("qid") or f"line{line}"))[:200]
     candidates = []
     for index, (role, text, move) in enumerate(turns):
         if role != "assistant" or index == 0 or turns[index - 1][0] != "user":
@@ -244,11 +247,15 @@ def parse_mathdial_record(obj: Any, line: int, system_for: SystemPromptFor | Non
         prompt = [{"role": r, "content": t} for r, t, _ in turns[:index]]
         if system_for is not None:
             prompt.insert(0, {"role": "system", "content": system_for(mode, grade, MATHDIAL_TOPIC)})
+        storable_text(text, f"Turn {index}")
         candidates.append(Candidate(line=line, prompt=validate_prompt(prompt), completion=text, mode=mode,
                                     topic=MATHDIAL_TOPIC, grade=grade, source_ref=f"mathdial:{qid}#{index}"))
     if not candidates:
         raise ValidationError("no teacher turn answers a student turn; there is nothing to learn from.")
     return candidates
+
+
+_TOO_DEEP = "the JSON is nested too deeply (hundreds of levels); an exchange is a flat list of messages."
 
 
 def parse_jsonl(data: bytes, fmt: ImportFormat, *, source_name: str,
@@ -275,6 +282,13 @@ def parse_jsonl(data: bytes, fmt: ImportFormat, *, source_name: str,
         except json.JSONDecodeError as exc:
             problems.append(LineProblem(line=number, message=f"not valid JSON ({exc.msg} at column {exc.colno})."))
             continue
+        except RecursionError:
+            problems.append(LineProblem(line=number, message=_TOO_DEEP))
+            continue
+        except ValueError:   # Python refuses to convert integers of more than 4,300 digits
+            problems.append(LineProblem(line=number, message="a number on this line is too long (thousands of "
+                                                             "digits); no exchange needs one."))
+            continue
         try:
             if fmt == "mathdial":
                 candidates.extend(parse_mathdial_record(obj, number, system_for))
@@ -283,6 +297,8 @@ def parse_jsonl(data: bytes, fmt: ImportFormat, *, source_name: str,
         except ValidationError as exc:
             message = str(exc)
             problems.append(LineProblem(line=number, message=message[0].lower() + message[1:]))
+        except RecursionError:
+            problems.append(LineProblem(line=number, message=_TOO_DEEP))
     return candidates, problems
 
 
@@ -296,14 +312,19 @@ def _existing_hashes(db: Database) -> set[str]:
 
 def read_import_file(path: Path | str, *, max_bytes: int = MAX_IMPORT_BYTES) -> bytes:
     path = Path(path)
-    if not path.is_file():
-        raise ValidationError(f"{path} does not exist or is not a file.")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ImportTooLarge(f"{path.name} is {size / 1e6:.1f} MB; imports are limited to {max_bytes / 1e6:.0f} MB. "
-                             "Split it into smaller files (for example `split -l 20000 file.jsonl part-`) and "
-                             "import them one by one. Nothing was imported.")
-    return path.read_bytes()
+    shown = shown_text(str(path))
+    try:
+        if not path.is_file():
+            raise ValidationError(f"{shown} does not exist or is not a file.")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ImportTooLarge(f"{shown_text(path.name)} is {size / 1e6:.1f} MB; imports are limited to "
+                                 f"{max_bytes / 1e6:.0f} MB. Split it into smaller files (for example "
+                                 "`split -l 20000 file.jsonl part-`) and import them one by one. Nothing was imported.")
+        with path.open("rb") as handle:
+            return handle.read(max_bytes + 1)[:max_bytes]
+    except OSError as exc:
+        raise ValidationError(f"{shown} cannot be read ({exc.strerror or exc}). Nothing was imported.") from None
 
 
 def import_file(db: Database, actor: User, path: Path | str, *, fmt: ImportFormat = "messages",
@@ -316,15 +337,15 @@ def import_file(db: Database, actor: User, path: Path | str, *, fmt: ImportForma
         raise ValidationError(f"Import as {as_status!r}? Expected pending or approved.")
     path = Path(path)
     data = read_import_file(path, max_bytes=max_bytes)
-    candidates, problems = parse_jsonl(data, fmt, source_name=path.name, system_for=system_for)
+    candidates, problems = parse_jsonl(data, fmt, source_name=shown_text(path.name), system_for=system_for)
     if problems and not partial:
         shown = "\n".join(f"  {p}" for p in problems[:MAX_REPORTED_PROBLEMS])
         more = f"\n  … and {len(problems) - MAX_REPORTED_PROBLEMS} more" if len(problems) > MAX_REPORTED_PROBLEMS else ""
-        raise ImportRejected(f"{path.name}: {len(problems)} bad line{'s' if len(problems) != 1 else ''}; nothing was "
+        raise ImportRejected(f"{shown_text(path.name)}: {len(problems)} bad line{'s' if len(problems) != 1 else ''}; nothing was "
                              f"imported. Fix {'them' if len(problems) != 1 else 'it'}, or import the good lines "
                              f"only with --partial.\n{shown}{more}", problems=tuple(problems))
     if not candidates and not problems:
-        raise ValidationError(f"{path.name} has no exchanges to import (it is empty).")
+        raise ValidationError(f"{shown_text(path.name)} has no exchanges to import (it is empty).")
     batch, now = uuid.uuid4().hex, utcnow()
     duplicates = 0
     keys: list[str] = []
@@ -346,8 +367,8 @@ def import_file(db: Database, actor: User, path: Path | str, *, fmt: ImportForma
         decisions: list[Decision] = []
         if as_status == "approved" and keys:
             decisions = approve_many(db, teacher, keys, _batch=batch, _action="review.import_approve")
-        audit.record(db, teacher, "examples.import", target=str(path), details={
+        audit.record(db, teacher, "examples.import", target=shown_text(str(path)), details={
             "format": fmt, "as": as_status, "imported": len(keys), "duplicates": duplicates,
             "skipped_lines": [p.line for p in problems], "batch": batch, "approved": len(decisions)})
-    return ImportReport(path=str(path), status=as_status, imported=len(keys), duplicates=duplicates,
+    return ImportReport(path=shown_text(str(path)), status=as_status, imported=len(keys), duplicates=duplicates,
                         problems=tuple(problems), keys=tuple(keys), batch=batch)

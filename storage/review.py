@@ -27,7 +27,7 @@ from storage import audit
 from storage.users import require_teacher
 from storage.users import User
 from storage.db import Database, end_of, utcnow
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import NotFoundError, ValidationError, storable_text
 
 ItemStatus = Literal["pending", "approved", "rejected"]
 RatingFilter = Literal["down", "up", "unrated"]
@@ -205,7 +205,7 @@ def validate_prompt(messages: Sequence[Mapping[str, Any]], *, what: str = "The p
                                   f"{', '.join(PROMPT_ROLES)}.")
         if not isinstance(content, str):
             raise ValidationError(f"{what}: message {index} ({role}) has no text content.")
-        clean.append({"role": role, "content": content})
+        clean.append({"role": role, "content": storable_text(content, f"{what}: message {index} ({role})")})
     if clean[-1]["role"] != "user":
         raise ValidationError(f"{what} must end with the student's message (role 'user'), "
                               f"but ends with {clean[-1]['role']!r}.")
@@ -215,15 +215,17 @@ def validate_prompt(messages: Sequence[Mapping[str, Any]], *, what: str = "The p
 
 
 def content_hash(prompt: Sequence[Mapping[str, str]], completion: str) -> str:
+    """SHA-256 of the canonical JSON of prompt and completion: finds duplicates across imports and
+    approvals. Total on any text (a lone surrogate is hashed, not raised on)."""
     canonical = json.dumps({"prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
                             "completion": completion}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _clean_completion(text: str | None, what: str = "The approved reply") -> str:
     if text is None or not text.strip():
         raise ValidationError(f"{what} is empty; write the reply the tutor should have given.")
-    return text.strip()
+    return storable_text(text.strip(), what)
 
 
 # -- the queue -----------------------------------------------------------------------------------
