@@ -142,7 +142,7 @@ def _percent_change(m: re.Match) -> Computation:
 
 def _percent_ratio(m: re.Match) -> Computation:
     part = _number(m["part1"] or m["part2"] or m["part3"])
-    whole = _number(m["whole1"] or m["whole2"] or m["whole3"])
+    whole = _number(m["whole1"] or m["whole2"] or m["whole3"] or m["whole4"])
     if whole == 0:
         raise MathsError("A percentage of zero has no value.")
     value = part / whole
@@ -312,8 +312,8 @@ _PATTERNS: tuple[tuple[re.Pattern, Callable[[re.Match], Computation]], ...] = tu
         ((rf"from\s+[$£€]?\s*(?P<a>{_NUM})\s+to\s+[$£€]?\s*(?P<b>{_NUM})\b[^.?!\n]{{0,60}}?\bpercent(?:age)?\s+"
          r"(?:change|increase|decrease|rise|fall)"), _percent_change),
         ((rf"what\s+percent(?:age)?\s+(?:of\s+(?P<whole1>{_NUM})\s+is\s+(?P<part1>{_NUM})|is\s+(?P<part2>{_NUM})\s+"
-         rf"of\s+(?P<whole2>{_NUM}))|(?P<part3>{_NUM})\s+(?:is\s+what\s+percent(?:age)?\s+of|out\s+of)\s+"
-         rf"(?P<whole3>{_NUM})(?:\s+as\s+a\s+percent(?:age)?)?"), _percent_ratio),
+         rf"of\s+(?P<whole2>{_NUM}))|(?P<part3>{_NUM})\s+(?:is\s+what\s+percent(?:age)?\s+of\s+(?P<whole3>{_NUM})|"
+         rf"out\s+of\s+(?P<whole4>{_NUM})\s+as\s+a\s+percent(?:age)?)"), _percent_ratio),
         ((rf"(?P<verb>increase|decrease|reduce|raise)\s+(?P<cur>{_CUR})(?P<n>{_NUM})(?:\s+[a-z]+)?\s+by\s+"
          rf"(?P<p>{_NUM}){_PCT}"), _percent_change_amount),
         ((rf"(?P<cur>{_CUR})(?P<n>{_NUM})(?:\s+[a-z]+)?\s+(?P<verb>increased|decreased|reduced|raised)\s+by\s+"
@@ -359,6 +359,7 @@ _TOKEN = re.compile(r"""
 
 def expression_runs(text: str) -> list[str]:
     """Maximal stretches of numbers, operators, brackets and single letters."""
+    text = text.replace("−", "-").replace("–", "-").replace("\xa0", " ")   # minus signs and no-break spaces
     runs, current = [], ""
     for m in _TOKEN.finditer(text):
         if m.lastgroup == "other":
@@ -596,7 +597,7 @@ def recognise(text: str) -> tuple[Computation, ...]:
     text = (text or "")[:MAX_TEXT_CHARS]
     for pattern, symbol in _WORD_OPERATORS:
         text = re.sub(pattern, f" {symbol} ", text, flags=re.IGNORECASE)
-    text = text.replace("−", "-").replace("–", "-")
+    text = text.replace("−", "-").replace("–", "-").replace("\xa0", " ")
     found: list[tuple[int, Computation]] = []
     for pattern, build in _PATTERNS:
         for m in pattern.finditer(text):

@@ -1,7 +1,10 @@
 """Checking a reply against verified results, visible corrections, and ground truth for prompts."""
 from __future__ import annotations
 
+import json
+import re
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +49,7 @@ def test_wrong_results_are_corrected_visibly(question: str, reply: str, correcti
     ("Solve 2x + 3 = 11", "2x = 8, so x = 4."),
     ("What is 2/3 + 1/6?", "Start by finding a common denominator of 3 and 6."),
     ("", "The cost is $5 + $3 = $8."),
+    ("", "There are 27 – 15 = 12 cups, and $864\xa0+ $2,592 = $3,456."),   # an en dash, a no-break space
 ])
 def test_right_replies_pass(question: str, reply: str) -> None:
     assert contradictions(reply, recognise(question)) == ()
@@ -99,6 +103,18 @@ def test_diagnose_names_the_misconception(question: str, answer: str, code: str)
                                               ("Hello", "3")])
 def test_diagnose_names_nothing_for_right_or_unknown_answers(question: str, answer: str) -> None:
     assert diagnose(question, answer) is None
+
+
+def test_reference_solutions_have_no_false_alarms() -> None:
+    """Every chain in the GSM8K reference solutions is right; none may be flagged."""
+    data = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k-300.jsonl"
+    if not data.exists():
+        pytest.skip("shared/data/gsm8k-300.jsonl is not beside this checkout")
+    flagged = []
+    for line in data.read_text(encoding="utf-8").splitlines():
+        solution = re.sub(r"<<[^>]*>>", "", json.loads(line)["solution"])
+        flagged += [c.stated for c in contradictions(solution)]
+    assert flagged == []
 
 
 def test_a_model_written_key_is_trusted_only_when_its_program_computes_it() -> None:

@@ -30,6 +30,7 @@ from learner.maths.misconceptions import (
     ("What is the percentage increase from 80 to 100?", "percentage",
      "The percentage change from 80 to 100 is 25%"),
     ("12 is what percent of 80?", "percentage", "12 as a percentage of 80 = 15%"),
+    ("Write 18 out of 24 as a percentage", "percentage", "18 as a percentage of 24 = 75%"),
     ("Write 0.75 as a fraction", "conversion", "0.75 as a fraction = 3/4"),
     ("Convert 3/8 to a decimal", "conversion", "3/8 as a decimal = 0.375"),
     ("Write 2/5 as a percentage", "conversion", "2/5 as a percentage = 40%"),
@@ -56,6 +57,7 @@ def test_questions_are_recognised_and_computed(text: str, kind: str, statement: 
     "The answer was 3/4.",
     "so x = 4",
     "I have 3 apples",
+    "9 out of 10 cheerleaders are 64\" tall.",   # a count, not a question about a percentage
     "",
 ])
 def test_text_without_a_computation_gives_nothing(text: str) -> None:
