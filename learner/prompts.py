@@ -79,8 +79,9 @@ def build_prompt(request: TutorRequest, tokenizer: Any, *, context_window: int, 
     user_text = request.user_text
 
     def user_turn(text: str) -> dict[str, str]:
-        return {"role": "user", "content": mode_turn(request.mode, text, grade=request.grade, topic=request.topic,
-                                                     prompts_dir=prompts_dir)}
+        content = mode_turn(request.mode, text, grade=request.grade, topic=request.topic, prompts_dir=prompts_dir)
+        # Verified results sit right after the question, where a small model heeds them most.
+        return {"role": "user", "content": f"{content}\n\n{request.facts}" if request.facts else content}
 
     def fits(hist: list[dict[str, str]], text: str) -> bool:
         return len(render_chat(tokenizer, [system, *hist, user_turn(text)])) <= budget

@@ -12,6 +12,7 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 # Short names people type (`--dtype bf16`) map onto the torch names stored in settings.
 DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 MAX_NEW_TOKENS_LIMIT = 8192
+MAX_WORD_PROBLEM_PROGRAMS = 5
 MAX_TEMPERATURE = 2.0
 # The key under which the app's Settings dialog stores GenerationSettings.to_dict() (storage.chat
 # settings table); `tutorloop ask` reads the same key so the terminal uses the window's choices.
@@ -25,6 +26,9 @@ class GenerationSettings:
     dtype: str = "auto"           # auto = the faster one for the device (bf16 on CPU: ~1.7x fp32 here)
     max_new_tokens: int = 512
     temperature: float = 0.7      # 0 = greedy (deterministic)
+    # Programs the model writes for a word problem the maths engine cannot read itself; a result is
+    # used only when two agree (learner.grounded). 0 turns program-aided solving off.
+    word_problem_programs: int = 3
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_spec, str) or not self.model_spec.strip():
@@ -47,6 +51,10 @@ class GenerationSettings:
                 or not 0.0 <= float(self.temperature) <= MAX_TEMPERATURE:
             raise ValueError(f"temperature must be a number from 0 to {MAX_TEMPERATURE:g} (got {self.temperature!r}).")
         object.__setattr__(self, "temperature", float(self.temperature))
+        if isinstance(self.word_problem_programs, bool) or not isinstance(self.word_problem_programs, int) \
+                or not 0 <= self.word_problem_programs <= MAX_WORD_PROBLEM_PROGRAMS:
+            raise ValueError(f"word_problem_programs must be a whole number from 0 to {MAX_WORD_PROBLEM_PROGRAMS} "
+                             f"(got {self.word_problem_programs!r}).")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(sorted(asdict(self).items()))

@@ -40,6 +40,8 @@ class TutorRequest:
     grade: str = ""
     topic: str = ""
     guard: AnswerGuard | None = None     # set: the reply is checked against an answer key
+    # Verified results (learner.grounded) the reply must agree with; added to the student's turn.
+    facts: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +52,18 @@ class GuardResult:
     reason: str
     mode: str = "hint"
     item_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MathsCheck:
+    """What the maths engine did for a reply: the results it computed before generating, and what
+    it found in the reply afterwards."""
+    computed: tuple[str, ...]            # "2/3 + 1/6 = 5/6": the verified statements given to the model
+    source: str = "engine"               # engine (recognised in the message) | programs (model-written, run)
+    contradictions: tuple[str, ...] = () # results the (first) reply stated wrongly
+    regenerated: bool = False            # a reply that contradicted the engine was written again
+    corrected: bool = False              # "Checked: …" lines were added to the final text
+    confirmation_blocked: bool = False   # the reply called a wrong student result right; replaced
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +82,7 @@ class TutorReply:
     # that a teacher's approval snapshots the real prompt, not one rendered again later.
     messages: tuple[dict[str, str], ...] = ()
     guard: GuardResult | None = None     # set when the request carried an AnswerGuard
+    maths: MathsCheck | None = None      # set when the maths engine checked the reply
 
 
 class TutorJob(Protocol):

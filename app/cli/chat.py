@@ -154,6 +154,7 @@ def run_ask(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir).ensure()
     settings = _settings_from(args, data_dir)
     quiet_transformers()
+    from learner.grounded import reply_grounded
     from learner.loading import load_model
     from learner.tutor import Tutor
     from learner.types import TutorRequest
@@ -174,8 +175,14 @@ def run_ask(args: argparse.Namespace) -> int:
         say(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode} · "
                 f"{'adapter v' + str(tutor.adapter_version) if tutor.adapter_version else 'no adapter'}]")
         request = TutorRequest(user_text=text, mode=args.mode, grade=args.grade, topic=args.topic)
-        reply = tutor.reply(request, settings, on_text=_write_out, stop=stop)
+        streamed: list[str] = []
+        reply = reply_grounded(tutor, request, settings, on_text=lambda piece: (streamed.append(piece),
+                                                                                 _write_out(piece)), stop=stop)
     _write_out("\n")
+    if reply.text.strip() != "".join(streamed).strip():
+        # The maths engine rewrote or corrected what streamed (or the guard withheld it): the final word.
+        say("(Checked by the maths engine. The reply as stored:)")
+        print(reply.text, flush=True)
     if reply.notice:
         say(f"Note: {reply.notice}")
     if args.mode == "practice":

@@ -99,13 +99,14 @@ class ModelWorker(QObject):
     @Slot(int, object, object, object)
     def generate(self, request_id: int, request: TutorRequest, settings: GenerationSettings,
                  stop: threading.Event) -> None:
-        from learner.guard import reply_with_guard
+        from learner.grounded import reply_grounded
 
         def reply(tutor: Tutor) -> None:
-            # Hint, don't tell: a request with an AnswerGuard is checked against its answer key (only
-            # checked sentences stream; a giveaway is regenerated once, then withheld).
-            answer = reply_with_guard(tutor, request, settings, on_text=lambda text: self.token.emit(request_id, text),
-                                      stop=stop)
+            # Maths is computed and checked by the engine; a request with an AnswerGuard (practice, or
+            # a computed result in Hint mode) is checked against its key: only checked sentences
+            # stream, and a giveaway is regenerated once, then withheld.
+            answer = reply_grounded(tutor, request, settings, on_text=lambda text: self.token.emit(request_id, text),
+                                    stop=stop)
             (self.cancelled if answer.stopped else self.finished).emit(request_id, answer)
 
         self._answer(request_id, reply)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext, ChangeKind
 from app.ui.errors import present_error
+from learner.maths import plain_maths
 from storage import StorageError, chat
 from storage.chat import Feedback, Message
 
@@ -213,7 +214,8 @@ class MessageWidget(QFrame):
                 self._render_stream()
             else:
                 self._stream_parts = []
-                self.body.set_markdown(message.content or ("*(no text)*" if message.status != "failed" else ""))
+                self.body.set_markdown(plain_maths(message.content) or ("*(no text)*" if message.status != "failed"
+                                                                      else ""))
         self.notice_label.setText(message.notice or "")
         self.notice_label.setVisible(bool(message.notice))
         finished = not is_user and message.status in ("complete", "stopped")
@@ -236,7 +238,8 @@ class MessageWidget(QFrame):
 
     @Slot()
     def _render_stream(self) -> None:
-        self.body.set_markdown(self.streamed_text or "…")
+        # LaTeX the model writes is shown as plain maths while it streams too (learner.maths.render).
+        self.body.set_markdown(plain_maths(self.streamed_text) or "…")
 
     @Slot()
     def _unfold(self) -> None:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext, ChangeKind
 from app.ui.errors import present_error
+from learner.maths import plain_maths
 from learner.review_prompt import prompt_messages_for
 from storage import StorageError, review
 from storage.chat import MODES
@@ -523,7 +524,7 @@ def _detail_html(detail: review.ReviewDetail) -> str:
         for turn in detail.context:
             parts.append(f"<p style='color:gray'><b>{who.get(turn.role, turn.role)}:</b> {_para(turn.content)}</p>")
     parts.append(f"<h3>Student</h3><p>{_para(item.student_message)}</p>")
-    parts.append(f"<h3>Tutor {RATING_MARK.get(item.rating or 0, '')}</h3><p>{_para(item.reply)}</p>")
+    parts.append(f"<h3>Tutor {RATING_MARK.get(item.rating or 0, '')}</h3><p>{_para(plain_maths(item.reply))}</p>")
     if item.suggestion:
         parts.append(f"<h3>Student's suggested better answer</h3><p>{_para(item.suggestion)}</p>")
     if item.decision:
@@ -532,5 +533,5 @@ def _detail_html(detail: review.ReviewDetail) -> str:
             line += f": {item.reason}"
         parts.append(f"<p><i>{html.escape(line)}</i></p>")
         if item.approved_completion and item.approved_completion != item.reply:
-            parts.append(f"<h3>Approved as</h3><p>{_para(item.approved_completion)}</p>")
+            parts.append(f"<h3>Approved as</h3><p>{_para(plain_maths(item.approved_completion))}</p>")
     return "\n".join(parts)

@@ -1,0 +1,148 @@
+"""The chat's reply path with the maths engine: results computed before generating and given to
+the model, every stated result checked after, contradictions written again or corrected visibly,
+a wrong student result never confirmed, the true result withheld in Hint mode, LaTeX made plain."""
+from __future__ import annotations
+
+import pytest
+
+from learner.grounded import agrees_with_student, ground, looks_like_word_problem, reply_grounded
+from learner.guard import WITHHELD_MESSAGE
+from learner.settings import GenerationSettings
+from learner.types import TutorRequest
+from tests.support.scripted_tutor import ScriptedTutor
+
+SETTINGS = GenerationSettings(model_spec="scripted", device="cpu", temperature=0.0, max_new_tokens=64)
+NO_PROGRAMS = lambda _problem: []  # noqa: E731 - the engine reads these questions itself
+
+
+def _ask(tutor: ScriptedTutor, text: str, mode: str = "explain", **kwargs):
+    return reply_grounded(tutor, TutorRequest(user_text=text, mode=mode), SETTINGS,
+                          write_programs=kwargs.pop("write_programs", NO_PROGRAMS), **kwargs)
+
+
+def test_explain_gets_the_verified_result_in_its_prompt() -> None:
+    tutor = ScriptedTutor(["Write 1/2 as 2/4; then 2/4 + 1/4 = 3/4."])
+    reply = _ask(tutor, "What is 1/2 + 1/4?")
+    assert "1/2 + 1/4 = 3/4" in tutor.requests[0].facts and "Steps:" in tutor.requests[0].facts
+    assert reply.text == "Write 1/2 as 2/4; then 2/4 + 1/4 = 3/4."         # right: left as it was
+    assert reply.maths is not None and reply.maths.computed == ("1/2 + 1/4 = 3/4",)
+    assert not (reply.maths.regenerated or reply.maths.corrected)
+
+
+def test_a_wrong_result_is_written_again_once() -> None:
+    tutor = ScriptedTutor(["Add the tops and bottoms: 1/2 + 1/4 = 2/6.", "Use quarters: 2/4 + 1/4 = 3/4."])
+    streamed: list[str] = []
+    reply = _ask(tutor, "What is 1/2 + 1/4?", on_text=streamed.append)
+    assert "2/6" in "".join(streamed)                                        # the first one streamed …
+    assert "2/6, which is wrong" in tutor.requests[1].facts                  # … the second was told why
+    assert reply.text == "Use quarters: 2/4 + 1/4 = 3/4."
+    assert reply.maths.regenerated and reply.maths.contradictions == ("1/2 + 1/4 = 2/6",)
+    assert not reply.maths.corrected
+
+
+def test_a_result_still_wrong_after_the_retry_is_corrected_visibly() -> None:
+    tutor = ScriptedTutor(["So 1/2 + 1/4 = 3/8.", "Again, 1/2 + 1/4 = 3/8."])
+    reply = _ask(tutor, "What is 1/2 + 1/4?")
+    assert reply.text.startswith("Again, 1/2 + 1/4 = 3/8.")
+    assert reply.text.rstrip().endswith("Checked: 1/2 + 1/4 = 3/4.")
+    assert reply.maths.corrected
+
+
+def test_explain_ends_with_the_verified_result_when_the_reply_leaves_it_out() -> None:
+    tutor = ScriptedTutor(["Find 15 hundredths of 80: split 80 into hundredths first."])
+    reply = _ask(tutor, "What is 15% of 80?")
+    assert reply.text.endswith("Checked: 15% of 80 = 12.")
+
+
+def test_a_wrong_arithmetic_chain_is_caught_with_nothing_recognised_in_the_question() -> None:
+    tutor = ScriptedTutor(["Let me think. 7 x 8 = 54, so that is the area.", "7 x 8 = 54."])
+    reply = _ask(tutor, "How big is the garden bed in the picture?")
+    assert "Checked:" in reply.text and "56" in reply.text
+
+
+def test_hint_mode_withholds_the_computed_result_and_says_it_only_privately() -> None:
+    tutor = ScriptedTutor(["The answer is 3/4.", "It is three quarters."])
+    reply = _ask(tutor, "How do I work out 1/2 + 1/4?", mode="hint")
+    assert tutor.requests[0].guard is not None and tutor.requests[0].guard.answer_key == "3/4"
+    assert "do NOT tell the student" in tutor.requests[0].facts and "Steps:" not in tutor.requests[0].facts
+    assert reply.text == WITHHELD_MESSAGE and reply.guard.outcome == "withheld"
+
+
+def test_hint_mode_never_confirms_a_wrong_worked_solution() -> None:
+    tutor = ScriptedTutor(["Yes, your solution is correct!", "Correct, well done."])
+    reply = _ask(tutor, "I did 2/3 + 1/6 = 3/9. Is it right?", mode="hint")
+    facts = tutor.requests[0].facts
+    assert "3/9 is NOT correct" in facts and "added the numerators and added the denominators" in facts
+    assert reply.maths.confirmation_blocked
+    assert reply.text.startswith("Not quite: 3/9") and "added the numerators" in reply.text
+    assert not agrees_with_student(reply.text) and "5/6" not in reply.text      # still a hint, not the answer
+
+
+def test_a_hint_that_names_the_mistake_is_kept() -> None:
+    tutor = ScriptedTutor(["Not quite: you added the tops and the bottoms. Make the denominators the same first."])
+    reply = _ask(tutor, "I did 2/3 + 1/6 = 3/9. Is it right?", mode="hint")
+    assert reply.text.startswith("Not quite: you added the tops") and not reply.maths.confirmation_blocked
+
+
+def test_a_word_problem_is_solved_by_agreeing_programs() -> None:
+    program = "def solution():\n    april = 48\n    may = april / 2\n    return april + may\n"
+    other = "def solution():\n    return 48 + 48 // 2\n"
+    tutor = ScriptedTutor(["Add April's clips to May's clips."])
+    problem = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+               "How many clips did Natalia sell altogether in April and May?")
+    reply = _ask(tutor, problem, write_programs=lambda _p: [program, other, "def solution():\n    return 60\n"])
+    assert "72" in tutor.requests[0].facts
+    assert reply.maths.source == "programs" and reply.text.endswith("Checked: The answer to the word problem is 72.")
+
+
+def test_programs_that_disagree_give_no_result() -> None:
+    tutor = ScriptedTutor(["Add the two months."])
+    problem = "Sam has 3 bags with 4 apples each. How many apples does he have?"
+    reply = _ask(tutor, problem, write_programs=lambda _p: ["def solution():\n    return 12\n",
+                                                            "def solution():\n    return 7\n"])
+    assert tutor.requests[0].facts == "" and reply.maths is None and reply.text == "Add the two months."
+
+
+def test_latex_becomes_plain_maths() -> None:
+    tutor = ScriptedTutor([r"The sum is \( \frac{3}{4} \), since \(\frac{1}{2} = \frac{2}{4}\)."])
+    reply = _ask(tutor, "What is 1/2 + 1/4?")
+    assert "\\frac" not in reply.text and "3/4" in reply.text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Yes, your solution is correct.", True), ("Correct! Well done.", True), ("That's right.", True),
+    ("Your answer is right, but…", True), ("Not quite: check the denominators.", False),
+    ("Let's check your first step.", False), ("Your answer is not correct yet.", False),
+])
+def test_agreeing_openings(text: str, expected: bool) -> None:
+    assert agrees_with_student(text) is expected
+
+
+def test_only_explain_and_hint_are_grounded_and_word_problems_need_numbers() -> None:
+    practice = TutorRequest(user_text="What is 1/2 + 1/4?", mode="practice")
+    assert ground(practice).request == practice
+    assert looks_like_word_problem("Sam has 3 bags with 4 apples each. How many apples does he have?")
+    assert not looks_like_word_problem("Why do plants need light to grow and make food?")
+
+
+def test_the_real_reply_path_with_the_tiny_model(tiny_loaded) -> None:
+    """The tiny random model writes nonsense; the engine's result still reaches the student, and its
+    programs (nonsense too) never become a result."""
+    from learner.grounded import program_writer
+    from learner.tutor import Tutor
+
+    tutor = Tutor(tiny_loaded)
+    settings = GenerationSettings(model_spec="tiny", device="cpu", temperature=0.0, max_new_tokens=12,
+                                  word_problem_programs=2)
+    reply = reply_grounded(tutor, TutorRequest(user_text="What is 1/2 + 1/4?", mode="explain"), settings)
+    assert reply.text.endswith("Checked: 1/2 + 1/4 = 3/4.") and reply.maths.corrected
+    assert "1/2 + 1/4 = 3/4" in reply.messages[-1]["content"]               # the prompt carried the fact
+
+    import threading
+
+    programs = program_writer(tutor, settings, threading.Event(), samples=2)(
+        "Sam has 3 bags with 4 apples each. How many apples does he have?")
+    assert len(programs) <= 2
+    word = reply_grounded(tutor, TutorRequest(user_text="Sam has 3 bags with 4 apples each. How many apples "
+                                                        "does he have?", mode="hint"), settings)
+    assert word.maths is None and "Verified by the calculator" not in word.messages[-1]["content"]
