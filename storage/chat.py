@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from storage.db import Database, utcnow
 from storage.errors import NotFoundError, ValidationError, required_text
+from storage.prompt_store import collect_garbage
 from storage.users import get_user
 
 Mode = Literal["explain", "hint", "practice"]
@@ -102,9 +103,12 @@ def update_session(db: Database, session_id: int, *, title: str | None = None, t
 
 
 def delete_session(db: Database, session_id: int) -> None:
+    """Delete the session and its messages; prompts recorded for its replies go too, unless a
+    training example approved from them still holds them."""
     with db.transaction() as t:
         get_session(db, session_id)
         t.execute("DELETE FROM sessions WHERE id = ?", [session_id])
+        collect_garbage(db.conn)
 
 
 # -- messages ------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ whole, 3,000 approvals from one session wrote a 475 MB database. As chains, a sn
 the nodes its prompt does not share with one already stored (the new turns), and a prompt recorded
 for a reply and the training example approved from it are the same node.
 
-A node is keyed by a hash of its whole prefix (`prefix_key`), so the longest stored prefix of a new
-prompt is found without reading any chain. Nodes and messages never change (triggers refuse
+A node is keyed by a hash of its whole prefix (`extend_digest`), so the longest stored prefix of a
+new prompt is found without reading any chain; the same chain digest identifies an exchange's
+prompt in its content hash (`content_hash`), so a snapshot's hash costs only its new turns too. Nodes and messages never change (triggers refuse
 updates); `collect_garbage` removes those no snapshot or recorded prompt uses any more, so a
 deleted chat or student leaves no text behind.
 
@@ -20,21 +21,63 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 
 Message = Mapping[str, str]
-_ROOT_KEY = b"tutorloop-prompt"
+Pair = tuple[str, str]
+_ROOT = hashlib.sha256(b"tutorloop-prompt").digest()
+pair_of = operator.itemgetter("role", "content")   # C-level: a long prompt's pairs without a Python loop
 
 
 def message_digest(role: str, content: str) -> bytes:
     return hashlib.sha256(f"{role}\x00{content}".encode("utf-8", "surrogatepass")).digest()
 
 
-def prefix_key(parent_key: bytes, digest: bytes) -> bytes:
-    """The key of a prefix: its parent's key and its last message, 16 bytes (collisions at 2**-64
-    after four billion nodes)."""
-    return hashlib.sha256(parent_key + digest).digest()[:16]
+def extend_digest(parent: bytes, digest: bytes) -> bytes:
+    """The digest of a prefix: its parent's and its last message's. A node's key is the first 16
+    bytes (collisions at 2**-64 after four billion nodes)."""
+    return hashlib.sha256(parent + digest).digest()
+
+
+def chain_digest(pairs: Iterable[Pair]) -> bytes:
+    """The digest of a whole prompt, as its chain of prefixes builds it."""
+    digest = _ROOT
+    for role, content in pairs:
+        digest = extend_digest(digest, message_digest(role, content))
+    return digest
+
+
+def content_hash(prompt: Sequence[Message], completion: str) -> str:
+    """What identifies an exchange (duplicate imports and approvals): its prompt's chain digest and
+    the completion. Total on any text (a lone surrogate is hashed, not raised on)."""
+    return content_hash_of(chain_digest(map(pair_of, prompt)), completion)
+
+
+def content_hash_of(prompt_digest: bytes, completion: str) -> str:
+    return hashlib.sha256(b"tutorloop-content-v2\x00" + prompt_digest +
+                          completion.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def common_prefix(old: Sequence[Pair], new: Sequence[Pair]) -> int:
+    """Length of the longest common prefix. Consecutive snapshots of one session differ only in
+    their last turns, so the search steps back from the end (1, 2, 4, ... messages), then bisects;
+    each probe is one C-level list comparison."""
+    old, new = list(old), list(new)
+    limit = min(len(old), len(new))
+    step, high = 1, limit
+    while high > 0 and old[:high] != new[:high]:
+        high, step = max(0, limit - step), step * 2
+    low = high                          # a common prefix
+    high = min(limit, low + step // 2)  # the last probe that failed (or the limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if old[:middle] == new[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 class PromptWriter:
@@ -44,66 +87,57 @@ class PromptWriter:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._digests: dict[tuple[str, str], bytes] = {}
-        self._last: list[tuple[str, str]] = []
-        self._last_keys: list[bytes] = []
+        self._last: list[Pair] = []
+        self._last_digests: list[bytes] = []
         self._last_nodes: list[int] = []
+        self._message_ids: dict[bytes, int] = {}    # message digest -> prompt_messages.id, this batch
 
-    def store(self, messages: Sequence[Message]) -> int:
-        """The node id of `messages` (at least one), creating the nodes it does not share yet."""
-        if not messages:
+    def store(self, pairs: Sequence[Pair]) -> tuple[int, bytes]:
+        """The node id of the prompt given as (role, content) pairs (at least one) and its chain
+        digest, creating the nodes it does not share yet."""
+        pairs = list(pairs)
+        if not pairs:
             raise ValueError("a stored prompt has at least one message")
-        pairs = [(m["role"], m["content"]) for m in messages]
-        shared = _common_prefix(self._last, pairs)
-        keys, nodes = self._last_keys[:shared], self._last_nodes[:shared]
-        for role, content in pairs[shared:]:
-            digest = self._digests.get((role, content))
-            if digest is None:
-                digest = self._digests[(role, content)] = message_digest(role, content)
-            keys.append(prefix_key(keys[-1] if keys else _ROOT_KEY, digest))
+        shared = common_prefix(self._last, pairs)
+        digests, nodes = self._last_digests[:shared], self._last_nodes[:shared]
+        messages = [message_digest(role, content) for role, content in pairs[shared:]]
+        for message in messages:
+            digests.append(extend_digest(digests[-1] if digests else _ROOT, message))
         # Stored prefixes form a chain, so the stored part is a prefix of the new ones: find its end.
         low, high = shared, len(pairs)
         while low < high:
             middle = (low + high) // 2
-            if self._node_of(keys[middle]) is not None:
+            if self._node_of(digests[middle]) is not None:
                 low = middle + 1
             else:
                 high = middle
         for index in range(shared, low):
-            nodes.append(self._node_of(keys[index]))  # type: ignore[arg-type]
+            nodes.append(self._node_of(digests[index]))  # type: ignore[arg-type]
         for index in range(low, len(pairs)):
             role, content = pairs[index]
-            message_id = self._message_id(role, content)
+            message_id = self._message_id(messages[index - shared], role, content)
             parent = nodes[-1] if nodes else None
             cursor = self.conn.execute("INSERT INTO prompt_nodes (key, parent_id, message_id) VALUES (?, ?, ?)",
-                                       (keys[index], parent, message_id))
+                                       (digests[index][:16], parent, message_id))
             nodes.append(cursor.lastrowid)  # type: ignore[arg-type]
-        self._last, self._last_keys, self._last_nodes = pairs, keys, nodes
-        return nodes[-1]
+        self._last, self._last_digests, self._last_nodes = pairs, digests, nodes
+        return nodes[-1], digests[-1]
 
-    def _node_of(self, key: bytes) -> int | None:
-        row = self.conn.execute("SELECT id FROM prompt_nodes WHERE key = ?", (key,)).fetchone()
+    def _node_of(self, digest: bytes) -> int | None:
+        row = self.conn.execute("SELECT id FROM prompt_nodes WHERE key = ?", (digest[:16],)).fetchone()
         return row[0] if row else None
 
-    def _message_id(self, role: str, content: str) -> int:
-        digest = self._digests.get((role, content)) or message_digest(role, content)
+    def _message_id(self, digest: bytes, role: str, content: str) -> int:
+        if (known := self._message_ids.get(digest)) is not None:
+            return known
         row = self.conn.execute("SELECT id FROM prompt_messages WHERE digest = ?", (digest,)).fetchone()
         if row:
-            return row[0]
-        return self.conn.execute("INSERT INTO prompt_messages (digest, role, content) VALUES (?, ?, ?)",
-                                 (digest, role, content)).lastrowid  # type: ignore[return-value]
-
-
-def _common_prefix(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> int:
-    """Length of the longest common prefix, by bisection over C-level list comparisons."""
-    low, high = 0, min(len(old), len(new))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if old[:middle] == new[:middle]:
-            low = middle
+            message_id = row[0]
         else:
-            high = middle - 1
-    return low
+            message_id = self.conn.execute("INSERT INTO prompt_messages (digest, role, content) VALUES (?, ?, ?)",
+                                           (digest, role, content)).lastrowid
+        self._message_ids[digest] = message_id  # type: ignore[assignment]
+        return message_id  # type: ignore[return-value]
 
 
 def load_prompts(conn: sqlite3.Connection, node_ids: Iterable[int]) -> dict[int, tuple[dict[str, str], ...]]:

@@ -15,7 +15,8 @@ Every function here that does teacher work takes the acting User and checks the 
 """
 from __future__ import annotations
 
-import hashlib
+import bisect
+import itertools
 import json
 import sqlite3
 import uuid
@@ -27,7 +28,17 @@ from storage import audit
 from storage.users import require_teacher
 from storage.users import User
 from storage.db import Database, end_of, utcnow
-from storage.errors import NotFoundError, ValidationError, storable_text
+from storage.errors import NotFoundError, ValidationError, shown_text, storable_text
+from storage.prompt_store import (
+    Pair, PromptWriter, collect_garbage, common_prefix, content_hash, content_hash_of, load_prompts, pair_of,
+)
+
+__all__ = ["AlreadyDecided", "Decision", "FilterOptions", "PromptBuilder", "QueueFilter", "ReplyContext",
+           "ReviewCounts", "ReviewDetail", "ReviewItem", "TrainingExample", "Turn", "UndoResult", "approve",
+           "approve_many", "content_hash", "count_queue", "counts", "edit_and_approve", "editor_prefill",
+           "filter_options", "get_detail", "get_example", "get_item", "last_adapter_cutoff", "list_examples",
+           "list_queue", "make_key", "parse_key", "record_reply_prompt", "reject", "reply_context", "undo_last",
+           "validate_prompt"]
 
 ItemStatus = Literal["pending", "approved", "rejected"]
 RatingFilter = Literal["down", "up", "unrated"]
@@ -91,7 +102,9 @@ class ReplyContext:
     grade: str
     topic: str
     mode: str | None
-    history: tuple[Turn, ...]            # every turn before the reply; the last is the student message
+    # The turns before the reply, the last one the student message: all of them, unless the session
+    # is longer than any prompt could be (HISTORY_CHARS), then the most recent ones.
+    history: tuple[Turn, ...]
     reply: str
 
 
@@ -193,33 +206,31 @@ def validate_prompt(messages: Sequence[Mapping[str, Any]], *, what: str = "The p
     """Roles and contents checked; the last message must be the student's."""
     if not messages:
         raise ValidationError(f"{what} has no messages.")
-    clean: list[dict[str, str]] = []
-    for index, message in enumerate(messages, start=1):
-        if not isinstance(message, Mapping):
-            raise ValidationError(f"{what}: message {index} is not an object with role and content.")
-        role, content = message.get("role"), message.get("content")
-        if role is None:
-            raise ValidationError(f"{what}: message {index} has no role.")
-        if role not in PROMPT_ROLES:
-            raise ValidationError(f"{what}: message {index} has role {role!r}; expected one of "
-                                  f"{', '.join(PROMPT_ROLES)}.")
-        if not isinstance(content, str):
-            raise ValidationError(f"{what}: message {index} ({role}) has no text content.")
-        clean.append({"role": role, "content": storable_text(content, f"{what}: message {index} ({role})")})
-    if clean[-1]["role"] != "user":
-        raise ValidationError(f"{what} must end with the student's message (role 'user'), "
-                              f"but ends with {clean[-1]['role']!r}.")
-    if not clean[-1]["content"].strip():
-        raise ValidationError(f"{what}: the student's message is empty.")
+    clean = [_checked_message(index, message, what) for index, message in enumerate(messages, start=1)]
+    _check_ending(clean[-1], what)
     return clean
 
 
-def content_hash(prompt: Sequence[Mapping[str, str]], completion: str) -> str:
-    """SHA-256 of the canonical JSON of prompt and completion: finds duplicates across imports and
-    approvals. Total on any text (a lone surrogate is hashed, not raised on)."""
-    canonical = json.dumps({"prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
-                            "completion": completion}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+def _checked_message(index: int, message: Any, what: str) -> dict[str, str]:
+    if not isinstance(message, Mapping):
+        raise ValidationError(f"{what}: message {index} is not an object with role and content.")
+    role, content = message.get("role"), message.get("content")
+    if role is None:
+        raise ValidationError(f"{what}: message {index} has no role.")
+    if not isinstance(role, str) or role not in PROMPT_ROLES:
+        raise ValidationError(f"{what}: message {index} has role {shown_text(repr(role))[:80]}; expected one of "
+                              f"{', '.join(PROMPT_ROLES)}.")
+    if not isinstance(content, str):
+        raise ValidationError(f"{what}: message {index} ({role}) has no text content.")
+    return {"role": role, "content": storable_text(content, f"{what}: message {index} ({role})")}
+
+
+def _check_ending(last: Mapping[str, str], what: str) -> None:
+    if last["role"] != "user":
+        raise ValidationError(f"{what} must end with the student's message (role 'user'), "
+                              f"but ends with {last['role']!r}.")
+    if not last["content"].strip():
+        raise ValidationError(f"{what}: the student's message is empty.")
 
 
 def _clean_completion(text: str | None, what: str = "The approved reply") -> str:
@@ -378,10 +389,63 @@ def _missing(db: Database, kind: str, ident: int) -> Exception:
                            "are reviewed.")
 
 
-def _turns_before(db: Database, session_id: int, message_id: int) -> tuple[Turn, ...]:
-    rows = db.query("SELECT id, role, content FROM messages WHERE session_id = ? AND id < ? "
-                    "AND status IN ('complete', 'stopped') ORDER BY id", (session_id, message_id))
-    return tuple(Turn(role=r["role"], content=r["content"], message_id=r["id"]) for r in rows)
+# A reply answered at most 4,096 tokens of context (learner.loading caps the window), about 16,000
+# characters at ~4 a token. A snapshot rendered without a recorded prompt keeps twice that of the
+# most recent turns: everything the model could have seen, while a session of thousands of turns
+# does not hand its whole history to every one of its snapshots. The training job trims
+# token-exactly. The oldest turns go in blocks of HISTORY_BLOCK, so consecutive snapshots of one
+# session start at the same turn and share their stored prefix (storage.prompt_store).
+HISTORY_CHARS = 32_000
+HISTORY_BLOCK = 64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _SessionTurns:
+    ids: list[int]
+    turns: tuple[Turn, ...]
+    chars: list[int]                     # chars[i]: characters in turns[:i]
+
+
+def _session_turns(db: Database, session_id: int, before: int | None = None) -> _SessionTurns:
+    sql = "SELECT id, role, content FROM messages WHERE session_id = ? AND status IN ('complete', 'stopped')"
+    params: tuple[int, ...] = (session_id,)
+    if before is not None:
+        sql, params = sql + " AND id < ?", (session_id, before)
+    rows = db.query(sql + " ORDER BY id", params)
+    turns = tuple(Turn(role=r["role"], content=r["content"], message_id=r["id"]) for r in rows)
+    return _SessionTurns(ids=[r["id"] for r in rows], turns=turns,
+                         chars=[0, *itertools.accumulate(len(t.content) for t in turns)])
+
+
+def _turns_before(db: Database, session_id: int, message_id: int,
+                  sessions: dict[int, _SessionTurns] | None = None) -> tuple[Turn, ...]:
+    """The finished turns of the session before `message_id`, all of them."""
+    return _history(db, session_id, message_id, sessions)[0]
+
+
+def _history(db: Database, session_id: int, message_id: int,
+             sessions: dict[int, _SessionTurns] | None) -> tuple[tuple[Turn, ...], list[int]]:
+    """The turns before `message_id` and their running character counts. With `sessions` (a bulk
+    approval) each session is read once and sliced, instead of once per reply."""
+    if sessions is None:
+        found = _session_turns(db, session_id, before=message_id)
+        return found.turns, found.chars
+    if session_id not in sessions:
+        sessions[session_id] = _session_turns(db, session_id)
+    found = sessions[session_id]
+    end = bisect.bisect_left(found.ids, message_id)
+    return found.turns[:end], found.chars[:end + 1]
+
+
+def _recent_start(history: tuple[Turn, ...], chars: list[int], cut: int) -> int:
+    """Where the turns a prompt can hold start (see HISTORY_CHARS): at a block boundary, then at the
+    student's next message."""
+    if chars[cut] <= HISTORY_CHARS:
+        return 0
+    start = bisect.bisect_left(chars, chars[cut] - HISTORY_CHARS) // HISTORY_BLOCK * HISTORY_BLOCK
+    while start < cut - 1 and history[start].role != "user":
+        start += 1
+    return start
 
 
 def get_detail(db: Database, actor: User, key: str | int) -> ReviewDetail:
@@ -405,21 +469,22 @@ def reply_context(db: Database, actor: User, message_id: int) -> ReplyContext:
     return _reply_context(db, message_id)
 
 
-def _reply_context(db: Database, message_id: int) -> ReplyContext:
-    item = _fetch_item(db, "reply", message_id)
+def _reply_context(db: Database, message_id: int, item: ReviewItem | None = None,
+                   sessions: dict[int, _SessionTurns] | None = None) -> ReplyContext:
+    item = item or _fetch_item(db, "reply", message_id)
     if item is None:
         raise _missing(db, "reply", message_id)
     assert item.session_id is not None
-    history = _turns_before(db, item.session_id, message_id)
-    student = [t for t in history if t.role == "user"]
-    if not student:
+    history, chars = _history(db, item.session_id, message_id, sessions)
+    last_user = next((i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"), None)
+    if last_user is None:
         raise ValidationError(f"Reply {item.key} has no student message before it; there is nothing to learn from.")
     # Turns after the student message (e.g. a failed retry) are not part of what the reply answered.
-    cut = history.index(student[-1]) + 1
+    cut = last_user + 1
     return ReplyContext(
-        message_id=message_id, student_message_id=student[-1].message_id or 0, session_id=item.session_id,
+        message_id=message_id, student_message_id=history[last_user].message_id or 0, session_id=item.session_id,
         student_name=item.student_name, grade=item.grade, topic=item.topic, mode=item.mode,
-        history=history[:cut], reply=item.reply,
+        history=history[_recent_start(history, chars, cut):cut], reply=item.reply,
     )
 
 
@@ -434,8 +499,10 @@ def record_reply_prompt(db: Database, message_id: int, messages: Sequence[Mappin
     if rows[0]["role"] != "assistant":
         raise ValidationError("Only a tutor reply has a prompt.")
     with db.transaction() as t:
-        t["reply_prompts"].upsert({"message_id": message_id, "prompt_json": json.dumps(prompt, ensure_ascii=False),
+        node, _digest = PromptWriter(db.conn).store(list(map(pair_of, prompt)))
+        t["reply_prompts"].upsert({"message_id": message_id, "prompt_json": "", "prompt_node": node,
                                    "created_at": utcnow()}, pk="message_id")
+        collect_garbage(db.conn)   # the prompt it replaced, when a reply was recorded twice
 
 
 def filter_options(db: Database, actor: User) -> FilterOptions:
@@ -467,7 +534,7 @@ def _already_decided(item: ReviewItem) -> AlreadyDecided:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Prepared:
     item: ReviewItem
-    prompt: list[dict[str, str]]
+    prompt: list[Pair]           # (role, content), checked
     source_message_ids: list[int]
     student_id: int | None
     original: str
@@ -475,8 +542,49 @@ class _Prepared:
     uid: str | None = None       # an imported exchange's exported split id, kept when still free
 
 
-def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None) -> _Prepared:
+class _Snapshots:
+    """What one approval action shares between its snapshots: each session's turns read once, the
+    last checked prompt (a long session's next prompt is checked from where they differ), and the
+    prompt writer (its stored prefixes are shared). Without it a bulk approval of 3,000 replies of
+    one session re-read, re-checked and re-hashed the whole history 3,000 times."""
+
+    def __init__(self, db: Database) -> None:
+        self.writer = PromptWriter(db.conn)
+        self.sessions: dict[int, _SessionTurns] = {}
+        self._checked: list[Pair] = []
+
+    def check(self, messages: Sequence[Mapping[str, Any]], what: str) -> list[Pair]:
+        """The prompt's (role, content) pairs, validated as validate_prompt does; only the messages
+        after the prefix it shares with the previous prompt are looked at one by one."""
+        if not messages:
+            raise ValidationError(f"{what} has no messages.")
+        try:
+            pairs = list(map(pair_of, messages))
+        except (KeyError, TypeError, AttributeError):
+            validate_prompt(messages, what=what)      # says what is wrong
+            raise
+        shared = common_prefix(self._checked, pairs)
+        for index in range(shared, len(pairs)):
+            _checked_message(index + 1, messages[index], what)
+        _check_ending({"role": pairs[-1][0], "content": pairs[-1][1]}, what)
+        self._checked = pairs
+        return pairs
+
+
+def _recorded_prompt(db: Database, message_id: int) -> list[dict[str, str]] | None:
+    rows = db.query("SELECT prompt_json, prompt_node FROM reply_prompts WHERE message_id = ?", (message_id,))
+    if not rows:
+        return None
+    if rows[0]["prompt_node"] is not None:
+        node = rows[0]["prompt_node"]
+        return list(load_prompts(db.conn, [node])[node])
+    return json.loads(rows[0]["prompt_json"])
+
+
+def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None,
+             shared: _Snapshots | None = None) -> _Prepared:
     """Everything an approval needs that can be read before taking the write lock."""
+    shared = shared or _Snapshots(db)
     kind, ident = parse_key(key)
     item = _fetch_item(db, kind, ident)
     if item is None:
@@ -484,26 +592,26 @@ def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None) -> 
     if item.status != "pending":
         raise _already_decided(item)
     if kind == "reply":
-        ctx = _reply_context(db, ident)
-        recorded = db.query("SELECT prompt_json FROM reply_prompts WHERE message_id = ?", (ident,))
+        ctx = _reply_context(db, ident, item, shared.sessions)
+        recorded = _recorded_prompt(db, ident)
         if recorded:   # the prompt the reply was really generated from: the exact context
-            prompt = validate_prompt(json.loads(recorded[0]["prompt_json"]),
-                                     what=f"The recorded prompt of reply {item.key}")
+            prompt = shared.check(recorded, f"The recorded prompt of reply {item.key}")
         elif prompt_for is None:
             raise ValidationError(f"Reply {item.key} has no recorded prompt and no prompt_for was given to "
                                   "render one.")
         else:
-            prompt = validate_prompt(list(prompt_for(ctx)), what=f"The prompt rendered for reply {item.key}")
+            prompt = shared.check(list(prompt_for(ctx)), f"The prompt rendered for reply {item.key}")
         return _Prepared(item=item, prompt=prompt, source_message_ids=[ctx.student_message_id, ident],
                          student_id=item.student_id, original=item.reply, source_ref="")
     row = db.query("SELECT prompt_json, completion, source_ref, uid FROM imported_exchanges WHERE id = ?",
                    (ident,))[0]
-    return _Prepared(item=item, prompt=json.loads(row["prompt_json"]), source_message_ids=[], student_id=None,
-                     original=row["completion"], source_ref=row["source_ref"], uid=row["uid"])
+    return _Prepared(item=item, prompt=list(map(pair_of, json.loads(row["prompt_json"]))), source_message_ids=[],
+                     student_id=None, original=row["completion"], source_ref=row["source_ref"], uid=row["uid"])
 
 
 def _write_decision(db: Database, teacher: User, prep: _Prepared, *, decision: str, batch: str, now: str,
-                    completion: str | None = None, reason: str | None = None) -> Decision:
+                    completion: str | None = None, reason: str | None = None,
+                    shared: _Snapshots | None = None) -> Decision:
     """Inside the caller's transaction: re-check the item, write the snapshot and the review row."""
     item = prep.item
     kind, ident = parse_key(item.key)
@@ -512,28 +620,29 @@ def _write_decision(db: Database, teacher: User, prep: _Prepared, *, decision: s
         raise _missing(db, kind, ident)
     if current.status != "pending":
         raise _already_decided(current)
-    t = db.db
     example_id = None
     if decision in ("approved", "edited"):
         assert completion is not None
+        shared = shared or _Snapshots(db)
         uid = prep.uid
         if uid is None or db.query("SELECT 1 FROM training_examples WHERE uid = ?", (uid,)):
             uid = uuid.uuid4().hex   # no exported id, or it is taken (an undone approval keeps its row)
-        example_id = t["training_examples"].insert({
-            "uid": uid, "prompt_json": json.dumps(prep.prompt, ensure_ascii=False),
-            "completion": completion, "original_completion": prep.original if decision == "edited" else None,
-            "mode": current.mode, "topic": current.topic, "grade": current.grade, "status": "approved",
-            "student_id": prep.student_id, "approved_by": teacher.id, "approved_by_name": teacher.name,
-            "approved_at": now, "source": "review" if kind == "reply" else "import",
-            "source_message_ids": json.dumps(prep.source_message_ids), "source_ref": prep.source_ref,
-            "content_sha256": content_hash(prep.prompt, completion), "created_at": now,
-        }).last_pk
+        node, digest = shared.writer.store(prep.prompt)
+        example_id = db.conn.execute(
+            "INSERT INTO training_examples (uid, prompt_json, prompt_node, completion, original_completion, mode, "
+            "topic, grade, status, student_id, approved_by, approved_by_name, approved_at, source, "
+            "source_message_ids, source_ref, content_sha256, created_at) "
+            "VALUES (?, '', ?, ?, ?, ?, ?, ?, 'approved', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (uid, node, completion, prep.original if decision == "edited" else None, current.mode, current.topic,
+             current.grade, prep.student_id, teacher.id, teacher.name, now, "review" if kind == "reply" else "import",
+             json.dumps(prep.source_message_ids), prep.source_ref, content_hash_of(digest, completion),
+             now)).lastrowid
     try:
-        review_id = t["reviews"].insert({
-            "message_id": ident if kind == "reply" else None, "imported_id": ident if kind == "imported" else None,
-            "example_id": example_id, "decision": decision, "reason": reason, "teacher_id": teacher.id,
-            "teacher_name": teacher.name, "batch": batch, "created_at": now,
-        }).last_pk
+        review_id = db.conn.execute(
+            "INSERT INTO reviews (message_id, imported_id, example_id, decision, reason, teacher_id, teacher_name, "
+            "batch, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (ident if kind == "reply" else None, ident if kind == "imported" else None, example_id, decision, reason,
+             teacher.id, teacher.name, batch, now)).lastrowid
     except sqlite3.IntegrityError as exc:  # a decision by another window landed in between
         raise AlreadyDecided(f"{item.key} was decided by someone else a moment ago; refresh the queue.") from exc
     return Decision(review_id=review_id, key=item.key, decision=decision, example_id=example_id, reason=reason,
@@ -610,13 +719,14 @@ def approve_many(db: Database, actor: User, keys: Iterable[str | int], *,
             unique_keys.append(normal)
     if not unique_keys:
         raise ValidationError("Nothing is selected to approve.")
-    prepared = [_prepare(db, key, prompt_for) for key in unique_keys]
+    shared = _Snapshots(db)
+    prepared = [_prepare(db, key, prompt_for, shared) for key in unique_keys]
     for prep in prepared:
         _clean_completion(prep.original, f"Reply {prep.item.key}")
     batch, now = _batch or _new_batch(), utcnow()
     with db.transaction():
         results = [_write_decision(db, teacher, prep, decision="approved", batch=batch, now=now,
-                                   completion=prep.original.strip()) for prep in prepared]
+                                   completion=prep.original.strip(), shared=shared) for prep in prepared]
         audit.record(db, teacher, _action, target=",".join(unique_keys[:50]) + (" …" if len(unique_keys) > 50 else ""),
                      details={"count": len(results), "batch": batch,
                               "example_ids": [r.example_id for r in results]})
@@ -682,9 +792,16 @@ _TRAINABLE = """te.status = 'approved' AND NOT EXISTS (
     WHERE s.private = 1)"""
 
 
-def _example(row: Mapping[str, Any]) -> TrainingExample:
+def _examples(db: Database, rows: Sequence[Mapping[str, Any]]) -> list[TrainingExample]:
+    """Rows as examples; prompts stored as chains are read in one pass (their shared prefixes once)."""
+    prompts = load_prompts(db.conn, [r["prompt_node"] for r in rows if r["prompt_node"] is not None])
+    return [_example(r, prompts[r["prompt_node"]] if r["prompt_node"] is not None
+                     else tuple(json.loads(r["prompt_json"]))) for r in rows]
+
+
+def _example(row: Mapping[str, Any], prompt: tuple[dict[str, str], ...]) -> TrainingExample:
     return TrainingExample(
-        id=row["id"], uid=row["uid"], prompt=tuple(json.loads(row["prompt_json"])), completion=row["completion"],
+        id=row["id"], uid=row["uid"], prompt=prompt, completion=row["completion"],
         original_completion=row["original_completion"], mode=row["mode"], topic=row["topic"], grade=row["grade"],
         status=row["status"], student_id=row["student_id"], approved_by=row["approved_by"],
         approved_by_name=row["approved_by_name"], approved_at=row["approved_at"], source=row["source"],
@@ -702,13 +819,13 @@ def list_examples(db: Database, *, status: Literal["approved", "retracted"] = "a
     """
     if status == "approved":
         sql = f"SELECT te.* FROM training_examples te WHERE {_TRAINABLE} ORDER BY te.approved_at, te.id"
-        return [_example(r) for r in db.query(sql)]
-    return [_example(r) for r in db.query("SELECT * FROM training_examples WHERE status = ? ORDER BY approved_at, id",
-                                          (status,))]
+        return _examples(db, db.query(sql))
+    return _examples(db, db.query("SELECT * FROM training_examples WHERE status = ? ORDER BY approved_at, id",
+                                  (status,)))
 
 
 def get_example(db: Database, example_id: int) -> TrainingExample:
     rows = db.query("SELECT * FROM training_examples WHERE id = ?", (example_id,))
     if not rows:
         raise NotFoundError(f"No training example with id {example_id}.")
-    return _example(rows[0])
+    return _examples(db, rows)[0]

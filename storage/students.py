@@ -16,6 +16,7 @@ from storage.users import require_teacher
 from storage.users import User, get_user
 from storage.db import Database, utcnow
 from storage.errors import ValidationError
+from storage.prompt_store import collect_garbage, load_prompts
 from storage.safe_write import write_text_file
 
 EXPORT_FORMAT_VERSION = 1
@@ -51,11 +52,13 @@ def student_data(db: Database, actor: User, student_id: int) -> dict[str, Any]:
     reviews = _rows(db, "SELECT r.id, r.message_id, r.decision, r.reason, r.teacher_name, r.created_at, r.undone_at "
                         "FROM reviews r JOIN messages m ON m.id = r.message_id JOIN sessions s ON s.id = m.session_id "
                         "WHERE s.user_id = ? ORDER BY r.id", (student_id,))
-    examples = _rows(db, "SELECT id, uid, prompt_json, completion, original_completion, mode, topic, grade, status, "
+    examples = _rows(db, "SELECT id, uid, prompt_json, prompt_node, completion, original_completion, mode, topic, grade, status, "
                          "approved_by_name, approved_at, retracted_at, source_message_ids FROM training_examples "
                          "WHERE student_id = ? ORDER BY id", (student_id,))
+    prompts = load_prompts(db.conn, [e["prompt_node"] for e in examples if e["prompt_node"] is not None])
     for example in examples:
-        example["prompt"] = json.loads(example.pop("prompt_json"))
+        node, text = example.pop("prompt_node"), example.pop("prompt_json")
+        example["prompt"] = [dict(m) for m in prompts[node]] if node is not None else json.loads(text)
         example["source_message_ids"] = json.loads(example["source_message_ids"])
     data: dict[str, Any] = {
         "format": "tutorloop-student-export", "version": EXPORT_FORMAT_VERSION, "exported_at": utcnow(),
@@ -108,6 +111,7 @@ def delete_student(db: Database, actor: User, student_id: int, *, confirm_name: 
         # as well keeps this correct even if a later migration loosens a foreign key.
         t.execute("DELETE FROM training_examples WHERE student_id = ?", [student_id])
         t.execute("DELETE FROM users WHERE id = ?", [student_id])
+        collect_garbage(db.conn)   # stored prompts only their snapshots and chats used
         audit.record(db, teacher, "student.delete", target=f"user:{student_id}",
                      details={"name": profile["name"], "removed": removed})
     return removed

@@ -1,7 +1,9 @@
 -- Prompts are stored once and shared (storage.prompt_store): each distinct message once, each prompt
 -- a chain of prefix nodes. A training example or a recorded reply prompt names its last node
 -- (prompt_node) and leaves prompt_json empty. The Python step moves existing prompts into chains,
--- checking each one reads back identical, with the immutability trigger lifted only for that
+-- checking each one reads back identical, and recomputes content_sha256 (now the prompt's chain
+-- digest with the completion, storage.prompt_store.content_hash) of examples and imported
+-- exchanges, with the immutability trigger lifted only for that
 -- (0012 restores it).
 CREATE TABLE prompt_messages (
     id      INTEGER PRIMARY KEY,
@@ -12,7 +14,7 @@ CREATE TABLE prompt_messages (
 
 CREATE TABLE prompt_nodes (
     id         INTEGER PRIMARY KEY,
-    key        BLOB NOT NULL UNIQUE,                 -- hash of the whole prefix (storage.prompt_store.prefix_key)
+    key        BLOB NOT NULL UNIQUE,                 -- first 16 bytes of the whole prefix's digest (prompt_store.extend_digest)
     parent_id  INTEGER REFERENCES prompt_nodes(id),  -- NULL: the first message
     message_id INTEGER NOT NULL REFERENCES prompt_messages(id)
 );

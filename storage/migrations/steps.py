@@ -14,7 +14,7 @@ from pathlib import Path
 
 from storage.adapter_files import compute_manifest, data_root_of, stored_path, structure_problem
 from storage.names import name_key
-from storage.prompt_store import PromptWriter, load_prompts
+from storage.prompt_store import PromptWriter, chain_digest, content_hash_of, load_prompts
 
 Step = Callable[[sqlite3.Connection, Path | None], None]
 
@@ -56,18 +56,39 @@ def _prompt_chains(conn: sqlite3.Connection, db_path: Path | None) -> None:
         rows = conn.execute(f"SELECT {key}, prompt_json FROM {table} WHERE prompt_json != '' "
                             f"ORDER BY {key}").fetchall()
         for ident, text in rows:
-            try:
-                prompt = json.loads(text)
-                messages = [{"role": m["role"], "content": m["content"]} for m in prompt]
-            except (ValueError, TypeError, KeyError, RecursionError):
+            pairs = _pairs(text)
+            if pairs is None:
                 continue   # not a list of messages: left as it was, still readable as JSON
-            if not messages or not all(m["role"] in ("system", "user", "assistant")
-                                       and isinstance(m["content"], str) for m in messages):
-                continue
-            node = writer.store(messages)
-            if list(load_prompts(conn, [node])[node]) != messages:
+            node, _digest = writer.store(pairs)
+            if [(m["role"], m["content"]) for m in load_prompts(conn, [node])[node]] != pairs:
                 raise RuntimeError(f"{table} {ident}: the stored prompt does not read back the same")
             conn.execute(f"UPDATE {table} SET prompt_node = ?, prompt_json = '' WHERE {key} = ?", (node, ident))
+    # Content hashes in the new form, so duplicates are still found across old and new rows.
+    for ident, node, text, completion in conn.execute(
+            "SELECT id, prompt_node, prompt_json, completion FROM training_examples").fetchall():
+        pairs = ([(m["role"], m["content"]) for m in load_prompts(conn, [node])[node]] if node is not None
+                 else _pairs(text))
+        if pairs is not None:
+            conn.execute("UPDATE training_examples SET content_sha256 = ? WHERE id = ?",
+                         (content_hash_of(chain_digest(pairs), completion), ident))
+    for ident, text, completion in conn.execute(
+            "SELECT id, prompt_json, completion FROM imported_exchanges").fetchall():
+        pairs = _pairs(text)
+        if pairs is not None:
+            conn.execute("UPDATE imported_exchanges SET content_sha256 = ? WHERE id = ?",
+                         (content_hash_of(chain_digest(pairs), completion), ident))
+
+
+def _pairs(text: str) -> list[tuple[str, str]] | None:
+    """(role, content) of a stored prompt's JSON, or None when it is not a list of messages."""
+    try:
+        pairs = [(m["role"], m["content"]) for m in json.loads(text)]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+    if not pairs or not all(role in ("system", "user", "assistant") and isinstance(content, str)
+                            for role, content in pairs):
+        return None
+    return pairs
 
 
 STEPS: dict[int, Step] = {
