@@ -57,6 +57,33 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def busy_fraction(seconds: float = 1.0) -> float:
+    """Share of all CPUs busy over `seconds` (between rounds: what other processes use)."""
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]   # idle + iowait
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return 0.0
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+QUIET = {"max_wait_s": 0.0, "seen": []}
+
+
+def settle() -> None:
+    """Wait (up to --quiet-wait seconds) until other processes leave the CPUs mostly idle, so a round
+    measures this machine rather than its neighbours; the load found is recorded with the result."""
+    deadline = time.monotonic() + float(QUIET["max_wait_s"])  # type: ignore[arg-type]
+    busy = busy_fraction()
+    while busy > 0.15 and time.monotonic() < deadline:
+        busy = busy_fraction(2.0)
+    QUIET["seen"].append(round(busy, 2))  # type: ignore[union-attr]
+
+
 def peak_rss_mb() -> float:
     """This process's resident high-water mark. VmHWM, not getrusage: ru_maxrss carries the parent's
     peak across fork + exec, and the parent may have held the 1 GB training model."""
@@ -79,6 +106,7 @@ def request_fields(text: str = QUESTION, history: tuple[tuple[str, str], ...] = 
 # -- the child: one engine ---------------------------------------------------------------------
 
 def reference_round(llm, ids: list[int], max_new_tokens: int) -> dict[str, float]:
+    settle()
     llm.reset()
     started = time.perf_counter()
     stamps = []
@@ -91,6 +119,7 @@ def reference_round(llm, ids: list[int], max_new_tokens: int) -> dict[str, float
 
 
 def engine_round(engine, settings: SamplingSettings, *, cold: bool) -> dict[str, float]:
+    settle()
     if cold and hasattr(engine, "forget_cache"):
         engine.forget_cache()
     started = time.perf_counter()
@@ -222,6 +251,7 @@ def run_child(args: argparse.Namespace) -> int:
                  "tokens_per_s_adapter": [round(r["tokens_per_s"], 2) for r in adapter_rounds],
                  "reference_tokens_per_s": [round(r["tokens_per_s"], 2) for r in references],
                  "ttft_s": [round(r["ttft_s"], 3) for r in base_rounds]},
+        "cpu_busy_before_rounds": QUIET["seen"],
         "reply_preview": base_rounds[0]["text"][:160],
         "reply_preview_adapter": adapter_rounds[0]["text"][:160] if adapter_rounds else None,
     }
@@ -245,6 +275,7 @@ def run_ort_child(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - started
 
     def ort_round() -> dict[str, float]:
+        settle()
         params = og.GeneratorParams(model)
         params.set_search_options(max_length=len(ids) + args.max_new_tokens, do_sample=False,
                                   repetition_penalty=REPETITION_PENALTY)
@@ -285,6 +316,7 @@ def run_ort_child(args: argparse.Namespace) -> int:
         "ratio_tokens_per_s": tps / ref_tps if ref_tps else None,
         "runs": {"tokens_per_s": [round(r["tokens_per_s"], 2) for r in rounds],
                  "reference_tokens_per_s": [round(r["tokens_per_s"], 2) for r in references]},
+        "cpu_busy_before_rounds": QUIET["seen"],
         "first_tokens": rounds[0]["tokens"][:32],
     }))
     return 0
@@ -323,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", help="a PEFT adapter folder (default: a random one in the recipe's shape)")
     parser.add_argument("--ort-model", help="also measure onnxruntime-genai on this built model folder")
     parser.add_argument("--ort-python", help="the Python that has onnxruntime-genai (default: this one)")
+    parser.add_argument("--quiet-wait", type=float, default=0.0,
+                        help="before each round wait up to this many seconds for other processes to go idle")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--prompt-ids", help=argparse.SUPPRESS)
     parser.add_argument("--gguf", help=argparse.SUPPRESS)
@@ -331,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         from learner.engine.llama_cpp_engine import default_threads
 
         args.threads = default_threads()
+    QUIET["max_wait_s"] = args.quiet_wait
     if args.child == "onnxruntime-genai":
         return run_ort_child(args)
     if args.child:
@@ -360,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in filter(None, args.engines.split(",")):
         cmd = [sys.executable, __file__, "--child", name, "--data-dir", str(data_dir.root), "--adapter", str(adapter),
                "--max-new-tokens", str(args.max_new_tokens), "--repeats", str(args.repeats),
-               "--threads", str(args.threads)]
+               "--threads", str(args.threads), "--quiet-wait", str(args.quiet_wait)]
         log(f"engine {name}")
         done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
@@ -387,7 +422,7 @@ def _run_ort(args: argparse.Namespace, data_dir: DataDir) -> dict[str, object]:
     engine.unload()
     cmd = [args.ort_python or sys.executable, __file__, "--child", "onnxruntime-genai", "--ort-model", args.ort_model,
            "--prompt-ids", str(ids_file), "--gguf", str(model.path), "--max-new-tokens", str(args.max_new_tokens),
-           "--repeats", str(args.repeats), "--threads", str(args.threads)]
+           "--repeats", str(args.repeats), "--threads", str(args.threads), "--quiet-wait", str(args.quiet_wait)]
     log("engine onnxruntime-genai")
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
