@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
-from storage.errors import StorageError, ValidationError
+from storage.errors import StorageError, ValidationError, shown_text
 
 Writer = Callable[[TextIO], None]
 
@@ -43,16 +43,22 @@ def export_target(path: Path | str | None, *, what: str = "The export file",
         raise ValidationError(f"{what}: {text!r} names a folder; give a file name, for example "
                               f"{os.path.join(text.rstrip(os.sep) or '.', 'export.jsonl')}.")
     folder = target.parent
-    if not folder.exists():
-        raise ValidationError(f"{what}: the folder {folder} does not exist. Create it first, or choose another.")
-    if not folder.is_dir():
-        raise ValidationError(f"{what}: {folder} is not a folder.")
+    try:
+        folder_info = os.stat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ValidationError(f"{what}: the folder {shown_text(str(folder))} does not exist. Create it first, or "
+                              "choose another.") from None
+    except OSError as exc:
+        raise ValidationError(f"{what}: the folder {shown_text(str(folder))} cannot be used "
+                              f"({exc.strerror or exc}).") from None
+    if not stat.S_ISDIR(folder_info.st_mode):
+        raise ValidationError(f"{what}: {shown_text(str(folder))} is not a folder.")
     try:
         info = os.lstat(target)
     except FileNotFoundError:
         info = None
     except OSError as exc:
-        raise ValidationError(f"{what}: {target} cannot be checked ({exc.strerror}).") from None
+        raise ValidationError(f"{what}: {shown_text(str(target))} cannot be used ({exc.strerror or exc}).") from None
     if info is not None:
         if stat.S_ISLNK(info.st_mode):
             raise ValidationError(f"{what}: {target} is a symbolic link. Exports never write through links; "

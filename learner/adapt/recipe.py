@@ -135,6 +135,12 @@ class Recipe:
         if path.is_dir():
             path = path / RECIPE_FILE
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as exc:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, RecursionError, ValueError) as exc:
             raise ValueError(f"Cannot read the recipe {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"The recipe {path} must be a JSON object of field: value pairs.")
+        try:
+            return cls.from_dict(data)
+        except TypeError as exc:   # e.g. target_modules given as a number: a wrong type, said plainly
+            raise ValueError(f"The recipe {path} has a value of the wrong type ({exc}).") from exc
