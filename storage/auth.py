@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from storage import audit
@@ -36,7 +36,8 @@ __all__ = ["ACCOUNT_FREE_ATTEMPTS", "ACCOUNT_MAX_DELAY_S", "DEFAULT_PARAMS", "FI
            "MAX_DELAY_S", "MIN_PASSWORD_LENGTH", "InvalidCredentials", "LoginThrottled", "ScryptParams",
            "account_delay_after", "authenticate", "change_password", "create_teacher", "delay_after",
            "hash_password", "needs_rehash", "require_teacher", "signin_source", "teacher_exists",
-           "verify_password"]
+           "verify_password", "TeacherSignIn", "DEFAULT_IDLE_MINUTES", "idle_sign_out_minutes",
+           "set_idle_sign_out_minutes"]
 
 Clock = Callable[[], datetime]
 
@@ -255,3 +256,63 @@ def _describe_wait(seconds: int) -> str:
     if seconds < 90:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
     return f"{(seconds + 59) // 60} minutes"
+
+
+# -- how long a sign-in lasts ----------------------------------------------------------------------
+
+IDLE_SETTING = "teacher_idle_minutes"
+DEFAULT_IDLE_MINUTES = 15
+MAX_IDLE_MINUTES = 8 * 60
+
+
+def idle_sign_out_minutes(db: Database) -> int:
+    """Minutes without teacher activity after which the window signs the teacher out (the teacher's
+    setting, DEFAULT_IDLE_MINUTES when unset or unreadable)."""
+    rows = db.query("SELECT value FROM settings WHERE key = ?", (IDLE_SETTING,))
+    try:
+        minutes = int(rows[0]["value"]) if rows else DEFAULT_IDLE_MINUTES
+    except (TypeError, ValueError):
+        return DEFAULT_IDLE_MINUTES
+    return minutes if 1 <= minutes <= MAX_IDLE_MINUTES else DEFAULT_IDLE_MINUTES
+
+
+def set_idle_sign_out_minutes(db: Database, actor: User, minutes: int) -> int:
+    """A teacher action (audited): after how many idle minutes a signed-in teacher is signed out."""
+    teacher = require_teacher(actor, db)
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_IDLE_MINUTES:
+        raise ValidationError(f"The idle sign-out time must be a whole number of minutes from 1 to "
+                              f"{MAX_IDLE_MINUTES}; got {minutes!r}.")
+    with db.transaction() as t:
+        t.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                  [IDLE_SETTING, str(minutes)])
+        audit.record(db, teacher, "teacher.idle_sign_out", target="settings", details={"minutes": minutes})
+    return minutes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TeacherSignIn:
+    """A teacher signed in at the window. It ends when the profile open at sign-in changes (a student
+    taking over the screen must not inherit it) or after `idle_limit` without teacher activity. The
+    window keeps one, calls `touched()` on each teacher action and asks `ended()` on a timer."""
+    teacher: User
+    profile_id: int | None        # the profile open in the window when the teacher signed in
+    last_activity: datetime
+    idle_limit: timedelta = timedelta(minutes=DEFAULT_IDLE_MINUTES)
+
+    @classmethod
+    def start(cls, db: Database, teacher: User, *, profile_id: int | None, now: datetime | None = None) -> TeacherSignIn:
+        return cls(teacher=teacher, profile_id=profile_id, last_activity=now or datetime.now(timezone.utc),
+                   idle_limit=timedelta(minutes=idle_sign_out_minutes(db)))
+
+    def touched(self, now: datetime | None = None) -> TeacherSignIn:
+        return replace(self, last_activity=now or datetime.now(timezone.utc))
+
+    def ended(self, *, profile_id: int | None, now: datetime | None = None) -> str | None:
+        """Why the teacher is now signed out (a notice for the window), or None while it lasts."""
+        if profile_id != self.profile_id:
+            return f"{self.teacher.name} was signed out because the profile changed."
+        idle = (now or datetime.now(timezone.utc)) - self.last_activity
+        if idle >= self.idle_limit:
+            minutes = int(self.idle_limit.total_seconds() // 60)
+            return f"{self.teacher.name} was signed out after {minutes} minutes without activity."
+        return None

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from storage import Database, auth, review, users
+from storage import Database, PermissionDenied, ValidationError, auth, review, users
 from storage.throttle import throttle_path
 from tests.support.classroom import FAST, PASSWORD, TEACHER_NAME, Classroom
 
@@ -154,3 +154,24 @@ def test_signing_in_and_listing_the_queue_work_while_another_process_writes(
         writer.execute("ROLLBACK")
         writer.close()
     assert throttle_path(data_dir.db_path).is_file()
+
+
+def test_a_sign_in_ends_when_the_profile_changes_or_after_the_idle_time(db: Database, teacher: users.User) -> None:
+    clock = FakeClock()
+    ana = users.create_user(db, "Ana")
+    signed = auth.TeacherSignIn.start(db, teacher, profile_id=ana.id, now=clock())
+    assert signed.idle_limit == timedelta(minutes=15)
+    clock.advance(14 * 60)
+    assert signed.ended(profile_id=ana.id, now=clock()) is None
+    signed = signed.touched(clock())                      # the teacher did something
+    clock.advance(14 * 60)
+    assert signed.ended(profile_id=ana.id, now=clock()) is None
+    assert "profile changed" in signed.ended(profile_id=None, now=clock())
+    clock.advance(60)
+    assert "after 15 minutes" in signed.ended(profile_id=ana.id, now=clock())
+    auth.set_idle_sign_out_minutes(db, teacher, 5)
+    assert auth.TeacherSignIn.start(db, teacher, profile_id=None).idle_limit == timedelta(minutes=5)
+    with pytest.raises(PermissionDenied):
+        auth.set_idle_sign_out_minutes(db, ana, 60)
+    with pytest.raises(ValidationError):
+        auth.set_idle_sign_out_minutes(db, teacher, 0)
