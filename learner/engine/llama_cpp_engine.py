@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import logging
 import os
 import threading
 import time
@@ -48,11 +49,38 @@ INSTALL_HINT = ("Run `make run` again to build it (it needs a C/C++ compiler and
                 "on 2 cores), or `pip install llama-cpp-python`.")
 
 
+_log = logging.getLogger("llama_cpp")
+_log.addHandler(logging.NullHandler())   # silent unless the app configures logging
+# ggml's levels (NONE, DEBUG, INFO, WARN, ERROR, CONT). llama-cpp-python's own callback still maps
+# them by an older numbering and prints warnings (one per LoRA tensor kept off the repacked
+# weights) to stderr as errors; ours hands them to logging, where the app decides what to show.
+_GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_log_state = {"level": logging.DEBUG, "callback": None}
+
+
+def _install_log_callback(llama_cpp: Any) -> None:
+    if _log_state["callback"] is not None:
+        return
+
+    @llama_cpp.llama_log_callback
+    def forward(level: int, text: bytes, user_data: Any) -> None:
+        message = text.decode("utf-8", errors="replace").rstrip("\n")
+        if level != 5:   # CONT continues the previous message at its level
+            _log_state["level"] = _GGML_LEVELS.get(level, logging.DEBUG)
+            if "cannot use buft" in message:   # expected: LoRA weights stay off the repacked layout
+                _log_state["level"] = logging.DEBUG
+        _log.log(_log_state["level"], "%s", message)
+
+    _log_state["callback"] = forward   # ctypes callbacks must outlive every call into the library
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
+
+
 def _import_llama_cpp() -> Any:
     try:
         import llama_cpp
     except (ImportError, OSError) as exc:   # OSError: the shared library is missing or built for another CPU
         raise EngineUnavailable(f"The llama.cpp engine is not available ({exc}). {INSTALL_HINT}") from exc
+    _install_log_callback(llama_cpp)
     return llama_cpp
 
 
