@@ -1,6 +1,6 @@
 """Practice items, attempts, disputes, mastery, spaced-review cards and guard events.
 
-Typed functions over the 0004_practice tables. The arithmetic (Bayesian Knowledge Tracing, FSRS)
+Typed functions over the 0004_practice tables (with 0013's checked keys). The arithmetic (Bayesian Knowledge Tracing, FSRS)
 lives in learner.mastery; this module only stores what it computed, each logical step in one
 transaction, so a crash never leaves an attempt without its mastery update or card.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Literal
 
 from storage.users import User, get_user
@@ -20,6 +21,10 @@ Difficulty = Literal["easy", "medium", "hard"]
 DIFFICULTIES: tuple[Difficulty, ...] = ("easy", "medium", "hard")
 DisputeStatus = Literal["open", "upheld", "overturned"]
 GuardOutcome = Literal["passed", "regenerated", "withheld"]
+# Where an item's key came from: computed by a generator; written by the model and unchecked; written
+# by the model and confirmed by the engine's recomputation; or replaced by the recomputed value.
+KeySource = Literal["generator", "model", "model_verified", "model_corrected"]
+KEY_SOURCES: tuple[KeySource, ...] = ("generator", "model", "model_verified", "model_corrected")
 
 # An answer is a worked attempt, not an essay: 4,000 characters (about a page) is far more than any
 # practice question needs, and keeps the checking prompt well inside a small model's context.
@@ -28,6 +33,18 @@ MAX_QUESTION_CHARS = 4000
 MAX_KEY_CHARS = 2000
 MAX_TOPIC_CHARS = 120
 MAX_DISPUTE_REASON_CHARS = 2000
+MAX_WRONG_ANSWERS = 20
+MAX_WORKED_STEPS = 30
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KnownWrongAnswer:
+    """A wrong answer a known misconception gives for one item (the engine's WrongAnswer, stored)."""
+    answer: str                 # as a student would write it: "3/9"
+    values: tuple[str, ...]     # its exact value(s) as fractions: ("1/3",)
+    code: str                   # the misconception: "fraction_added_across"
+    name: str                   # "added the numerators and added the denominators"
+    hint: str                   # what to look at again, without the answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +62,16 @@ class PracticeItem:
     adapter_version: int | None
     revealed_at: str | None
     created_at: str
+    # How far the key can be trusted, and what judging an answer by equivalence needs. Rows from
+    # before 0013 read as an unchecked model key.
+    checked: bool = False
+    key_source: KeySource = "model"
+    key_note: str = ""
+    model_answer_key: str | None = None     # the model's own key, when the engine's replaced or confirmed it
+    require_simplest: bool = False
+    tolerance: str = "0"                    # an exact fraction: "0", "1/100"
+    wrong_answers: tuple[KnownWrongAnswer, ...] = ()
+    worked_steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +88,7 @@ class Attempt:
     p_known_before: float | None
     p_known_after: float | None
     created_at: str
+    misconception: str | None = None    # the code of the known mistake the answer matched
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,26 +187,71 @@ def _check_verdict(verdict: str) -> Verdict:
 
 # -- items ---------------------------------------------------------------------------------------
 
+_ITEM_COLUMNS = ("id", "user_id", "session_id", "source_message_id", "topic", "question", "answer_key", "difficulty",
+                 "grade", "model_id", "adapter_version", "revealed_at", "created_at", "key_source", "key_note",
+                 "model_answer_key", "tolerance")
+
+
 def _item(row: dict[str, Any]) -> PracticeItem:
-    return PracticeItem(**{f: row[f] for f in PracticeItem.__dataclass_fields__})
+    wrong = tuple(KnownWrongAnswer(answer=w["answer"], values=tuple(w["values"]), code=w["code"], name=w["name"],
+                                   hint=w["hint"]) for w in json.loads(row["wrong_answers_json"] or "[]"))
+    return PracticeItem(**{f: row[f] for f in _ITEM_COLUMNS}, checked=bool(row["checked"]),
+                        require_simplest=bool(row["require_simplest"]), wrong_answers=wrong,
+                        worked_steps=tuple(json.loads(row["worked_steps_json"] or "[]")))
+
+
+def _exact(value: str | Fraction | int, what: str) -> Fraction:
+    try:
+        return Fraction(str(value).strip())
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ValidationError(f"{what} {value!r} is not an exact number (expected e.g. 0, 0.01 or 1/100).") from exc
+
+
+def _tolerance(value: str | Fraction | int) -> str:
+    tolerance = _exact(value, "The tolerance")
+    if tolerance < 0:
+        raise ValidationError(f"The tolerance {value!r} is negative.")
+    return str(tolerance)
+
+
+def _wrong_answers_json(wrong_answers: tuple[KnownWrongAnswer, ...]) -> str:
+    if len(wrong_answers) > MAX_WRONG_ANSWERS:
+        raise ValidationError(f"An item lists at most {MAX_WRONG_ANSWERS} wrong answers.")
+    return json.dumps([{"answer": w.answer, "values": [str(_exact(v, "A wrong answer's value")) for v in w.values],
+                        "code": w.code, "name": w.name, "hint": w.hint} for w in wrong_answers], ensure_ascii=False)
 
 
 def add_item(db: Database, user_id: int, *, topic: str, question: str, answer_key: str,
              difficulty: str = "medium", grade: str = "", session_id: int | None = None,
              source_message_id: int | None = None, model_id: str | None = None,
-             adapter_version: int | None = None) -> PracticeItem:
+             adapter_version: int | None = None, checked: bool = False, key_source: str = "model",
+             key_note: str = "", model_answer_key: str | None = None, require_simplest: bool = False,
+             tolerance: str | Fraction | int = "0", wrong_answers: tuple[KnownWrongAnswer, ...] = (),
+             worked_steps: tuple[str, ...] = ()) -> PracticeItem:
+    """Store one item. `checked` must say what `key_source` says: only a key the engine computed or
+    recomputed counts as checked."""
     topic = required_text(topic, "The topic", max_len=MAX_TOPIC_CHARS)
     question = required_text(question, "The question", max_len=MAX_QUESTION_CHARS)
     answer_key = required_text(answer_key, "The answer key", max_len=MAX_KEY_CHARS)
     if difficulty not in DIFFICULTIES:
         raise ValidationError(f"Unknown difficulty {difficulty!r}: expected easy, medium or hard.")
+    if key_source not in KEY_SOURCES:
+        raise ValidationError(f"Unknown key source {key_source!r}: expected one of {', '.join(KEY_SOURCES)}.")
+    if checked != (key_source != "model"):
+        raise ValidationError(f"A key from {key_source!r} cannot be stored as {'checked' if checked else 'unchecked'}.")
+    if len(worked_steps) > MAX_WORKED_STEPS:
+        raise ValidationError(f"An item has at most {MAX_WORKED_STEPS} worked steps.")
     with db.transaction() as t:
         get_user(db, user_id)
         item_id = t["practice_items"].insert({
             "user_id": user_id, "session_id": session_id, "source_message_id": source_message_id,
             "topic": topic, "question": question, "answer_key": answer_key, "difficulty": difficulty,
             "grade": grade.strip(), "model_id": model_id, "adapter_version": adapter_version,
-            "revealed_at": None, "created_at": utcnow(),
+            "revealed_at": None, "created_at": utcnow(), "checked": int(checked), "key_source": key_source,
+            "key_note": (key_note or "").strip()[:MAX_KEY_CHARS], "model_answer_key": model_answer_key,
+            "require_simplest": int(require_simplest), "tolerance": _tolerance(tolerance),
+            "wrong_answers_json": _wrong_answers_json(tuple(wrong_answers)),
+            "worked_steps_json": json.dumps([str(s) for s in worked_steps], ensure_ascii=False),
         }).last_pk
     return get_item(db, item_id)
 
@@ -238,7 +311,8 @@ def get_mastery(db: Database, user_id: int, topic: str) -> Mastery | None:
 
 def record_attempt(db: Database, item_id: int, user_id: int, *, answer: str, verdict: str, feedback: str,
                    p_known_before: float, p_known_after: float, card_json: str, due: str,
-                   model_id: str | None = None, adapter_version: int | None = None) -> Attempt:
+                   model_id: str | None = None, adapter_version: int | None = None,
+                   misconception: str | None = None) -> Attempt:
     """Store an attempt with its verdict, the topic's new mastery (and a history point) and the
     item's rescheduled review card — all or nothing."""
     answer = clean_answer(answer)
@@ -256,6 +330,7 @@ def record_attempt(db: Database, item_id: int, user_id: int, *, answer: str, ver
             "item_id": item_id, "user_id": user_id, "answer": answer, "verdict": verdict,
             "feedback": (feedback or "").strip(), "model_id": model_id, "adapter_version": adapter_version,
             "disputed": 0, "p_known_before": p_known_before, "p_known_after": p_known_after, "created_at": now,
+            "misconception": misconception,
         }).last_pk
         _write_mastery(t, user_id, item.topic, p_known_after, now, attempt_id=attempt_id, count=True)
         t.execute(

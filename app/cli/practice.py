@@ -1,13 +1,17 @@
-"""`tutorloop practice --topic TEXT`: the model writes one practice item, which is stored and printed.
+"""`tutorloop practice --topic TEXT`: one practice item, stored and printed.
 
-The item goes to stdout (as text, or one JSON object with --json); status goes to stderr. The item
-belongs to a student profile (--student, else the last one used), whose mastery of the topic sets
-the difficulty unless --difficulty is given.
+On a topic the maths engine has a generator for, the item is computed in code (no model is
+loaded; --seed makes it reproducible); on any other topic the model writes it and the engine
+checks its key where it can. The item goes to stdout (as text, or one JSON object with --json,
+which says whether the key is `checked`); an unchecked key is labelled "answer key not checked".
+Status goes to stderr. The item belongs to a student profile (--student, else the last one used),
+whose mastery of the topic sets the difficulty unless --difficulty is given.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import threading
 
 from app.cli.chat import add_model_options, prepare_with_progress, quiet_transformers
@@ -18,13 +22,16 @@ from storage import DataDir, Database, resolve_data_dir, users
 from storage.users import User
 
 TERMINAL_PROFILE = "Terminal"
+UNCHECKED_LABEL = "answer key not checked"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     practice = subparsers.add_parser(
         "practice", help="write one new practice question (with its answer key) and store it",
-        description="The model writes one practice question with an answer key, topic and difficulty; it is "
-                    "stored for the student and printed.")
+        description="One practice question with an answer key, topic and difficulty, stored for the student and "
+                    "printed. Topics the maths engine knows (fractions, decimals, percentages, ratio, equations, "
+                    "word problems, ...) are computed in code; others are written by the model, and their keys "
+                    "are checked where the engine can recompute them.")
     practice.add_argument("--topic", required=True, help="the topic, e.g. Fractions")
     practice.add_argument("--grade", default=None, help="grade level (default: the student's profile)")
     practice.add_argument("--student", metavar="NAME",
@@ -34,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     practice.add_argument("--json", action="store_true", help="print the item as one JSON object")
     practice.add_argument("--attempts", type=int, default=3, metavar="N",
                           help="tries when the model's reply cannot be read (default 3)")
+    practice.add_argument("--seed", type=int, default=None, metavar="N",
+                          help="pick a computed question's numbers reproducibly (default: random)")
     add_model_options(practice)
     practice.set_defaults(func=run_practice)
 
@@ -86,6 +95,7 @@ def _student(db: Database, name: str | None, grade: str | None) -> User:
 @run_guarded
 def run_practice(args: argparse.Namespace) -> int:
     from learner import practice
+    from learner.maths import plain_maths
 
     topic = (args.topic or "").strip()
     if not topic:
@@ -101,19 +111,27 @@ def run_practice(args: argparse.Namespace) -> int:
         settings = _settings(db, args.model)
         stop = threading.Event()
         with ctrl_c_sets(stop):
-            generate_text = make_generator(settings, data_dir, stop)
-            say(f"Writing a practice question on {topic!r} for {student.name}…")
+            # a computed topic needs no model: nothing is loaded
+            generate_text = None if practice.has_generator(topic) else make_generator(settings, data_dir, stop)
+            say(f"{'Computing' if generate_text is None else 'Writing'} a practice question on {topic!r} "
+                f"for {student.name}…")
             item = practice.new_item(db, generate_text, user_id=student.id, topic=topic, settings=settings,
-                                     grade=grade, difficulty=args.difficulty, attempts=args.attempts)
+                                     grade=grade, difficulty=args.difficulty, attempts=args.attempts,
+                                     rng=random.Random(args.seed))
     finally:
         db.close()
     if args.json:
         print(json.dumps({
             "id": item.id, "student": student.name, "topic": item.topic, "difficulty": item.difficulty,
             "grade": item.grade, "question": item.question, "answer_key": item.answer_key,
+            "checked": item.checked, "key_source": item.key_source, "key_note": item.key_note,
+            "model_answer_key": item.model_answer_key, "require_simplest": item.require_simplest,
+            "tolerance": item.tolerance, "worked_steps": list(item.worked_steps),
             "model_id": item.model_id, "adapter_version": item.adapter_version, "created_at": item.created_at,
         }, ensure_ascii=False), flush=True)
     else:
-        print(f"Topic: {item.topic} ({item.difficulty})\n\n{item.question}\n\nAnswer key: {item.answer_key}", flush=True)
-        say(f"(Stored as practice item {item.id} for {student.name}.)")
+        label = "" if item.checked else f" ({UNCHECKED_LABEL})"
+        print(f"Topic: {item.topic} ({item.difficulty})\n\n{plain_maths(item.question)}\n\n"
+              f"Answer key: {plain_maths(item.answer_key)}{label}", flush=True)
+        say(f"(Stored as practice item {item.id} for {student.name}. {item.key_note})".replace(" )", ")"))
     return 0

@@ -83,7 +83,9 @@ _LEAD_IN = re.compile(
 _VARIABLE = re.compile(r"^([a-z])\s*=\s*(.+)$", re.IGNORECASE)
 _CURRENCY_PREFIX = re.compile(r"^([-+]?)\s*([$£€])\s*")
 _UNIT_SUFFIX = re.compile(rf"^(?P<number>.+?)\s*(?P<unit>{UNIT_PATTERN})\.?$", re.IGNORECASE)
-_LABEL_SUFFIX = re.compile(r"^(?P<number>.*?\d%?)\s+(?P<label>[a-z][a-z' -]{0,30})$", re.IGNORECASE)
+# "75 percent of it": the percent word belongs to the number, not to the label
+_LABEL_SUFFIX = re.compile(r"^(?P<number>.*?\d(?:\s*%|\s+per\s?cent\b)?)\s+(?P<label>[a-z][a-z' -]{0,30})$",
+                           re.IGNORECASE)
 
 
 def parse_answer(text: str) -> ParsedAnswer | None:

@@ -33,6 +33,8 @@ from learner.maths.misconceptions import FRACTION_ADDED_ACROSS, fraction_operati
     ("£4.50", (Fraction(9, 2),), "decimal"),
     ("12 cm", (Fraction(12),), "integer"),
     ("12 apples", (Fraction(12),), "integer"),
+    ("75 percent of it", (Fraction(3, 4),), "percent"),
+    ("75% of the cake", (Fraction(3, 4),), "percent"),
     ("The answer is 3/4.", (Fraction(3, 4),), "fraction"),
     ("**12**", (Fraction(12),), "integer"),
     ("2:3", (Fraction(2), Fraction(3)), "ratio"),

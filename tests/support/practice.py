@@ -32,3 +32,15 @@ class ScriptedGenerator:
 GOOD_ITEM = ("Topic: Fractions\nDifficulty: easy\n"
              "Question: Sam ate 1/4 of a pizza and Mia ate 2/4. What fraction did they eat together?\n"
              "Answer key: 3/4, because 1/4 + 2/4 = 3/4")
+
+# A topic no maths-engine generator covers, so the model writes its items (GOOD_ITEM's wording
+# does not matter to the parser: the requested topic is stored).
+MODEL_TOPIC = "Pizza sharing"
+
+# The model's key disagrees with the computation the question asks for (the issue's "added the
+# tops and the bottoms"); the engine recomputes it.
+WRONG_KEY_ITEM = ("Topic: Fractions\nDifficulty: easy\nQuestion: What is 2/3 + 1/6?\n"
+                  "Answer key: 3/9, because 2 + 1 = 3 and 3 + 6 = 9")
+RIGHT_KEY_ITEM = "Topic: Fractions\nDifficulty: easy\nQuestion: What is 2/3 + 1/6?\nAnswer key: 5/6"
+SIMPLEST_ITEM = ("Topic: Fractions\nDifficulty: easy\n"
+                 "Question: What is 1/4 + 1/4? Give your answer in its simplest form.\nAnswer key: 1/2")

@@ -1,9 +1,13 @@
 """The student's Practice panel: a new question on the session's topic, an answer box, the verdict
-with feedback about the answer, dispute, reveal the key, and the "Review due" list.
+with feedback about the answer (and the hint for a mistake the maths engine recognised), dispute,
+reveal the key with its worked steps, and the "Review due" list. An item whose key nobody could
+check says so ("Answer key not checked").
 
-Model work (writing an item, judging an answer) runs on the window's model worker as a job
-(learner.practice.ItemJob / CheckJob); the result comes back as the worker's `job_finished` signal
-and is stored here, on the UI thread that owns the database.
+Items on a topic the maths engine has a generator for, and verdicts the engine can give, are
+computed here on the UI thread: they are pure, bounded arithmetic and need no model. Model work
+(writing an item on another topic, judging an answer the engine cannot read) runs on the window's
+model worker as a job (learner.practice.ItemJob / CheckJob); the result comes back as the worker's
+`job_finished` signal and is stored here, on the UI thread that owns the database.
 
 `PracticeController` (a window feature, see app.ui.features) docks the panel, fills the Practice
 menu, offers due reviews when a session starts, and adds the hint-don't-tell guard as a request
@@ -14,6 +18,7 @@ guard event (the telling rate).
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +33,7 @@ from app.ui.context import AppContext, ChangeKind
 from app.ui.features import WindowHost
 from app.ui.practice.progress_view import ProgressDialog
 from app.ui.worker import READY
+from learner.errors import LearnerError
 from learner.types import TutorReply, TutorRequest
 from storage import NotFoundError, StorageError, ValidationError
 from storage import practice
@@ -39,6 +45,10 @@ log = logging.getLogger(__name__)
 
 VERDICT_TEXT = {"correct": "✔ Correct", "partly": "◐ Partly correct", "incorrect": "✘ Not quite"}
 VERDICT_COLOUR = {"correct": "#1b7f3b", "partly": "#a86400", "incorrect": "#b3261e"}
+UNCHECKED_TEXT = "⚠ Answer key not checked"
+UNCHECKED_TIP = ("The tutor's model wrote this question and the calculator could not verify its answer key, so a "
+                 "verdict on it may be wrong. Dispute it if you think so.")
+CHECKED_TEXT = "✓ Answer key checked by the calculator"
 
 
 def _when(due: str) -> str:
@@ -74,6 +84,8 @@ class PracticePanel(QWidget):
         self._pending_answer = ""
         # How jobs on the model worker reach the model; tests put a scripted generator here.
         self.make_generator: GeneratorFactory | None = None
+        # Picks the numbers of generated questions; tests seed it.
+        self.rng = random.Random()
 
         self.offer_label = QLabel()
         self.offer_label.setWordWrap(True)
@@ -99,6 +111,8 @@ class PracticePanel(QWidget):
         self.question_label.setStyleSheet("font-size: 14px; padding: 4px 0;")
         self.meta_label = QLabel()
         self.meta_label.setStyleSheet("color: palette(mid);")
+        self.key_check_label = QLabel()
+        self.key_check_label.setWordWrap(True)
 
         self.answer_edit = QPlainTextEdit()
         self.answer_edit.setPlaceholderText("Your answer (show your steps if you like)")
@@ -119,6 +133,10 @@ class PracticePanel(QWidget):
         self.feedback_label = QLabel()
         self.feedback_label.setWordWrap(True)
         self.feedback_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hint_label = QLabel()        # the hint for the mistake the engine recognised in the answer
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setStyleSheet("background: #fff7e0; padding: 4px; border-radius: 4px;")
+        self.hint_label.hide()
         self.key_label = QLabel()
         self.key_label.setWordWrap(True)
         self.key_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -151,10 +169,12 @@ class PracticePanel(QWidget):
         layout.addLayout(topic_row)
         layout.addWidget(self.question_label)
         layout.addWidget(self.meta_label)
+        layout.addWidget(self.key_check_label)
         layout.addWidget(self.answer_edit)
         layout.addLayout(answer_row)
         layout.addWidget(self.verdict_label)
         layout.addWidget(self.feedback_label)
+        layout.addWidget(self.hint_label)
         layout.addWidget(self.key_label)
         layout.addWidget(self.dispute_box)
         layout.addWidget(self.mastery_label)
@@ -185,9 +205,11 @@ class PracticePanel(QWidget):
     def _update_buttons(self) -> None:
         busy = self._pending is not None
         has_student = self.ctx.student is not None
-        self.new_button.setEnabled(not busy and has_student and self._model_ready())
+        # a generated question or an engine verdict needs no model; new_question / check_answer say
+        # so when one that does is asked for before the model is ready
+        self.new_button.setEnabled(not busy and has_student)
         self.stop_button.setEnabled(busy)
-        self.check_button.setEnabled(not busy and self.item is not None and self._model_ready())
+        self.check_button.setEnabled(not busy and self.item is not None)
         self.reveal_button.setEnabled(self.item is not None and self.item.revealed_at is None)
         self.answer_edit.setReadOnly(busy)
         self.dispute_box.setVisible(self.attempt is not None)
@@ -208,11 +230,15 @@ class PracticePanel(QWidget):
         if item is None:
             self.question_label.setText("No question yet. Choose a topic and press New question.")
             self.meta_label.setText("")
+            self.key_check_label.setText("")
         else:
-            self.question_label.setText(item.question)
+            self.question_label.setText(plain_maths(item.question))
             self.meta_label.setText(f"{item.topic} · {item.difficulty}")
-        self.key_label.setText(f"<b>Answer key:</b> {_escape(item.answer_key)}"
-                               if item is not None and item.revealed_at else "")
+            self.key_check_label.setText(CHECKED_TEXT if item.checked else UNCHECKED_TEXT)
+            self.key_check_label.setToolTip(item.key_note if item.checked else UNCHECKED_TIP)
+            self.key_check_label.setStyleSheet("color: #1b7f3b;" if item.checked else
+                                               "color: #a86400; font-weight: 600;")
+        self.key_label.setText(_key_html(item) if item is not None and item.revealed_at else "")
         self._show_attempt()
         self._show_mastery()
         self._update_buttons()
@@ -222,11 +248,16 @@ class PracticePanel(QWidget):
         if attempt is None:
             self.verdict_label.setText("")
             self.feedback_label.setText("")
+            self.show_hint("")
             return
         self.verdict_label.setText(VERDICT_TEXT[attempt.verdict])
         self.verdict_label.setStyleSheet(f"font-weight: 600; font-size: 14px; color: {VERDICT_COLOUR[attempt.verdict]};")
         note = " (You disputed this; your teacher will look at it.)" if attempt.disputed else ""
-        self.feedback_label.setText(attempt.feedback + note)
+        self.feedback_label.setText(plain_maths(attempt.feedback) + note)
+
+    def show_hint(self, hint: str) -> None:
+        self.hint_label.setText(f"Hint: {hint}" if hint else "")
+        self.hint_label.setVisible(bool(hint))
 
     def _show_mastery(self) -> None:
         student, topic = self.ctx.student, (self.item.topic if self.item else self._topic())
@@ -291,7 +322,7 @@ class PracticePanel(QWidget):
 
     @Slot()
     def new_question(self) -> None:
-        from learner.practice import ItemJob, next_difficulty
+        from learner.practice import ItemJob, generate_item, has_generator, next_difficulty
 
         student = self.ctx.student
         if student is None or self._pending is not None:
@@ -301,22 +332,28 @@ class PracticePanel(QWidget):
             self.show_status("Type a topic first (or set the session's topic), e.g. Fractions.")
             self.topic_edit.setFocus()
             return
-        if not self._model_ready():
+        computed = has_generator(topic)
+        if not computed and not self._model_ready():
             self.show_status("The model is not ready yet; wait for it to load.")
             return
         try:
             difficulty = next_difficulty(self.ctx.db, student.id, topic)
             avoid = tuple(i.question for i in practice.list_items(self.ctx.db, student.id, topic=topic, limit=5))
-        except StorageError as exc:
+            if computed:   # numbers picked and the key computed in code: no model, no waiting
+                parsed = generate_item(None, topic=topic, settings=self.host.settings, difficulty=difficulty,
+                                       avoid=avoid, rng=self.rng)
+                self._store_item(student, parsed, model_id=None, adapter_version=None)
+                return
+        except (StorageError, LearnerError) as exc:
             self.show_status(str(exc))
             return
         job = ItemJob(topic=topic, grade=student.grade, difficulty=difficulty, avoid=avoid,
-                      make_generator=self.make_generator)
+                      seed=self.rng.randrange(2 ** 32), make_generator=self.make_generator)
         self._start(job, "item", f"Writing {'an' if difficulty == 'easy' else 'a'} {difficulty} question on {topic}…")
 
     @Slot()
     def check_answer(self) -> None:
-        from learner.practice import CheckJob
+        from learner.practice import AnswerKey, CheckJob, judge_without_model
 
         item, student = self.item, self.ctx.student
         if item is None or student is None or self._pending is not None:
@@ -326,12 +363,19 @@ class PracticePanel(QWidget):
         except ValidationError as exc:   # empty or too long: say so, ask the model nothing, store nothing
             self.show_status(str(exc))
             return
-        if not self._model_ready():
-            self.show_status("The model is not ready yet; wait for it to load.")
-            return
         self._pending_answer = answer
-        job = CheckJob(question=item.question, answer_key=item.answer_key, answer=answer, grade=item.grade,
-                       topic=item.topic, make_generator=self.make_generator)
+        judgement = judge_without_model(answer, AnswerKey.of(item))
+        if judgement is not None:       # the engine's verdict: immediate, and never the model's guess
+            try:
+                self._store_attempt(student, judgement, model_id=None, adapter_version=None)
+            except (StorageError, ValueError) as exc:
+                self.show_status(f"Could not save: {exc}")
+            return
+        if not self._model_ready():
+            self.show_status("The calculator cannot read this answer and the model is not ready yet to judge it; "
+                             "wait for it to load, or write the answer as a number.")
+            return
+        job = CheckJob.for_item(item, answer, make_generator=self.make_generator)
         self._start(job, "check", "Checking your answer…")
 
     def _start(self, job: Any, kind: str, status: str) -> None:
@@ -387,39 +431,43 @@ class PracticePanel(QWidget):
             if student is None:
                 return
             if kind == "item":
-                self._store_item(student, result)
+                self._store_item(student, result.value, model_id=result.model_id,
+                                 adapter_version=result.adapter_version)
             else:
-                self._store_attempt(student, result)
+                self._store_attempt(student, result.value, model_id=result.model_id,
+                                    adapter_version=result.adapter_version)
         except (StorageError, ValueError) as exc:
             self.show_status(f"Could not save: {exc}")
         finally:
             self._update_buttons()
 
-    def _store_item(self, student: Any, result: Any) -> None:
+    def _store_item(self, student: Any, parsed: Any, *, model_id: str | None, adapter_version: int | None) -> None:
         from learner.practice import store_item
 
         session = self.host.session
-        item = store_item(self.ctx.db, student.id, result.value, grade=student.grade,
-                          session_id=session.id if session else None, model_id=result.model_id,
-                          adapter_version=result.adapter_version)
+        item = store_item(self.ctx.db, student.id, parsed, grade=student.grade,
+                          session_id=session.id if session else None, model_id=model_id,
+                          adapter_version=adapter_version)
         self.open_item(item.id)
         self.show_status("Answer in the box below, then press Check my answer.")
         self.ctx.changes.notify(ChangeKind.PRACTICE)
 
-    def _store_attempt(self, student: Any, result: Any) -> None:
+    def _store_attempt(self, student: Any, judgement: Any, *, model_id: str | None,
+                       adapter_version: int | None) -> None:
         from learner.practice import store_attempt
 
         if self.item is None:
             return
         done = store_attempt(self.ctx.db, self.item, student.id, answer=self._pending_answer,
-                             judgement=result.value, model_id=result.model_id,
-                             adapter_version=result.adapter_version)
+                             judgement=judgement, model_id=model_id, adapter_version=adapter_version)
         self.attempt = done.attempt
         self.answered = True
         self.show_status(f"Mastery of {self.item.topic}: {done.p_known_before:.0%} → {done.p_known_after:.0%}. "
                          f"This question comes back for review {_when(done.due)}.")
         self._show_attempt()
+        self.show_hint(judgement.hint)
         self._show_mastery()
+        self._update_buttons()
         self.refresh_due()
         self.attempt_recorded.emit(done.attempt.id)
         self.ctx.changes.notify(ChangeKind.PRACTICE)
@@ -457,8 +505,26 @@ class PracticePanel(QWidget):
         return item.answer_key, item.question, item.id
 
 
+def plain_maths(text: str) -> str:
+    """Model-written text with its LaTeX as plain-text maths (the engine is imported on first use)."""
+    from learner.maths import plain_maths as convert
+
+    return convert(text)
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _key_html(item: practice.PracticeItem) -> str:
+    """The revealed key, its worked steps, and "(not checked)" for a key nobody verified."""
+    html = f"<b>Answer key:</b> {_escape(plain_maths(item.answer_key))}"
+    if not item.checked:
+        html += " <i>(not checked by the calculator)</i>"
+    steps = [s for s in item.worked_steps if s.strip()]
+    if steps:
+        html += "<br>" + "<br>".join(f"&nbsp;&nbsp;{_escape(step)}" for step in steps)
+    return html
 
 
 class PracticeController(QObject):

@@ -1,20 +1,22 @@
 """The Practice panel and Progress dialog driven as a student and a teacher would: real widgets,
-the window's real model worker thread with the tiny model loaded, a real SQLite file. The model's
-text comes from the scripted generator at the learner boundary (the tiny random model cannot write
-a parsable item); everything else is the real path."""
+the window's real model worker thread with the tiny model loaded, a real SQLite file. Questions on
+topics the maths engine has generators for, and the engine's verdicts, need no model; where the
+model writes or judges, its text comes from the scripted generator at the learner boundary (the
+tiny random model cannot write a parsable item); everything else is the real path."""
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from PySide6.QtCore import Qt
 
-from app.ui.practice.practice_view import PracticeController
+from app.ui.practice.practice_view import CHECKED_TEXT, UNCHECKED_TEXT, PracticeController
 from learner.mastery import bkt_update
 from learner.practice import Judgement, store_attempt
 from storage import chat, users
 from storage import practice
-from tests.support.practice import GOOD_ITEM, ScriptedGenerator
+from tests.support.practice import GOOD_ITEM, MODEL_TOPIC, RIGHT_KEY_ITEM, ScriptedGenerator
 from tests.support.window import REPLY_TIMEOUT_MS
 
 
@@ -24,58 +26,106 @@ def _script(panel, replies):
     return gen
 
 
-def test_answer_feedback_mastery_flow(qtbot, window, ctx):
+def test_generated_question_answer_feedback_mastery_flow(qtbot, window, ctx):
     panel = window.feature(PracticeController).panel
-    gen = _script(panel, [GOOD_ITEM, "Verdict: partly\nFeedback: You wrote 3/8: you added the bottoms too; "
-                                     "quarters stay quarters."])
+    gen = _script(panel, [])                  # the model is never asked: any call fails the test
+    panel.rng = random.Random(2)              # a fraction addition with a known wrong answer
     window.feature(PracticeController).new_action.trigger()
     assert window.feature(PracticeController).dock.isVisible()
-    assert "Type a topic first" in panel.status_label.text() and gen.calls == []   # no topic: nothing asked
+    assert "Type a topic first" in panel.status_label.text()
     panel.topic_edit.setText("Fractions")
     with qtbot.waitSignal(panel.item_opened, timeout=REPLY_TIMEOUT_MS):
         qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
     [item] = practice.list_items(ctx.db, ctx.student.id)
     assert panel.question_label.text() == item.question and item.topic == "Fractions"
-    assert "Difficulty: easy" in gen.prompts[0] and "Grade level: 7" in gen.prompts[0]
+    assert (item.checked, item.key_source, item.difficulty, item.model_id) == (True, "generator", "easy", None)
+    assert panel.key_check_label.text() == CHECKED_TEXT
     assert panel.key_label.text() == ""                       # the key stays hidden
+    assert item.wrong_answers, "seed 2 gives an item with a known wrong answer"
+    wrong = item.wrong_answers[0]
 
-    # bad answers: a clear message, no model call, nothing stored
+    # bad answers: a clear message, nothing judged, nothing stored
     for bad, says in (("", "Your answer is empty"), ("x" * 10_000, "at most 4,000")):
         panel.answer_edit.setPlainText(bad)
         qtbot.mouseClick(panel.check_button, Qt.MouseButton.LeftButton)
         assert says in panel.status_label.text()
-        assert panel._pending is None and len(gen.calls) == 1
+        assert panel._pending is None
     assert "10,000 / 4,000" in panel.count_label.text()
     assert practice.list_attempts(ctx.db, item.id) == []
 
-    panel.answer_edit.setPlainText("1/4 + 2/4 = 3/8")
+    # the misconception's wrong answer: judged by the engine, the mistake named, its hint shown
+    panel.answer_edit.setPlainText(wrong.answer)
     with qtbot.waitSignal(panel.attempt_recorded, timeout=REPLY_TIMEOUT_MS):
         qtbot.mouseClick(panel.check_button, Qt.MouseButton.LeftButton)
-    assert "1/4 + 2/4 = 3/8" in gen.prompts[1] and "Answer key: 3/4" in gen.prompts[1]
-    assert panel.verdict_label.text() == "◐ Partly correct"
-    assert "You wrote 3/8" in panel.feedback_label.text()
-    expected = bkt_update(None, "partly")
+    assert panel.verdict_label.text() == "✘ Not quite"
+    assert wrong.name in panel.feedback_label.text()
+    assert not panel.hint_label.isHidden() and wrong.hint in panel.hint_label.text()
+    [attempt] = practice.list_attempts(ctx.db, item.id)
+    assert (attempt.verdict, attempt.misconception, attempt.model_id) == ("incorrect", wrong.code, None)
+    expected = bkt_update(None, "incorrect")
     assert practice.get_mastery(ctx.db, ctx.student.id, "Fractions").p_known == pytest.approx(expected)
     assert f"{expected:.0%}" in panel.mastery_label.text() and "30% →" in panel.status_label.text()
     assert practice.get_card(ctx.db, item.id) is not None
+    assert gen.calls == []
 
     # dispute → teacher review
-    panel.dispute_edit.setText("3/8 was a typo")
+    panel.dispute_edit.setText("I meant something else")
     qtbot.mouseClick(panel.dispute_button, Qt.MouseButton.LeftButton)
-    [attempt] = practice.list_attempts(ctx.db, item.id)
-    assert attempt.disputed and not panel.dispute_button.isEnabled()
+    assert practice.get_attempt(ctx.db, attempt.id).disputed and not panel.dispute_button.isEnabled()
     teacher = users.create_user(ctx.db, "Ms Reed", role="teacher", password_hash="x")
     [d] = practice.list_disputes(ctx.db, teacher)
-    assert (d.reason, d.answer) == ("3/8 was a typo", "1/4 + 2/4 = 3/8")
+    assert (d.reason, d.answer) == ("I meant something else", wrong.answer)
 
     qtbot.mouseClick(panel.reveal_button, Qt.MouseButton.LeftButton)
-    assert "3/4, because" in panel.key_label.text() and practice.get_item(ctx.db, item.id).revealed_at
+    assert item.answer_key in panel.key_label.text() and item.worked_steps[-1] in panel.key_label.text()
+    assert "not checked" not in panel.key_label.text() and practice.get_item(ctx.db, item.id).revealed_at
+
+
+def test_a_model_written_question_nothing_can_check_is_labelled_unchecked(qtbot, window, ctx):
+    panel = window.feature(PracticeController).panel
+    gen = _script(panel, [GOOD_ITEM, "Verdict: partly\nFeedback: You wrote three eighths: you added the bottoms "
+                                     "too; quarters stay quarters."])
+    panel.topic_edit.setText(MODEL_TOPIC)
+    with qtbot.waitSignal(panel.item_opened, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    [item] = practice.list_items(ctx.db, ctx.student.id)
+    assert not item.checked and item.model_id == "scripted-model"
+    assert panel.key_check_label.text() == UNCHECKED_TEXT == "⚠ Answer key not checked"
+    assert "Difficulty: easy" in gen.prompts[0] and "Grade level: 7" in gen.prompts[0]
+
+    # an answer in words the engine cannot read goes to the model, with the key
+    panel.answer_edit.setPlainText("I added them and got three eighths")
+    with qtbot.waitSignal(panel.attempt_recorded, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(panel.check_button, Qt.MouseButton.LeftButton)
+    assert "I added them and got three eighths" in gen.prompts[1] and "Answer key: 3/4" in gen.prompts[1]
+    assert panel.verdict_label.text() == "◐ Partly correct"
+    assert "You wrote three eighths" in panel.feedback_label.text()
+    assert "was not checked" in panel.feedback_label.text() and panel.hint_label.isHidden()
+    assert practice.get_mastery(ctx.db, ctx.student.id, MODEL_TOPIC).p_known == pytest.approx(
+        bkt_update(None, "partly"))
+
+    qtbot.mouseClick(panel.reveal_button, Qt.MouseButton.LeftButton)
+    assert "3/4, because" in panel.key_label.text() and "not checked" in panel.key_label.text()
+
+
+def test_a_correct_answer_is_correct_whatever_the_model_would_say(qtbot, window, ctx):
+    panel = window.feature(PracticeController).panel
+    gen = _script(panel, [RIGHT_KEY_ITEM, "Verdict: incorrect\nFeedback: No."])
+    panel.topic_edit.setText(MODEL_TOPIC)
+    with qtbot.waitSignal(panel.item_opened, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    assert panel.item.checked and panel.key_check_label.text() == CHECKED_TEXT
+    panel.answer_edit.setPlainText("10/12")
+    with qtbot.waitSignal(panel.attempt_recorded, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(panel.check_button, Qt.MouseButton.LeftButton)
+    assert panel.verdict_label.text() == "✔ Correct" and len(gen.calls) == 1     # only the item was written
+    assert practice.list_attempts(ctx.db, panel.item.id)[0].verdict == "correct"
 
 
 def test_hint_while_an_item_is_open_is_checked_by_the_guard(qtbot, window, ctx):
     panel = window.feature(PracticeController).panel
     _script(panel, [GOOD_ITEM])
-    panel.topic_edit.setText("Fractions")
+    panel.topic_edit.setText(MODEL_TOPIC)
     with qtbot.waitSignal(panel.item_opened, timeout=REPLY_TIMEOUT_MS):
         qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
 
@@ -101,7 +151,7 @@ def test_hint_while_an_item_is_open_is_checked_by_the_guard(qtbot, window, ctx):
 def test_a_model_reply_without_a_key_fails_cleanly(qtbot, window, ctx):
     panel = window.feature(PracticeController).panel
     _script(panel, ["Fractions are great!"] * 3)
-    panel.topic_edit.setText("Fractions")
+    panel.topic_edit.setText(MODEL_TOPIC)
     qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel._pending is None, timeout=REPLY_TIMEOUT_MS)
     assert "did not write a usable practice question in 3 tries" in panel.status_label.text()
