@@ -63,10 +63,12 @@ class TeacherLoginDialog(QDialog):
         layout.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.submit_button: QPushButton = self.buttons.addButton(submit_text, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.submit_button.setDefault(True)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        # only once the button is inside the dialog: setDefault on a button without a dialog is
+        # forgotten, and on show the dialog makes its first button (Cancel) the default for Enter
+        self.submit_button.setDefault(True)
         (self.password_edit if not self.first_run and self.name() else self.name_edit).setFocus()
 
     def name(self) -> str:
