@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from storage.db import Database, open_database
 from storage.errors import (
+    DatabaseDamaged,
     DatabaseLockedError,
     DatabaseReadOnlyError,
     NotFoundError,
@@ -18,6 +19,7 @@ from storage.paths import DataDir, resolve_data_dir
 __all__ = [
     "DataDir",
     "Database",
+    "DatabaseDamaged",
     "DatabaseLockedError",
     "DatabaseReadOnlyError",
     "NotFoundError",

@@ -37,7 +37,7 @@ __all__ = ["AlreadyDecided", "Decision", "FilterOptions", "PromptBuilder", "Queu
            "ReviewCounts", "ReviewDetail", "ReviewItem", "TrainingExample", "Turn", "UndoResult", "approve",
            "approve_many", "content_hash", "count_queue", "counts", "edit_and_approve", "editor_prefill",
            "filter_options", "get_detail", "get_example", "get_item", "last_adapter_cutoff", "list_examples",
-           "list_queue", "make_key", "parse_key", "record_reply_prompt", "reject", "reply_context", "undo_last",
+           "list_queue", "make_key", "parse_key", "record_reply_prompt", "recorded_prompt", "reject", "reply_context", "undo_last",
            "validate_prompt"]
 
 ItemStatus = Literal["pending", "approved", "rejected"]
@@ -571,13 +571,14 @@ class _Snapshots:
         return pairs
 
 
-def _recorded_prompt(db: Database, message_id: int) -> list[dict[str, str]] | None:
+def recorded_prompt(db: Database, message_id: int) -> list[dict[str, str]] | None:
+    """The prompt recorded for a reply (record_reply_prompt), or None when there is none."""
     rows = db.query("SELECT prompt_json, prompt_node FROM reply_prompts WHERE message_id = ?", (message_id,))
     if not rows:
         return None
     if rows[0]["prompt_node"] is not None:
         node = rows[0]["prompt_node"]
-        return list(load_prompts(db.conn, [node])[node])
+        return [dict(m) for m in load_prompts(db.conn, [node])[node]]
     return json.loads(rows[0]["prompt_json"])
 
 
@@ -593,7 +594,7 @@ def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None,
         raise _already_decided(item)
     if kind == "reply":
         ctx = _reply_context(db, ident, item, shared.sessions)
-        recorded = _recorded_prompt(db, ident)
+        recorded = recorded_prompt(db, ident)
         if recorded:   # the prompt the reply was really generated from: the exact context
             prompt = shared.check(recorded, f"The recorded prompt of reply {item.key}")
         elif prompt_for is None:

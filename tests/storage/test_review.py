@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
@@ -251,13 +250,16 @@ def test_immutability_of_approved_examples(db: Database, classroom: Classroom, t
     users.update_user(db, classroom.student.id, grade="8")
     assert review.get_example(db, decision.example_id) == before
     # And the database itself refuses to change it.
-    for column, value in (("completion", "tampered"), ("prompt_json", "[]"), ("topic", "x"), ("status", "pending")):
+    for column, value in (("completion", "tampered"), ("prompt_json", "[]"), ("prompt_node", None), ("topic", "x"),
+                          ("status", "pending")):
         with pytest.raises(sqlite3.IntegrityError, match="immutable"):
             with db.transaction() as t:
                 t.execute(f"UPDATE training_examples SET {column} = ? WHERE id = ?", [value, decision.example_id])
     assert review.get_example(db, decision.example_id) == before
-    assert json.loads(db.query("SELECT prompt_json FROM training_examples")[0]["prompt_json"])[1]["content"] == (
-        "What is 1/2 + 1/4?")
+    assert before.prompt[1]["content"] == "What is 1/2 + 1/4?"
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):     # nor the stored prompt it names
+        with db.transaction() as t:
+            t.execute("UPDATE prompt_messages SET content = 'tampered'")
 
 
 def test_marking_a_session_private_later_takes_its_examples_out_of_training(db: Database,

@@ -6,7 +6,6 @@ through storage.review.approve with the builder the review view and CLI pass (pr
 so a missing recording would show up as a prompt rendered from today's settings."""
 from __future__ import annotations
 
-import json
 
 import torch
 from PySide6.QtCore import Qt
@@ -22,8 +21,7 @@ FAST_SCRYPT = auth.ScryptParams(n=2**8, r=8, p=1)
 
 
 def recorded_prompt(db, message_id: int) -> list[dict[str, str]] | None:
-    rows = db.query("SELECT prompt_json FROM reply_prompts WHERE message_id = ?", (message_id,))
-    return json.loads(rows[0]["prompt_json"]) if rows else None
+    return review.recorded_prompt(db, message_id)
 
 
 def assistant_messages(db, session_id: int) -> list[chat.Message]:

@@ -62,7 +62,7 @@ def test_sign_in_wrong_password_then_countdown(qtbot, data_dir, db: Database, te
     ctx = AppContext(data_dir=data_dir, db=db)
     dialog = TeacherLoginDialog(ctx, clock=lambda: now)
     qtbot.addWidget(dialog)
-    for _ in range(auth.FREE_ATTEMPTS - 1):
+    for _ in range(auth.FREE_ATTEMPTS):               # delays start after three wrong passwords
         dialog.password_edit.setText("wrong wrong")
         dialog.submit()
         assert "wrong password" in dialog.error_label.text() and ctx.teacher is None
