@@ -18,13 +18,25 @@ from contextlib import contextmanager
 from types import FrameType
 
 from learner.errors import LearnerError, PreparationCancelled
-from storage import Database, PermissionDenied, StorageError, auth, users
+from storage import Database, DatabaseLockedError, PermissionDenied, StorageError, auth, users
 from storage.paths import resolve_data_dir
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DENIED = 3           # a teacher's sign-in failed or the role does not allow the action
+EXIT_BUSY = 75            # EX_TEMPFAIL: the database (or the round lock) is busy; try again later
 EXIT_INTERRUPTED = 130    # the shell convention for "ended by Ctrl+C"
+
+# `tutorloop --help` shows this; README and docs/architecture.md list the same codes.
+EXIT_CODES_HELP = """exit status:
+  0    done
+  1    an error, said in one line: a damaged, unreadable or read-only database, a data folder that
+       cannot be used (e.g. it is a file), a refused action, a failed round
+  2    the command line asks for something that cannot be done as given
+  3    a teacher's sign-in failed, or the role does not allow the action
+  75   the database is busy: another process has held its write lock for longer than 5 s (or
+       another adaptation round is running); try again later
+  130  cancelled (Ctrl+C)"""
 
 PASSWORD_ENV = "TUTORLOOP_PASSWORD"
 
@@ -42,7 +54,8 @@ def say(text: str) -> None:
 
 def run_command(action: Callable[[Database, argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """For commands that work on the database: opens it for `action`, and turns refusals into one
-    'tutorloop: …' line and an exit status (usage 2, sign-in/permission 3, other storage errors 1)."""
+    'tutorloop: …' line and an exit status (usage 2, sign-in/permission 3, a busy database 75, other
+    storage errors 1)."""
     def run(args: argparse.Namespace) -> int:
         try:
             with Database(resolve_data_dir(args.data_dir).db_path) as db:
@@ -53,12 +66,9 @@ def run_command(action: Callable[[Database, argparse.Namespace], int]) -> Callab
         except (auth.InvalidCredentials, auth.LoginThrottled) as exc:
             say(f"tutorloop: {exc}")
             return EXIT_DENIED
-        except PermissionDenied as exc:
-            say(f"tutorloop: {exc}")
-            return EXIT_DENIED
         except StorageError as exc:
             say(f"tutorloop: {exc}")
-            return EXIT_ERROR
+            return storage_exit_code(exc)
         except KeyboardInterrupt:
             say("\ntutorloop: cancelled; nothing was changed.")
             return EXIT_INTERRUPTED
@@ -79,6 +89,15 @@ def run_guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argpa
         except PreparationCancelled as exc:
             say(str(exc))
             return EXIT_INTERRUPTED
+        except UsageError as exc:
+            say(f"tutorloop: {exc}")
+            return EXIT_USAGE
+        except (auth.InvalidCredentials, auth.LoginThrottled) as exc:
+            say(f"tutorloop: {exc}")
+            return EXIT_DENIED
+        except StorageError as exc:  # the data folder or database cannot be used: its own one line
+            say(f"tutorloop: {exc}")
+            return storage_exit_code(exc)
         except KeyboardInterrupt:
             say("\nInterrupted.")
             return EXIT_INTERRUPTED
@@ -95,6 +114,15 @@ def run_guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argpa
     return run
 
 
+def storage_exit_code(exc: StorageError) -> int:
+    """The exit status for a storage refusal: 3 for a permission, 75 for a busy database, else 1."""
+    if isinstance(exc, PermissionDenied):
+        return EXIT_DENIED
+    if isinstance(exc, DatabaseLockedError):
+        return EXIT_BUSY
+    return EXIT_ERROR
+
+
 def _log_traceback(args: argparse.Namespace) -> str | None:
     try:
         logs = resolve_data_dir(getattr(args, "data_dir", None)).ensure().logs_dir
@@ -102,7 +130,7 @@ def _log_traceback(args: argparse.Namespace) -> str | None:
         with path.open("a", encoding="utf-8") as handle:
             handle.write(traceback.format_exc() + "\n")
         return str(path)
-    except OSError:
+    except (OSError, StorageError):
         return None
 
 

@@ -10,12 +10,15 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from app.cli.common import EXIT_CODES_HELP
+
 # Modules exposing `register(subparsers) -> None`; each subparser sets `func(args) -> int`.
 COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.chat",
     "app.cli.review",
     "app.cli.adapt",
     "app.cli.practice",
+    "app.cli.db",
 )
 
 
@@ -23,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tutorloop",
         description="A local tutor that learns from what teachers approve. With no command, opens the window.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data-dir", metavar="DIR",
                         help="where the database, models and adapters live (default: $TUTORLOOP_HOME or the "
