@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import EXIT_ERROR, run_command, say, sign_in_teacher
+from app.cli.common import EXIT_ERROR, run_command, run_guarded, say, sign_in_teacher
 from storage import Database, resolve_data_dir
 from storage import adapters
 
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "evaluate it against the active adapter and the base, and register it as a candidate. "
                     "Promoting it is a separate teacher action (tutorloop adapters promote).")
     add_arguments(adapt)
-    adapt.set_defaults(func=_adapt)
+    adapt.set_defaults(func=run_guarded(_adapt))
 
     teacher_opts = argparse.ArgumentParser(add_help=False)
     teacher_opts.add_argument("--teacher", metavar="NAME",

@@ -85,6 +85,9 @@ class _Printer:
             print(f"done: v{event['version']} {verdict}: {event.get('reason', '')}", flush=True)
         elif phase == "warning":
             print(f"warning: {event.get('message', '')}", flush=True)
+        elif phase == "error":
+            log = f" (log: {event['log']})" if event.get("log") else ""
+            print(f"error: {event.get('message', '')}{log}", flush=True)
         elif phase == "schedule":  # the scheduler's own words: why it runs or not, the result, the log
             text = event.get("reason") or event.get("event", "")
             log = f" (log: {event['log']})" if event.get("log") and event.get("event") != "busy" else ""
@@ -117,9 +120,6 @@ def main(argv: Sequence[str] | None = None, *, data_dir_arg: str | None = None) 
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    from learner.adapt import AdaptError, NothingToTrain, TrainingCancelled
-    from storage import resolve_data_dir
-
     if args.trigger is None:  # cron, systemd and Task Scheduler run `--if-due`: those are scheduled rounds
         args.trigger = "schedule" if args.if_due else "cli"
     emit = _Printer(args.json)
@@ -133,9 +133,29 @@ def run_from_args(args: argparse.Namespace) -> int:
             os.nice(10)  # the chat (and the teacher's other work) keeps the CPU first
         except OSError:
             pass
+    from storage import DatabaseLockedError, StorageError
+
+    try:
+        return _run(args, recipe, emit)
+    except StorageError as exc:
+        # A data folder that is a file or cannot be written, a damaged database, one locked by a long
+        # import: one line (one JSON event with --json) and an exit status, never a traceback.
+        emit({"phase": "error", "message": str(exc)})
+        return 75 if isinstance(exc, DatabaseLockedError) else 1
+    except OSError as exc:
+        emit({"phase": "error", "message": f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)})
+        return 1
+
+
+def _run(args: argparse.Namespace, recipe: Recipe, emit: _Printer) -> int:
+    from storage import resolve_data_dir
+
     data_dir = resolve_data_dir(args.data_dir).ensure()
     if args.model is None:  # cron's `--if-due` has no --model: train for the model students chat with
         from learner.settings import saved_generation_settings
+        from storage import Database
+
+        Database(data_dir.db_path).close()  # a damaged database is refused here, in one line, not as a warning
 
         settings, problem = saved_generation_settings(data_dir)
         if problem:
@@ -145,6 +165,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if rank > 0:
         return _train_only(data_dir, args, recipe)
 
+    from learner.adapt import AdaptError, NothingToTrain, TrainingCancelled
     from learner.adapt.round import run_round
     from learner.scheduled_round import EXIT_FAILED, run_with_lock
     from storage import Database

@@ -80,6 +80,8 @@ def write_lock_held(db_path: Path) -> Iterator[subprocess.Popen[str]]:
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=30)
+        if holder.stdout is not None:
+            holder.stdout.close()
 
 
 def damage(db_path: Path) -> None:
