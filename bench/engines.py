@@ -105,16 +105,25 @@ def request_fields(text: str = QUESTION, history: tuple[tuple[str, str], ...] = 
 
 # -- the child: one engine ---------------------------------------------------------------------
 
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def reference_round(llm, ids: list[int], max_new_tokens: int) -> dict[str, float]:
     settle()
     llm.reset()
     started = time.perf_counter()
     stamps = []
+    cpu = 0.0
     for _ in llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0,
                                    repeat_penalty=REPETITION_PENALTY, stream=True):
         stamps.append(time.perf_counter())
+        if len(stamps) == 1:
+            cpu = cpu_s()
     n = len(stamps)
     return {"ttft_s": stamps[0] - started if stamps else 0.0, "n_tokens": n,
+            "cpu_ms_per_token": 1000 * (cpu_s() - cpu) / (n - 1) if n > 1 else 0.0,
             "tokens_per_s": (n - 1) / (stamps[-1] - stamps[0]) if n > 1 and stamps[-1] > stamps[0] else 0.0}
 
 
@@ -126,9 +135,16 @@ def engine_round(engine, settings: SamplingSettings, *, cold: bool) -> dict[str,
     built = build_prompt(request_fields(), PromptTokenizer(engine), context_window=engine.context_window,
                          max_new_tokens=settings.max_new_tokens)
     generation = engine.stream(built.messages, settings)
-    text = "".join(generation)
+    pieces, cpu = [], 0.0
+    for piece in generation:
+        if not pieces:
+            cpu = cpu_s()
+        pieces.append(piece)
+    n = len(generation.token_ids)
+    text = "".join(pieces)
     first = generation.first_token_at or time.perf_counter()
     result = {"ttft_s": first - started, "tokens_per_s": generation.tokens_per_s,
+              "cpu_ms_per_token": 1000 * (cpu_s() - cpu) / (n - 1) if n > 1 else 0.0,
               "n_tokens": len(generation.token_ids), "prompt_tokens": generation.prompt_tokens, "text": text}
     # The next turn of the same conversation: its prompt starts with this one's.
     history = (*HISTORY, ("user", QUESTION), ("assistant", text))
@@ -247,6 +263,9 @@ def run_child(args: argparse.Namespace) -> int:
         "llama_cpp_reference_load_s": reference_load_s,
         "ratio_tokens_per_s": tps / ref_tps if tps and ref_tps else None,
         "ratio_tokens_per_s_adapter": tps_adapter / ref_tps if tps_adapter and ref_tps else None,
+        "cpu_ms_per_token": best(base_rounds, "cpu_ms_per_token", low=True),
+        "cpu_ms_per_token_adapter": best(adapter_rounds, "cpu_ms_per_token", low=True),
+        "llama_cpp_reference_cpu_ms_per_token": best(references, "cpu_ms_per_token", low=True),
         "runs": {"tokens_per_s": [round(r["tokens_per_s"], 2) for r in base_rounds],
                  "tokens_per_s_adapter": [round(r["tokens_per_s"], 2) for r in adapter_rounds],
                  "reference_tokens_per_s": [round(r["tokens_per_s"], 2) for r in references],

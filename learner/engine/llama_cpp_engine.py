@@ -258,6 +258,7 @@ class LlamaCppEngine:
             if tail:
                 yield tail
         except RuntimeError as exc:
+            llm.reset()   # a failed decode leaves the KV cache in an unknown state
             raise GenerationError(f"Generation failed: {exc}") from exc
         finally:
             lc.llama_sampler_free(sampler)

@@ -145,3 +145,17 @@ def test_importing_the_gguf_path_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def test_build_prompt_trims_by_the_engines_own_token_counts(llama_engine) -> None:
+    from learner.engine.base import PromptTokenizer
+    from learner.prompts import build_prompt
+    from learner.types import Turn, TutorRequest
+
+    history = tuple(Turn(role="user" if i % 2 == 0 else "assistant", content=f"Earlier turn {i} about fractions.")
+                    for i in range(40))
+    request = TutorRequest(user_text="What is 3/4 + 1/8?", mode="explain", history=history)
+    built = build_prompt(request, PromptTokenizer(llama_engine), context_window=llama_engine.context_window,
+                         max_new_tokens=64)
+    assert built.trimmed and "left out" in built.notice
+    assert llama_engine.count_tokens(built.messages) <= llama_engine.context_window - 64
