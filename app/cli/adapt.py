@@ -114,7 +114,7 @@ def adapter_dict(a: adapters.AdapterVersion) -> dict[str, Any]:
             "n_heldout": a.n_heldout, "n_replay": a.n_replay, "base_model_id": a.base_model_id, "path": a.path,
             "folder_exists": a.folder_exists, "gate_passed": a.gate_passed, "gate_reason": a.gate_reason,
             "gate": a.gate, "metrics": a.metrics, "recipe": a.recipe, "promoted_at": a.promoted_at,
-            "promoted_by": a.promoted_by_name}
+            "promoted_by": a.promoted_by_name, "problem": adapters.adapter_problem(a)}
 
 
 def _fmt_loss(value: Any) -> str:
@@ -128,6 +128,9 @@ def _list(db: Database, args: argparse.Namespace) -> int:
     for run in [r for r in adapters.list_runs(db, limit=5) if r.status in ("failed", "running")]:
         say(f"run {run.id} ({run.trigger}, {run.started_at[:19]}): {run.status}"
              f"{' – ' + run.error if run.error else ''}{' – log: ' + run.log_path if run.log_path else ''}")
+    # The active version checked file by file: missing or changed files mean students get the base model.
+    if (active := adapters.check_active(db)) is not None and active.notice:
+        say(active.notice)
     if args.json:
         print(json.dumps([adapter_dict(a) for a in versions], indent=2))
         return 0
@@ -143,6 +146,8 @@ def _list(db: Database, args: argparse.Namespace) -> int:
             verdict = "passed" if a.gate_passed else f"FAILED: {a.gate_reason}"
             print(f"{'v' + str(a.version):>4}  {a.status:<9}  {a.created_at[:19]:<19}  {a.n_examples:>4}  "
                   f"{held:<20}  {rep:<20}  {verdict}")
+            if problem := adapters.adapter_problem(a):
+                print(f"      ! files: {problem}")
     return 0
 
 
