@@ -8,6 +8,7 @@ stops and joins the thread.
 """
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 import time
@@ -81,17 +82,24 @@ class TransformersEngine:
         return len(prompt) if is_token_ids(prompt) else len(self.render(prompt))  # type: ignore[arg-type]
 
     def _generation_config(self, settings: SamplingSettings, max_new_tokens: int) -> GenerationConfig:
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens, eos_token_id=sorted(self._stop_ids),
-            pad_token_id=self.loaded.tokenizer.pad_token_id, repetition_penalty=settings.repetition_penalty,
-        )
+        # From the model's own config, as learner.tutor does: generate() refills unset fields from the
+        # model's defaults (Qwen ships sampling ones) and then warns that greedy ignores them.
+        config = copy.deepcopy(self.loaded.model.generation_config)
+        config.max_new_tokens = max_new_tokens
+        config.max_length = None
+        config.min_new_tokens = None
+        config.eos_token_id = sorted(self._stop_ids)
+        config.pad_token_id = self.loaded.tokenizer.pad_token_id
+        config.repetition_penalty = settings.repetition_penalty
         if settings.greedy:
             config.do_sample = False
+            config.temperature, config.top_p, config.top_k, config.min_p = 1.0, 1.0, 50, None
         else:
             config.do_sample = True
             config.temperature = settings.temperature
             config.top_p = settings.top_p
             config.top_k = settings.top_k or None
+            config.min_p = None
         return config
 
     def stream(self, prompt: Prompt, settings: SamplingSettings, stop: threading.Event | None = None) -> Generation:
