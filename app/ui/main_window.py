@@ -12,11 +12,12 @@ window closes mid-reply, with the partial text as 'stopped'.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtCore import QCoreApplication, QEvent, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QDockWidget, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QSplitter, QStyle,
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 FeatureT = TypeVar("FeatureT")
 NEW_SESSION_TITLE = "New session"
 TITLE_FROM_MESSAGE_CHARS = 48
+PROGRESS_TICK_MS = 500
+CHARS_PER_TOKEN = 4   # English text in Qwen's tokenizer: the streamed text gives no token count
+
+
+def estimated_tokens(text: str) -> int:
+    return round(len(text) / CHARS_PER_TOKEN)
 
 
 @dataclass(eq=False)
@@ -56,6 +63,8 @@ class PendingReply:
     session_id: int
     message_id: int
     max_new_tokens: int
+    started: float = 0.0            # the window's clock when it was sent
+    stop_requested: bool = False    # the student pressed Stop: stored as 'stopped' however it ends
     parts: list[str] = field(default_factory=list)
 
     @property
@@ -72,6 +81,9 @@ class MainWindow(QMainWindow):
         self.session: Session | None = None
         self.pending: PendingReply | None = None
         self._closed = False
+        self._clock: Callable[[], float] = time.monotonic
+        self._progress_timer = QTimer(self, interval=PROGRESS_TICK_MS)
+        self._progress_timer.timeout.connect(self._show_progress)
         self.settings, settings_problem = load_generation_settings(ctx.db)
         self.resize(1100, 760)
         self.setMinimumSize(720, 480)
@@ -230,7 +242,7 @@ class MainWindow(QMainWindow):
         self.practice_menu = bar.addMenu("&Practice")
         self.teacher_menu = bar.addMenu("&Teacher")
         self._menu_titles: dict[MenuName, str] = {"practice": "&Practice", "teacher": "&Teacher"}
-        self.teacher_sign_in = TeacherSignIn(self.ctx, self)
+        self.teacher_sign_in = TeacherSignIn(self.ctx, self, on_signed_out=self.show_message)
 
         help_menu = bar.addMenu("&Help")
         shortcuts = QAction("&Keyboard shortcuts", self)
@@ -407,7 +419,8 @@ class MainWindow(QMainWindow):
                                grade=_prompt_grade(self.ctx.student.grade), topic=self.session.topic)
         request_id = self.model.generate(request, self.settings)
         self.pending = PendingReply(request_id=request_id, session_id=session.id, message_id=reply.id,
-                                    max_new_tokens=self.settings.max_new_tokens)
+                                    max_new_tokens=self.settings.max_new_tokens, started=self._clock())
+        self._progress_timer.start()
         if self.chat.session_id != session.id:
             self.chat.load_session(session.id)
         else:
@@ -421,8 +434,19 @@ class MainWindow(QMainWindow):
     @Slot()
     def stop_generation(self) -> None:
         if self.pending is not None:
+            self.pending.stop_requested = True
             self.model.stop(self.pending.request_id)
             self.composer.show_status("Stopping…")
+
+    @Slot()
+    def _show_progress(self) -> None:
+        pending = self.pending
+        if pending is None:
+            self._progress_timer.stop()
+            return
+        widget = self.chat.widget_for(pending.message_id) if self.chat.session_id == pending.session_id else None
+        if widget is not None:
+            widget.show_progress(self._clock() - pending.started, estimated_tokens(pending.text))
 
     @Slot(int, str)
     def _on_token(self, request_id: int, text: str) -> None:
@@ -444,7 +468,9 @@ class MainWindow(QMainWindow):
             cut = (f"The reply reached the length limit ({pending.max_new_tokens} tokens) and may be cut off; "
                    "raise “Longest reply” in File ▸ Settings for longer answers.")
             notice = f"{notice}\n{cut}" if notice else cut
-        self._finish_pending(request_id, reply.text, "complete", answer_key=reply.answer_key, notice=notice,
+        # Stop pressed while a later pass ran (a check, a rewrite): the reply is still the one stopped.
+        stopped = pending is not None and pending.request_id == request_id and pending.stop_requested
+        self._finish_pending(request_id, reply.text, "stopped" if stopped else "complete", answer_key=reply.answer_key, notice=notice,
                              prompt=reply.messages, written_by=(reply.model_id, reply.adapter_version))
 
     @Slot(int, object)
@@ -468,6 +494,7 @@ class MainWindow(QMainWindow):
         if pending is None or pending.request_id != request_id:
             return None
         self.pending = None
+        self._progress_timer.stop()
         stored: Message | None = None
         try:
             stored = chat.finish_message(self.ctx.db, pending.message_id, text, status=status,  # type: ignore[arg-type]

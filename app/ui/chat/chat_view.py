@@ -25,6 +25,9 @@ MODE_LABELS = {"explain": "Explain", "hint": "Hint", "practice": "Practice"}
 # A user message longer than this is shown folded; the whole text is one click away.
 FOLD_USER_CHARS = 3000
 STREAM_RENDER_MS = 40
+# Secondary text (role headers, hints, confirmations): #5f6368 on white is 6.0:1, above WCAG AA's
+# 4.5:1; the palette's "mid" grey it replaces was about 2.8:1.
+MUTED_TEXT = "#5f6368"
 
 
 def has_emoji_font() -> bool:
@@ -134,10 +137,26 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(4)
         self.header = QLabel()
-        self.header.setStyleSheet("color: palette(mid); font-weight: 600;")
-        layout.addWidget(self.header)
+        self.header.setStyleSheet(f"color: {MUTED_TEXT}; font-weight: 600;")
+        # a stopped or failed reply carries a tag a glance catches, not only a word in the grey header
+        self.status_tag = QLabel()
+        self.status_tag.setObjectName("statusTag")
+        self.status_tag.setStyleSheet(
+            "QLabel#statusTag { background: #fde7e9; color: #8a1c1c; border: 1px solid #e8a3a8;"
+            " border-radius: 4px; padding: 0 6px; font-weight: 600; }")
+        header_row = QHBoxLayout()
+        header_row.setContentsMargins(0, 0, 0, 0)
+        header_row.addWidget(self.header)
+        header_row.addWidget(self.status_tag)
+        header_row.addStretch(1)
+        layout.addLayout(header_row)
         self.body = MarkdownView()
         layout.addWidget(self.body)
+        # while the reply is written: how long, and how fast (a stall shows as a falling rate)
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("writingProgress")
+        self.progress_label.setStyleSheet(f"color: {MUTED_TEXT};")
+        layout.addWidget(self.progress_label)
         self.unfold_button = QPushButton("Show the whole message")
         self.unfold_button.setFlat(True)
         self.unfold_button.clicked.connect(self._unfold)
@@ -176,7 +195,7 @@ class MessageWidget(QFrame):
         self.suggest_button.clicked.connect(self.suggest_better_answer)
         row.addWidget(self.suggest_button)
         self.feedback_status = QLabel()
-        self.feedback_status.setStyleSheet("color: palette(mid);")
+        self.feedback_status.setStyleSheet(f"color: {MUTED_TEXT};")
         row.addWidget(self.feedback_status)
         row.addStretch(1)
         layout.addWidget(self.feedback_row)
@@ -200,6 +219,14 @@ class MessageWidget(QFrame):
             state = {"generating": " · writing…", "stopped": " · stopped", "failed": " · failed"}.get(
                 message.status, "")
             self.header.setText(f"Tutor · {mode}{state}" if mode else f"Tutor{state}")
+        tag = {"stopped": "stopped", "failed": "failed"}.get(message.status, "") if not is_user else ""
+        self.status_tag.setText(tag)
+        self.status_tag.setVisible(bool(tag))
+        self.status_tag.setToolTip("You stopped this reply before it was finished." if tag == "stopped" else "")
+        generating = not is_user and message.status == "generating"
+        self.progress_label.setVisible(generating)
+        if generating and not self.progress_label.text():
+            self.progress_label.setText("writing…")
         if is_user:
             folded = len(message.content) > FOLD_USER_CHARS
             # Students' text is shown as typed: Markdown would eat their asterisks and underscores.
@@ -225,6 +252,13 @@ class MessageWidget(QFrame):
         self.reveal_button.setEnabled(True)
         self.answer_key_view.hide()
         self._show_feedback()
+
+    def show_progress(self, elapsed_s: float, tokens: int) -> None:
+        """Under a reply being written: "writing… 12 s · ~14 tokens/s" (`tokens` may be an estimate)."""
+        text = f"writing… {int(elapsed_s)} s"
+        if elapsed_s >= 1 and tokens:
+            text += f" · ~{tokens / elapsed_s:.0f} tokens/s"
+        self.progress_label.setText(text)
 
     def append_text(self, text: str) -> None:
         """A streamed piece of the reply; rendered within STREAM_RENDER_MS."""
@@ -317,7 +351,7 @@ class ChatView(QScrollArea):
         self.empty_label = QLabel()
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setStyleSheet("color: palette(mid); font-size: 15px; padding: 40px;")
+        self.empty_label.setStyleSheet(f"color: {MUTED_TEXT}; font-size: 15px; padding: 40px;")
         self._layout.addWidget(self.empty_label)
         self._layout.addStretch(1)
         self.setWidget(self._page)

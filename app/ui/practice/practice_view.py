@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton,
@@ -82,6 +84,11 @@ class PracticePanel(QWidget):
         self.answered = False                         # the open item has been answered at least once
         self._pending: tuple[int, str] | None = None  # (request id, "item" | "check")
         self._pending_answer = ""
+        # the waiting line counts the seconds, so a long wait is seen to be progressing
+        self._clock: Callable[[], float] = time.monotonic
+        self._waiting: tuple[float, str] | None = None   # (started, status text)
+        self._wait_timer = QTimer(self, interval=1000)
+        self._wait_timer.timeout.connect(self._show_waiting)
         # How jobs on the model worker reach the model; tests put a scripted generator here.
         self.make_generator: GeneratorFactory | None = None
         # Picks the numbers of generated questions; tests seed it.
@@ -223,6 +230,8 @@ class PracticePanel(QWidget):
         self.count_label.setStyleSheet("color: #b3261e;" if over else "color: palette(mid);")
 
     def show_status(self, text: str) -> None:
+        if self._pending is None:
+            self._wait_timer.stop()
         self.status_label.setText(text)
 
     def _show_item(self) -> None:
@@ -381,8 +390,18 @@ class PracticePanel(QWidget):
     def _start(self, job: Any, kind: str, status: str) -> None:
         request_id = self.host.model.run_job(job, self.host.settings)
         self._pending = (request_id, kind)
+        self._waiting = (self._clock(), status)
+        self._wait_timer.start()
         self.show_status(status)
         self._update_buttons()
+
+    @Slot()
+    def _show_waiting(self) -> None:
+        if self._pending is None or self._waiting is None:
+            self._wait_timer.stop()
+            return
+        started, text = self._waiting
+        self.show_status(f"{text} {int(self._clock() - started)} s")
 
     @Slot()
     def stop(self) -> None:

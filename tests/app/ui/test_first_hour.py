@@ -1,12 +1,17 @@
 """What a new student and a new teacher ran into in their first hour, each driven the way they did."""
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from app.ui.context import AppContext
+from app.ui.main_window import MainWindow
 from app.ui.teacher_login import TeacherLoginDialog
 from storage import Database, auth
+from learner.types import TutorReply
+from tests.app.ui.test_main_window import assistant_messages, type_and_send
 from tests.support.classroom import FAST, PASSWORD
+from tests.support.window import REPLY_TIMEOUT_MS
 
 
 def test_enter_creates_the_first_teacher(qtbot, data_dir, db: Database) -> None:
@@ -34,3 +39,50 @@ def test_enter_signs_a_teacher_in(qtbot, data_dir, db: Database, teacher) -> Non
     with qtbot.waitSignal(dialog.accepted, timeout=5000):
         qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
     assert ctx.teacher == teacher
+
+
+PIECE = "A fraction is a part of a whole thing. "   # 40 characters: about 10 tokens
+
+
+def reply_until_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model writes one piece, then keeps going until Stop; it then reports the reply as finished,
+    as a later pass (the maths check's rewrite) that the stop cut short does."""
+    from learner.tutor import Tutor
+
+    def slow(self, request, settings, *, on_text=None, stop=None):
+        on_text(PIECE)
+        stop.wait(timeout=30)
+        return TutorReply(text=PIECE, answer_key=None, stopped=False, notice=None, n_tokens=10, ttft_s=0.0,
+                          tokens_per_s=0.0, model_id=self.model_id, adapter_version=None, messages=())
+
+    monkeypatch.setattr(Tutor, "reply", slow)   # runs on the worker thread
+
+
+def test_a_reply_stopped_during_a_later_pass_is_stored_and_tagged_stopped(
+        qtbot, window: MainWindow, ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    reply_until_stopped(monkeypatch)
+    type_and_send(qtbot, window, "What is a fraction?")
+    qtbot.waitUntil(lambda: bool(window.pending and window.pending.parts), timeout=REPLY_TIMEOUT_MS)
+    # (waiting on the window, not on the worker's signal: that one is emitted on the worker's thread)
+    qtbot.keyClick(window.composer.input, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window.pending is None, timeout=REPLY_TIMEOUT_MS)
+    [assistant] = assistant_messages(ctx.db, window.session.id)
+    assert assistant.status == "stopped"
+    widget = window.chat.widget_for(assistant.id)
+    assert widget.status_tag.isVisible() and widget.status_tag.text() == "stopped"
+    assert not widget.progress_label.isVisible()
+
+
+def test_a_reply_being_written_shows_elapsed_time_and_tokens_per_second(
+        qtbot, window: MainWindow, ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    reply_until_stopped(monkeypatch)
+    now = [1000.0]
+    window._clock = lambda: now[0]
+    type_and_send(qtbot, window, "What is a fraction?")
+    qtbot.waitUntil(lambda: bool(window.pending and window.pending.parts), timeout=REPLY_TIMEOUT_MS)
+    widget = window.chat.widget_for(window.pending.message_id)
+    assert widget.progress_label.isVisible() and widget.progress_label.text().startswith("writing…")
+    now[0] += 2
+    qtbot.waitUntil(lambda: widget.progress_label.text() == "writing… 2 s · ~5 tokens/s", timeout=5_000)
+    window.composer.stop_button.click()
+    qtbot.waitUntil(lambda: window.pending is None, timeout=REPLY_TIMEOUT_MS)
