@@ -67,7 +67,7 @@ class Composer(QWidget):
             modes_row.addWidget(button)
         self.mode_buttons["explain"].setChecked(True)
         self.mode_hint = QLabel(MODE_HELP["explain"][1])
-        self.mode_hint.setStyleSheet("color: palette(mid);")
+        self.mode_hint.setStyleSheet("color: #5f6368;")
         self.mode_group.idClicked.connect(lambda i: self.mode_hint.setText(MODE_HELP[MODES[i]][1]))
         modes_row.addWidget(self.mode_hint, 1)
         outer.addLayout(modes_row)
@@ -96,7 +96,7 @@ class Composer(QWidget):
         status_row = QHBoxLayout()
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
-        self.status_label.setStyleSheet("color: palette(mid);")
+        self.status_label.setStyleSheet("color: #5f6368;")
         status_row.addWidget(self.status_label, 1)
         self.retry_button = QPushButton("Load the model again")
         self.retry_button.clicked.connect(self.retry_requested)
@@ -127,6 +127,9 @@ class Composer(QWidget):
             self.input.setPlaceholderText(READY_PLACEHOLDER)
         else:
             self.input.setPlaceholderText("The model is not loaded — see the message below.")
+        # Qt repaints a QPlainTextEdit on a new placeholder only when the placeholder appears or goes,
+        # so "loading model…" stayed on screen until something else repainted the box
+        self.input.viewport().update()
         self.status_label.setText(message)
         self._update_buttons()
 

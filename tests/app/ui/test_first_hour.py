@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 
+from app.ui.chat.composer import READY_PLACEHOLDER, Composer
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
 from app.ui.teacher_login import TeacherLoginDialog
@@ -86,3 +87,30 @@ def test_a_reply_being_written_shows_elapsed_time_and_tokens_per_second(
     qtbot.waitUntil(lambda: widget.progress_label.text() == "writing… 2 s · ~5 tokens/s", timeout=5_000)
     window.composer.stop_button.click()
     qtbot.waitUntil(lambda: window.pending is None, timeout=REPLY_TIMEOUT_MS)
+
+
+class PaintCounter(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
+def test_the_ready_placeholder_is_painted_as_soon_as_the_model_is_ready(qtbot) -> None:
+    composer = Composer()
+    qtbot.addWidget(composer)
+    composer.show()
+    qtbot.waitExposed(composer)
+    counter = PaintCounter()
+    composer.input.viewport().installEventFilter(counter)
+    composer.input.viewport().update()
+    qtbot.waitUntil(lambda: counter.paints > 0, timeout=2_000)
+    painted = counter.paints
+    assert composer.input.placeholderText() == "loading model…"
+    composer.set_model_state(ready=True)
+    qtbot.waitUntil(lambda: counter.paints > painted, timeout=2_000)
+    assert composer.input.placeholderText() == READY_PLACEHOLDER
