@@ -303,10 +303,23 @@ class PracticePanel(QWidget):
             row.setToolTip(entry.item.question)
             self.due_list.addItem(row)
         if not due:
+            self.offer_label.hide()   # "Welcome back! 1 … is due" must not outlive the due list
             placeholder = QListWidgetItem("Nothing due. Questions you answer come back here when it's time to review.")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.due_list.addItem(placeholder)
         return due
+
+    def session_changed(self, session_id: int | None) -> None:
+        """Another session is open: a question from a different session and the last action's
+        status line go; a question being written still arrives."""
+        if self._pending is not None:
+            return
+        if self.item is not None and self.item.session_id != session_id:
+            self.item, self.attempt = None, None
+            self.answer_edit.clear()
+            self._show_item()
+        self.show_status("")
+        self.refresh_due()
 
     @Slot(QListWidgetItem)
     def _open_due(self, row: QListWidgetItem) -> None:
@@ -616,7 +629,8 @@ class PracticeController(QObject):
             self.panel.show_status("Nothing is due for review right now.")
 
     @Slot(int)
-    def _on_session_opened(self, _session_id: int) -> None:
+    def _on_session_opened(self, session_id: int) -> None:
+        self.panel.session_changed(session_id if session_id >= 0 else None)
         session = self.host.session
         # "start of a session": a session with no messages yet, offered once
         if session is not None and session.id != self._offered_for:

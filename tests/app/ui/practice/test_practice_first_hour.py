@@ -1,11 +1,15 @@
 """The Practice panel as a new student met it: waiting, stale state, layout, keys."""
 from __future__ import annotations
 
+import random
 import threading
+from datetime import datetime, timedelta, timezone
 
 from PySide6.QtCore import Qt
 
 from app.ui.practice.practice_view import PracticeController
+from learner.practice import Judgement, store_attempt
+from storage import chat, practice
 from tests.support.practice import GOOD_ITEM, MODEL_TOPIC
 from tests.support.window import REPLY_TIMEOUT_MS
 
@@ -43,3 +47,44 @@ def test_the_waiting_line_counts_the_seconds(qtbot, window, ctx) -> None:
         pass
     assert panel.status_label.text() == "Answer in the box below, then press Check my answer."
     assert not panel._wait_timer.isActive()
+
+
+def test_switching_session_clears_the_other_sessions_question_and_status(qtbot, window, ctx) -> None:
+    controller = window.feature(PracticeController)
+    panel = controller.panel
+    panel.rng = random.Random(2)
+    fractions = chat.create_session(ctx.db, ctx.student.id, title="Fractions", topic="Fractions")
+    decimals = chat.create_session(ctx.db, ctx.student.id, title="Decimals", topic="Decimals")
+    window.open_session(fractions.id)
+    controller.dock.show()
+    with qtbot.waitSignal(panel.item_opened, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    assert panel.item.topic == "Fractions"
+    panel.answer_edit.setPlainText("7")
+    with qtbot.waitSignal(panel.attempt_recorded, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(panel.check_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.dispute_button, Qt.MouseButton.LeftButton)
+    assert panel.status_label.text().startswith("Sent to your teacher")
+
+    window.open_session(decimals.id)
+    assert panel.item is None and panel.question_label.text().startswith("No question yet")
+    assert panel.status_label.text() == "" and panel.verdict_label.text() == ""
+    assert not panel.dispute_box.isVisible()
+
+
+def test_the_welcome_back_offer_goes_when_nothing_is_due(qtbot, open_window, ctx) -> None:
+    item = practice.add_item(ctx.db, ctx.student.id, topic="Fractions", question="What is 1/4 + 2/4?",
+                             answer_key="3/4")
+    store_attempt(ctx.db, item, ctx.student.id, answer="3/4",
+                  judgement=Judgement(verdict="correct", feedback="Right.", by_model=False),
+                  now=datetime.now(timezone.utc) - timedelta(days=30))
+    win = open_window()
+    controller = win.feature(PracticeController)
+    panel = controller.panel
+    assert panel.offer_label.isVisible() and "1 practice question is due" in panel.offer_label.text()
+    controller.review_action.trigger()
+    panel.answer_edit.setPlainText("3/4")
+    with qtbot.waitSignal(panel.attempt_recorded, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(panel.check_button, Qt.MouseButton.LeftButton)
+    assert panel.due_list.item(0).text().startswith("Nothing due")
+    assert not panel.offer_label.isVisible()
