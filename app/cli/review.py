@@ -91,6 +91,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                         f"prompt (for the very first teacher, ${PASSWORD_ENV} works too).")
     add.add_argument("name", metavar="NAME")
     add.set_defaults(func=run_command(_teacher_add))
+    idle = th_sub.add_parser("idle-timeout", parents=[teacher_opts],
+                             help="minutes without teacher activity before the window signs a teacher out",
+                             description="Without MINUTES: print the setting. With MINUTES (1-480): change it "
+                                         "(a teacher action, audited). The default is 15.")
+    idle.add_argument("minutes", type=int, nargs="?", metavar="MINUTES")
+    idle.set_defaults(func=run_command(_teacher_idle_timeout))
 
     st = subparsers.add_parser("student", help="data rights: export or delete everything about one student")
     st_sub = st.add_subparsers(dest="student_command", metavar="ACTION", required=True)
@@ -245,6 +251,15 @@ def _teacher_add(db: Database, args: argparse.Namespace) -> int:
             raise UsageError("the two passwords differ; nothing was created.")
     teacher = auth.create_teacher(db, actor, args.name, password)
     say(f"Teacher {teacher.name} added.")
+    return 0
+
+
+def _teacher_idle_timeout(db: Database, args: argparse.Namespace) -> int:
+    if args.minutes is None:
+        print(auth.idle_sign_out_minutes(db))
+        return 0
+    minutes = auth.set_idle_sign_out_minutes(db, sign_in_teacher(db, args), args.minutes)
+    say(f"A teacher signed in at the window is now signed out after {minutes} minutes without activity.")
     return 0
 
 

@@ -51,6 +51,8 @@ class TeacherActions(QObject):
     @Slot(object)
     def _on_changed(self, kind: ChangeKind) -> None:
         if kind is ChangeKind.USERS:
+            if self.ctx.teacher is None:   # signed out (the menu, a profile change, idle time): close the tools
+                self._close_windows()
             self._update()
 
     def _update(self) -> None:
@@ -67,11 +69,14 @@ class TeacherActions(QObject):
     @Slot()
     def sign_out(self) -> None:
         self.ctx.teacher = None
+        self._close_windows()
+        self.ctx.changes.notify(ChangeKind.USERS)
+
+    def _close_windows(self) -> None:
         for window in (self.review_window, self.audit_window):
             if window is not None:
                 window.close()
         self.review_window = self.audit_window = None
-        self.ctx.changes.notify(ChangeKind.USERS)
 
     def shutdown(self) -> None:
         for window in (self.review_window, self.audit_window):
