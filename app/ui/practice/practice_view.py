@@ -51,6 +51,9 @@ UNCHECKED_TEXT = "⚠ Answer key not checked"
 UNCHECKED_TIP = ("The tutor's model wrote this question and the calculator could not verify its answer key, so a "
                  "verdict on it may be wrong. Dispute it if you think so.")
 CHECKED_TEXT = "✓ Answer key checked by the calculator"
+# The panel keeps one width: a label growing with what is typed must not move the buttons under the
+# pointer; text wraps at word boundaries instead.
+PANEL_WIDTH = 320
 
 
 def _when(due: str) -> str:
@@ -117,7 +120,7 @@ class PracticePanel(QWidget):
         self.question_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.question_label.setStyleSheet("font-size: 14px; padding: 4px 0;")
         self.meta_label = QLabel()
-        self.meta_label.setStyleSheet("color: palette(mid);")
+        self.meta_label.setStyleSheet("color: #5f6368;")
         self.key_check_label = QLabel()
         self.key_check_label.setWordWrap(True)
 
@@ -130,8 +133,9 @@ class PracticePanel(QWidget):
         self.check_button.clicked.connect(self.check_answer)
         self.reveal_button = QPushButton("Show the answer key")
         self.reveal_button.clicked.connect(self.reveal_key)
+        self.count_label.setStyleSheet("color: #5f6368;")
         answer_row = QHBoxLayout()
-        answer_row.addWidget(self.count_label, 1)
+        answer_row.addStretch(1)
         answer_row.addWidget(self.reveal_button)
         answer_row.addWidget(self.check_button)
 
@@ -163,7 +167,7 @@ class PracticePanel(QWidget):
         self.mastery_label = QLabel()
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
-        self.status_label.setStyleSheet("color: palette(mid);")
+        self.status_label.setStyleSheet("color: #5f6368;")
 
         self.due_list = QListWidget()
         self.due_list.setToolTip("Questions due for review; open one to answer it again.")
@@ -178,7 +182,11 @@ class PracticePanel(QWidget):
         layout.addWidget(self.meta_label)
         layout.addWidget(self.key_check_label)
         layout.addWidget(self.answer_edit)
+        layout.addWidget(self.count_label)
         layout.addLayout(answer_row)
+        for label in (self.meta_label, self.verdict_label, self.mastery_label, self.count_label):
+            label.setWordWrap(True)
+        self.setFixedWidth(PANEL_WIDTH)
         layout.addWidget(self.verdict_label)
         layout.addWidget(self.feedback_label)
         layout.addWidget(self.hint_label)
@@ -227,7 +235,7 @@ class PracticePanel(QWidget):
         n = len(self.answer_edit.toPlainText().strip())
         over = n > practice.MAX_ANSWER_CHARS
         self.count_label.setText(f"{n:,} / {practice.MAX_ANSWER_CHARS:,} characters" if n else "")
-        self.count_label.setStyleSheet("color: #b3261e;" if over else "color: palette(mid);")
+        self.count_label.setStyleSheet("color: #b3261e;" if over else "color: #5f6368;")
 
     def show_status(self, text: str) -> None:
         if self._pending is None:

@@ -88,3 +88,20 @@ def test_the_welcome_back_offer_goes_when_nothing_is_due(qtbot, open_window, ctx
         qtbot.mouseClick(panel.check_button, Qt.MouseButton.LeftButton)
     assert panel.due_list.item(0).text().startswith("Nothing due")
     assert not panel.offer_label.isVisible()
+
+
+def test_typing_an_answer_does_not_move_the_check_button(qtbot, window, ctx) -> None:
+    controller = window.feature(PracticeController)
+    panel = controller.panel
+    panel.rng = random.Random(2)
+    window.resize(800, 600)
+    controller.dock.show()
+    panel.topic_edit.setText("Fractions")
+    with qtbot.waitSignal(panel.item_opened, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.check_button.isVisible())
+    width, where = panel.width(), panel.check_button.mapTo(window, panel.check_button.rect().center())
+    qtbot.keyClicks(panel.answer_edit, "3")
+    qtbot.waitUntil(lambda: panel.count_label.text() == "1 / 4,000 characters")
+    assert panel.width() == width
+    assert panel.check_button.mapTo(window, panel.check_button.rect().center()) == where
