@@ -90,9 +90,15 @@ class AdapterSync(QObject):
         except StorageError as exc:
             self.problem.emit(str(exc))
             return
-        if choice.problem and choice.problem != self._problem:
-            self.problem.emit(choice.problem)
-        self._problem = choice.problem
+        problem = choice.problem
+        if problem and choice.version is None:
+            # the active version's files are missing or changed: say so in check_active's words
+            check = adapters.check_active(self.ctx.db)
+            if check is not None and check.notice:
+                problem = check.notice
+        if problem and problem != self._problem:
+            self.problem.emit(problem)
+        self._problem = problem
         self.host.set_adapter(choice.path, choice.version)
 
 
@@ -286,12 +292,24 @@ class AdaptationView(QWidget):
                 self.table.selectRow(row)
         if runs and runs[0].status == "failed" and not self.round.running:
             self._say(f"The last training run failed: {runs[0].error}  Log: {runs[0].log_path}", error=True)
+        self.active_notice = self._active_notice()
+        if self.active_notice:
+            self._say(self.active_notice, error=True)
         self.must_list.clear()
         for item in self.must_pass:
             entry = QListWidgetItem(f"[{item.mode}] {item.prompt}")
             entry.setData(Qt.ItemDataRole.UserRole, item.id)
             self.must_list.addItem(entry)
         self._update_buttons()
+
+    def _active_notice(self) -> str | None:
+        """Why the active version cannot be loaded (files missing or changed since it was registered):
+        the tutor answers with the base model until a teacher rolls back or trains a new round."""
+        try:
+            check = adapters.check_active(self.ctx.db)
+        except StorageError:
+            return None
+        return check.notice if check is not None else None
 
     def selected_version(self) -> int | None:
         items = self.table.selectedItems()
@@ -573,6 +591,12 @@ class AdaptationActions(QObject):
         menu = host.menu("teacher")
         menu.addSeparator()
         menu.addAction(self.action)
+        self.ctx.changes.changed.connect(self._on_changed)
+
+    @Slot(object)
+    def _on_changed(self, kind: ChangeKind) -> None:
+        if kind is ChangeKind.USERS and self.ctx.teacher is None and self.view is not None:
+            self.view.close()      # signed out (the menu, a profile change, idle time): the teacher tool closes
 
     def open(self) -> None:
         self.host.with_teacher(self._show)
@@ -592,8 +616,9 @@ class AdaptationActions(QObject):
     def _on_adapter_problem(self, message: str) -> None:
         from PySide6.QtWidgets import QMessageBox
 
-        QMessageBox.warning(self.host.widget(), "Adapter not loaded",
-                            f"The tutor keeps answering with its current model: {message}")
+        self.host.show_message(message)
+        text = message if "base model" in message else f"The tutor keeps answering with its current model: {message}"
+        QMessageBox.warning(self.host.widget(), "Adapter not loaded", text)
 
 
 __all__ = ["AdaptationActions", "AdapterSync", "AdaptationView", "CompareJob"]

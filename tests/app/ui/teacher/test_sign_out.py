@@ -84,3 +84,16 @@ def test_idle_time_signs_out_and_teacher_actions_count_as_activity(
     # The next teacher action asks for the password again instead of running.
     window.with_teacher(lambda: opened.append("again"))
     assert opened == ["audit"] and sign_in.dialog is not None
+
+
+def test_signing_out_closes_the_adaptation_window(qtbot, data_dir, db: Database, classroom: Classroom) -> None:
+    from app.ui.adaptation.adaptation_view import AdaptationActions
+
+    ctx = AppContext(data_dir=data_dir, db=db, student=classroom.student, teacher=classroom.teacher)
+    win = MainWindow(ctx, features=(TeacherActions, AdaptationActions))
+    qtbot.addWidget(win)
+    adaptation = win.feature(AdaptationActions)
+    adaptation.action.trigger()
+    assert adaptation.view is not None and adaptation.view.isVisible()
+    win.feature(TeacherActions).sign_out_action.trigger()
+    assert ctx.teacher is None and not adaptation.view.isVisible()
