@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from PySide6.QtCore import Qt
 
-from app.ui.practice.practice_view import PracticeController
+from app.ui.practice.practice_view import PANEL_WIDTH, PracticeController
 from learner.practice import Judgement, store_attempt
 from storage import chat, practice
 from tests.support.practice import GOOD_ITEM, MODEL_TOPIC
@@ -100,8 +100,10 @@ def test_typing_an_answer_does_not_move_the_check_button(qtbot, window, ctx) -> 
     with qtbot.waitSignal(panel.item_opened, timeout=REPLY_TIMEOUT_MS):
         qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.check_button.isVisible())
-    width, where = panel.width(), panel.check_button.mapTo(window, panel.check_button.rect().center())
+    width, least = panel.width(), panel.minimumSizeHint().width()
+    where = panel.check_button.mapTo(window, panel.check_button.rect().center())
     qtbot.keyClicks(panel.answer_edit, "3")
     qtbot.waitUntil(lambda: panel.count_label.text() == "1 / 4,000 characters")
-    assert panel.width() == width
+    assert panel.width() == width and panel.minimumSizeHint().width() == least
+    assert panel.width() == PANEL_WIDTH   # one width, whatever the labels say
     assert panel.check_button.mapTo(window, panel.check_button.rect().center()) == where
