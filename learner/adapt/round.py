@@ -79,7 +79,7 @@ def run_round(data_dir: DataDir, *, trigger: str = "manual", recipe: Recipe | No
         log.info("round %s started (trigger=%s, pid=%s, model=%s)", run.id, trigger, os.getpid(), model_spec)
         try:
             version = registry.next_version()
-            partial = registry.partial_folder(version)
+            partial = registry.partial_folder(version, run_id=run.id)
             result = _round(db, data_dir, registry, run.id, version, partial, recipe=recipe, emit=emit, cancel=cancel,
                             model_spec=model_spec, device=device, replay_path=replay_path, log_path=log_path)
         except TrainingCancelled as exc:
@@ -205,7 +205,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     if active is not None:
         model.delete_adapter(ev.ACTIVE)
     save_adapter(model, partial, recipe)
-    final = registry.commit(partial, version)
+    final = registry.commit(partial, version, run_id=run_id)
     metrics = {
         "heldout_loss": inputs.heldout, "replay_loss": inputs.replay,
         "train": {"steps": stats.steps, "epochs": stats.epochs, "final_loss": _finite(stats.final_loss),
