@@ -64,6 +64,7 @@ class PendingReply:
     message_id: int
     max_new_tokens: int
     started: float = 0.0            # the window's clock when it was sent
+    mode: str = "explain"
     stop_requested: bool = False    # the student pressed Stop: stored as 'stopped' however it ends
     parts: list[str] = field(default_factory=list)
 
@@ -419,7 +420,7 @@ class MainWindow(QMainWindow):
                                grade=_prompt_grade(self.ctx.student.grade), topic=self.session.topic)
         request_id = self.model.generate(request, self.settings)
         self.pending = PendingReply(request_id=request_id, session_id=session.id, message_id=reply.id,
-                                    max_new_tokens=self.settings.max_new_tokens, started=self._clock())
+                                    max_new_tokens=self.settings.max_new_tokens, started=self._clock(), mode=mode)
         self._progress_timer.start()
         if self.chat.session_id != session.id:
             self.chat.load_session(session.id)
@@ -468,9 +469,14 @@ class MainWindow(QMainWindow):
             cut = (f"The reply reached the length limit ({pending.max_new_tokens} tokens) and may be cut off; "
                    "raise “Longest reply” in File ▸ Settings for longer answers.")
             notice = f"{notice}\n{cut}" if notice else cut
+        answer_key = reply.answer_key
+        if pending is not None and pending.request_id == request_id and pending.mode == "practice":
+            answer_key, missing = practice_key(reply.text, answer_key)
+            if missing:
+                notice = f"{notice}\n{missing}" if notice else missing
         # Stop pressed while a later pass ran (a check, a rewrite): the reply is still the one stopped.
         stopped = pending is not None and pending.request_id == request_id and pending.stop_requested
-        self._finish_pending(request_id, reply.text, "stopped" if stopped else "complete", answer_key=reply.answer_key, notice=notice,
+        self._finish_pending(request_id, reply.text, "stopped" if stopped else "complete", answer_key=answer_key, notice=notice,
                              prompt=reply.messages, written_by=(reply.model_id, reply.adapter_version))
 
     @Slot(int, object)
@@ -495,6 +501,7 @@ class MainWindow(QMainWindow):
             return None
         self.pending = None
         self._progress_timer.stop()
+        answer_key = (answer_key or "").strip() or None   # an empty key is no key
         stored: Message | None = None
         try:
             stored = chat.finish_message(self.ctx.db, pending.message_id, text, status=status,  # type: ignore[arg-type]
@@ -577,6 +584,22 @@ class MainWindow(QMainWindow):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.MetaCall)
         if self.pending is not None:
             self._finish_pending(self.pending.request_id, self.pending.text, "stopped")
+
+
+def practice_key(question: str, answer_key: str | None) -> tuple[str | None, str | None]:
+    """A practice reply's answer key and, when there is none to reveal, a notice saying so. A reply
+    without a key gets the calculator's when the question is one computation (learner.maths);
+    an empty key is never stored."""
+    key = (answer_key or "").strip()
+    if key:
+        return key, None
+    from learner.maths import recognise
+
+    found = recognise(question)
+    if len(found) == 1:
+        return found[0].statement, "The tutor wrote no answer key; this one was worked out by the calculator."
+    return None, ("The tutor wrote no answer key for this question, so there is none to reveal. "
+                  "Ask again, or use the Practice panel (Ctrl+Shift+N), whose questions always have one.")
 
 
 def _history(messages: list[Message]) -> tuple[Turn, ...]:

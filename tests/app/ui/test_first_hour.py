@@ -114,3 +114,32 @@ def test_the_ready_placeholder_is_painted_as_soon_as_the_model_is_ready(qtbot) -
     composer.set_model_state(ready=True)
     qtbot.waitUntil(lambda: counter.paints > painted, timeout=2_000)
     assert composer.input.placeholderText() == READY_PLACEHOLDER
+
+
+def reply_with(monkeypatch: pytest.MonkeyPatch, text: str, answer_key: str | None) -> None:
+    from learner.tutor import Tutor
+
+    def scripted(self, request, settings, *, on_text=None, stop=None):
+        on_text(text)
+        return TutorReply(text=text, answer_key=answer_key, stopped=False, notice=None, n_tokens=12, ttft_s=0.0,
+                          tokens_per_s=0.0, model_id=self.model_id, adapter_version=None, messages=())
+
+    monkeypatch.setattr(Tutor, "reply", scripted)
+
+
+@pytest.mark.parametrize(("question", "key", "stored"), [
+    ("Try this one: what is 2/3 + 1/6?", "", "2/3 + 1/6 = 5/6"),
+    ("Name a mammal that lays eggs.", "", None),
+    ("Name a mammal that lays eggs.", "The platypus", "The platypus"),
+])
+def test_a_practice_reply_without_a_key_says_so_or_gets_the_calculators(
+        qtbot, window: MainWindow, ctx, monkeypatch: pytest.MonkeyPatch, question, key, stored) -> None:
+    reply_with(monkeypatch, question, key)
+    type_and_send(qtbot, window, "Give me a question", mode="practice")
+    qtbot.waitUntil(lambda: window.pending is None, timeout=REPLY_TIMEOUT_MS)
+    [assistant] = assistant_messages(ctx.db, window.session.id)
+    assert assistant.answer_key == stored
+    widget = window.chat.widget_for(assistant.id)
+    assert widget.reveal_button.isVisible() == (stored is not None)
+    if not key:
+        assert widget.notice_label.isVisible() and "no answer key" in widget.notice_label.text()
