@@ -49,6 +49,20 @@ FeatureT = TypeVar("FeatureT")
 NEW_SESSION_TITLE = "New session"
 TITLE_FROM_MESSAGE_CHARS = 48
 PROGRESS_TICK_MS = 500
+SHORTCUTS_HELP = (
+    "Chat\n"
+    "Enter — send\nShift+Enter — new line\nEsc — stop the reply\nCtrl+N — new session\n"
+    "Alt+1 / Alt+2 / Alt+3 — Explain / Hint / Practice\nF2 — rename the session (in the list)\n"
+    "Delete — delete the session (in the list)\nCtrl+, — settings\n\n"
+    "Practice\n"
+    "Ctrl+Shift+P — show or hide the Practice panel\nCtrl+Shift+N — new practice question\n"
+    "Ctrl+Shift+G — progress\n\n"
+    "Teacher\n"
+    "Ctrl+Shift+R — review queue\nCtrl+Shift+D — adaptation\n\n"
+    "In the review queue\n"
+    "J / K — next / previous item\nA — approve\nE — edit and approve\nR — reject\n"
+    "Shift+A — approve the selected items\nCtrl+Z — undo the last decision\n"
+    "Esc or Ctrl+W — close a teacher window")
 CHARS_PER_TOKEN = 4   # English text in Qwen's tokenizer: the streamed text gives no token count
 
 
@@ -554,10 +568,7 @@ class MainWindow(QMainWindow):
             self._load_model(new)
 
     def _show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", (
-            "Enter — send\nShift+Enter — new line\nEsc — stop the reply\nCtrl+N — new session\n"
-            "Alt+1 / Alt+2 / Alt+3 — Explain / Hint / Practice\nF2 — rename the session (in the list)\n"
-            "Delete — delete the session (in the list)\nCtrl+, — settings"))
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
 
     def _show_about(self) -> None:
         QMessageBox.about(self, "About tutorloop", (

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext, ChangeKind
 from app.ui.errors import present_error
+from app.ui.window_keys import add_close_keys
 from storage import StorageError, audit
 
 ACTION_GROUPS = (("All actions", None), ("Review decisions", "review."), ("Imports and exports", "examples."),
@@ -54,6 +55,7 @@ class AuditView(QWidget):
         ctx.changes.changed.connect(self._on_changed)
         self.resize(1000, 600)
         self.refresh()
+        add_close_keys(self)
 
     def _filters(self) -> dict:
         prefix = self.group_filter.currentData()

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext, ChangeKind
 from app.ui.errors import present_error
+from app.ui.window_keys import add_close_keys
 from learner.maths import plain_maths
 from learner.review_prompt import prompt_messages_for
 from storage import StorageError, review
@@ -208,6 +209,12 @@ class ReviewView(QWidget):
         ctx.changes.changed.connect(self._on_changed)
         self.resize(1100, 700)
         self.refresh()
+        self.list.setFocus()
+        add_close_keys(self)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # focus set before the window is shown does not stick: J/K must work without a click first
+        super().showEvent(event)
         self.list.setFocus()
 
     # -- building blocks ---------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""The teacher's windows as a new teacher met them: keys, without reaching for the mouse."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from app.ui.context import AppContext
+from app.ui.main_window import SHORTCUTS_HELP, MainWindow
+from app.ui.teacher.teacher_actions import TeacherActions
+from storage import Database
+from tests.support.classroom import Classroom
+
+
+def _open(qtbot, data_dir, db: Database, classroom: Classroom) -> tuple[MainWindow, TeacherActions]:
+    ctx = AppContext(data_dir=data_dir, db=db, teacher=classroom.teacher)
+    window = MainWindow(ctx, features=(TeacherActions,))
+    qtbot.addWidget(window)
+    window.show()
+    return window, window.feature(TeacherActions)
+
+
+def test_j_works_in_the_review_queue_without_clicking_the_list(qtbot, data_dir, db, classroom) -> None:
+    _window, actions = _open(qtbot, data_dir, db, classroom)
+    actions.review_action.trigger()
+    view = actions.review_window
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is view.list)
+    first = view.list.currentRow()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_J)
+    assert view.list.currentRow() == first + 1
+
+
+@pytest.mark.parametrize("keys", [(Qt.Key.Key_Escape, Qt.KeyboardModifier.NoModifier),
+                                  (Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)])
+def test_esc_and_ctrl_w_close_the_teacher_windows(qtbot, data_dir, db, classroom, keys) -> None:
+    _window, actions = _open(qtbot, data_dir, db, classroom)
+    for open_action, attribute in ((actions.review_action, "review_window"), (actions.audit_action, "audit_window")):
+        open_action.trigger()
+        tool = getattr(actions, attribute)
+        qtbot.waitExposed(tool)
+        tool.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is tool)
+        qtbot.keyClick(QApplication.focusWidget() or tool, *keys)
+        qtbot.waitUntil(lambda: getattr(actions, attribute) is None)
+
+
+def test_help_lists_every_shortcut() -> None:
+    for keys in ("Ctrl+Shift+P", "Ctrl+Shift+N", "Ctrl+Shift+G", "Ctrl+Shift+R", "Ctrl+Shift+D",
+                 "J / K", "A — approve", "E — edit", "R — reject", "Shift+A", "Ctrl+Z", "Esc or Ctrl+W"):
+        assert keys in SHORTCUTS_HELP
