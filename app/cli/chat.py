@@ -17,7 +17,7 @@ from learner.errors import PreparationCancelled
 from learner.prompts import MODES
 from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, GenerationSettings, saved_generation_settings
 from learner.sources import PrepareProgress
-from storage import DataDir, resolve_data_dir
+from storage import Database, DataDir, resolve_data_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -152,6 +152,7 @@ def run_ask(args: argparse.Namespace) -> int:
     if not text.strip():
         raise ValueError("The question is empty: type some text (or pipe it in with TEXT = -).")
     data_dir = resolve_data_dir(args.data_dir).ensure()
+    Database(data_dir.db_path).close()   # a damaged database: one line now, not after loading the model
     settings = _settings_from(args, data_dir)
     quiet_transformers()
     from learner.grounded import reply_grounded
@@ -199,8 +200,6 @@ def run_ask(args: argparse.Namespace) -> int:
 
 def _choose_adapter(data_dir: DataDir, option: str | None, model_id: str) -> AdapterChoice:
     """The adapter `--adapter` asks for (the active one by default), as the chat would choose it."""
-    from storage import Database
-
     wanted = parse_adapter_option(option)
     with Database(data_dir.db_path) as db:
         choice = choose_adapter(data_dir, db, model_id, wanted)

@@ -57,7 +57,8 @@ def test_a_damaged_database(data_dir: DataDir) -> None:
     filled(data_dir)
     damage(data_dir.db_path)
     before = data_dir.db_path.read_bytes()
-    for args in (("adapt", "--if-due"), ("adapters", "list"), ("review", "list", "--json"), ("teacher", "add", "X")):
+    for args in (("adapt", "--if-due"), ("adapters", "list"), ("review", "list", "--json"), ("teacher", "add", "X"),
+                 ("ask", "What is 1/2 + 1/4?")):
         assert_one_line(tutorloop(*args, home=data_dir.root, **NEW_TEACHER), EXIT_ERROR, "consistency check failed")
     assert data_dir.db_path.read_bytes() == before
 
