@@ -2,14 +2,14 @@
 
 `ChatView` shows one session. Replies stream into a `MessageWidget` (re-rendered on a short timer
 so a fast model does not re-parse Markdown for every token); when a reply is finished the widget
-takes the stored `Message` and shows the 👍 / 👎 / "Suggest a better answer" row, the learner's
+takes the stored `Message` and shows the Helpful / Not helpful / "Suggest a better answer" row, the learner's
 notice and, for practice questions, the "Reveal answer key" button. Feedback is written to
 storage here, on the UI thread (a single-row SQLite write).
 """
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QFontDatabase, QPalette, QTextBlockFormat, QTextCursor, QTextFormat
+from PySide6.QtGui import QColor, QPalette, QTextBlockFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea,
     QSizePolicy, QTextBrowser, QVBoxLayout, QWidget,
@@ -28,11 +28,6 @@ STREAM_RENDER_MS = 40
 # Secondary text (role headers, hints, confirmations): #5f6368 on white is 6.0:1, above WCAG AA's
 # 4.5:1; the palette's "mid" grey it replaces was about 2.8:1.
 MUTED_TEXT = "#5f6368"
-
-
-def has_emoji_font() -> bool:
-    """Whether 👍 / 👎 will draw as pictures; without an emoji font they draw as empty boxes."""
-    return any("emoji" in family.lower() for family in QFontDatabase.families())
 
 
 class MarkdownView(QTextBrowser):
@@ -179,15 +174,13 @@ class MessageWidget(QFrame):
         self.feedback_row = QWidget()
         row = QHBoxLayout(self.feedback_row)
         row.setContentsMargins(0, 0, 0, 0)
-        emoji = has_emoji_font()
-        self.thumbs_up = QPushButton("👍" if emoji else "Helpful")
-        self.thumbs_down = QPushButton("👎" if emoji else "Not helpful")
-        for button, tip in ((self.thumbs_up, "👍 This helped"), (self.thumbs_down, "👎 This was wrong or unhelpful")):
+        # words, not 👍/👎: those need an emoji font, and draw as empty boxes without one
+        self.thumbs_up = QPushButton("Helpful")
+        self.thumbs_down = QPushButton("Not helpful")
+        for button, tip in ((self.thumbs_up, "This helped"), (self.thumbs_down, "This was wrong or unhelpful")):
             button.setCheckable(True)
             button.setToolTip(tip)
-            button.setAccessibleName(tip[2:])  # screen readers say "This helped", not the emoji's name
-            if emoji:
-                button.setFixedWidth(44)
+            button.setAccessibleName(tip)
             row.addWidget(button)
         self.thumbs_up.clicked.connect(lambda: self._rate(1 if self.thumbs_up.isChecked() else None))
         self.thumbs_down.clicked.connect(lambda: self._rate(-1 if self.thumbs_down.isChecked() else None))

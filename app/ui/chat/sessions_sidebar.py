@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.chat.chat_view import has_emoji_font
 from app.ui.context import AppContext, ChangeKind
 from app.ui.errors import present_error
 from storage import StorageError, chat
@@ -187,5 +186,5 @@ def _label(session: Session) -> str:
     if session.topic:
         lines.append(f"  {session.topic}")
     if session.private:
-        lines[0] += "  🔒" if has_emoji_font() else "  (private)"
+        lines[0] += "  (private)"
     return "\n".join(lines)

@@ -11,6 +11,7 @@ Dialogs are opened with open(), never exec(), so nothing blocks and tests can dr
 from __future__ import annotations
 
 import html
+from datetime import datetime, timedelta, timezone
 
 from PySide6.QtCore import QDate, Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -37,7 +38,8 @@ COMMON_REASONS = (
     "Unclear or too long for the student's grade",
     "Off topic or unhelpful",
 )
-RATING_MARK = {-1: "👎", 1: "👍"}
+# Words, not 👍/👎: without an emoji font those draw as empty boxes. The chat's buttons say the same.
+RATING_MARK = {-1: "[Not helpful]", 1: "[Helpful]"}
 # Rows in the list at once: the teacher works from the top (👎 first, oldest first), and
 # rebuilding tens of thousands of rows after every key press would make each decision sluggish.
 DISPLAY_LIMIT = 500
@@ -135,7 +137,7 @@ class ReviewView(QWidget):
         self.mode_filter = QComboBox()
         self.mode_filter.addItems([ANY, *MODES])
         self.rating_filter = QComboBox()
-        for label, value in ((ANY, None), ("👎 only", "down"), ("👍 only", "up"), ("Unrated", "unrated")):
+        for label, value in ((ANY, None), ("Not helpful only", "down"), ("Helpful only", "up"), ("Unrated", "unrated")):
             self.rating_filter.addItem(label, value)
         self.since_edit, self.until_edit = self._date_edit(), self._date_edit()
         filters = QHBoxLayout()
@@ -288,7 +290,7 @@ class ReviewView(QWidget):
         for item in self._items:
             mark = RATING_MARK.get(item.rating or 0, "")
             who = item.student_name or "(imported)"
-            first_line = f"{mark} {who} · {item.topic or '—'} · {item.mode or '—'} · {item.created_at[:10]}".strip()
+            first_line = f"{mark} {who} · {item.topic or '—'} · {item.mode or '—'} · {local_time(item.created_at)}".strip()
             reply = item.approved_completion or item.reply
             text = f"{first_line}\nQ: {_one_line(item.student_message, 70)}\nA: {_one_line(reply, 70)}"
             entry = QListWidgetItem(text)
@@ -520,12 +522,32 @@ def _para(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
 
 
+def local_time(stamp: str, *, now: datetime | None = None) -> str:
+    """A stored UTC timestamp in this computer's time, in words: "today 14:02", "yesterday 09:15",
+    "28 Nov 14:02", "28 Nov 2025 14:02". Anything unreadable is shown as it is."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone()
+    today = (now or datetime.now(timezone.utc)).astimezone().date()
+    clock = moment.strftime("%H:%M")
+    if moment.date() == today:
+        return f"today {clock}"
+    if moment.date() == today - timedelta(days=1):
+        return f"yesterday {clock}"
+    day = f"{moment.day} {moment.strftime('%b')}"
+    return f"{day} {clock}" if moment.year == today.year else f"{day} {moment.year} {clock}"
+
+
 def _detail_html(detail: review.ReviewDetail) -> str:
     item = detail.item
     who = {"user": "Student", "assistant": "Tutor", "system": "Instructions"}
     parts = [f"<p style='color:gray'>{html.escape(item.key)} · {html.escape(item.student_name or item.session_title)}"
              f" · {html.escape(item.topic or 'no topic')} · {html.escape(item.mode or 'no mode')}"
-             f" · grade {html.escape(item.grade or '—')} · {html.escape(item.created_at)}</p>"]
+             f" · grade {html.escape(item.grade or '—')} · {html.escape(local_time(item.created_at))}</p>"]
     if detail.context:
         parts.append("<p style='color:gray'><b>Earlier in the conversation</b></p>")
         for turn in detail.context:
@@ -535,7 +557,7 @@ def _detail_html(detail: review.ReviewDetail) -> str:
     if item.suggestion:
         parts.append(f"<h3>Student's suggested better answer</h3><p>{_para(item.suggestion)}</p>")
     if item.decision:
-        line = f"{item.decision.capitalize()} by {item.decided_by} at {item.decided_at}"
+        line = f"{item.decision.capitalize()} by {item.decided_by}, {local_time(item.decided_at or '')}"
         if item.reason:
             line += f": {item.reason}"
         parts.append(f"<p><i>{html.escape(line)}</i></p>")

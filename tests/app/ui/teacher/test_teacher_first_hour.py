@@ -49,3 +49,39 @@ def test_help_lists_every_shortcut() -> None:
     for keys in ("Ctrl+Shift+P", "Ctrl+Shift+N", "Ctrl+Shift+G", "Ctrl+Shift+R", "Ctrl+Shift+D",
                  "J / K", "A — approve", "E — edit", "R — reject", "Shift+A", "Ctrl+Z", "Esc or Ctrl+W"):
         assert keys in SHORTCUTS_HELP
+
+
+def _no_emoji(text: str) -> bool:
+    # emoji need an emoji font; without one they draw as empty boxes
+    return not any(0x1F000 <= ord(ch) <= 0x1FAFF for ch in text)
+
+
+def test_the_review_queue_needs_no_emoji_font_and_shows_local_times(qtbot, data_dir, db, classroom) -> None:
+    from storage import chat
+
+    chat.set_feedback(db, classroom.replies[0].id, rating=-1)
+    chat.set_feedback(db, classroom.replies[1].id, rating=1)
+    _window, actions = _open(qtbot, data_dir, db, classroom)
+    actions.review_action.trigger()
+    view = actions.review_window
+    rows = [view.list.item(i).text() for i in range(view.list.count())]
+    assert all(_no_emoji(row) for row in rows) and any("[Not helpful]" in row for row in rows)
+    assert any(" · today " in row for row in rows), rows
+    view.list.setCurrentRow(0)
+    assert _no_emoji(view.detail.toPlainText()) and "today " in view.detail.toPlainText()
+    filters = [view.rating_filter.itemText(i) for i in range(view.rating_filter.count())]
+    assert all(_no_emoji(text) for text in filters)
+
+
+def test_local_time_in_words() -> None:
+    from datetime import datetime, timezone
+
+    from app.ui.teacher.review_view import local_time
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    stamp = datetime(2026, 11, 28, 11, 2, tzinfo=timezone.utc)
+    local = stamp.astimezone()
+    assert local_time(stamp.isoformat(), now=now) == f"today {local:%H:%M}"
+    assert local_time("2026-11-27T11:02:00+00:00", now=now).startswith("yesterday ")
+    assert local_time("2025-03-01T11:02:00+00:00", now=now).startswith("1 Mar 2025 ")
+    assert local_time("not a time", now=now) == "not a time"
