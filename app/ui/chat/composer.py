@@ -22,6 +22,34 @@ MODE_HELP: dict[Mode, tuple[str, str]] = {
 READY_PLACEHOLDER = "Ask a question…  (Enter sends, Shift+Enter starts a new line)"
 
 
+class ElidedLabel(QLabel):
+    """One line that ends in "…" when it does not fit, instead of being cut mid-word; the whole
+    text is the tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+        self._full = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(self.width(), 1))
+        super().setText(shown)
+
+
 class MessageInput(QPlainTextEdit):
     """A multi-line input where Enter submits and Shift+Enter inserts a line break."""
 
@@ -66,7 +94,7 @@ class Composer(QWidget):
             self.mode_buttons[mode] = button
             modes_row.addWidget(button)
         self.mode_buttons["explain"].setChecked(True)
-        self.mode_hint = QLabel(MODE_HELP["explain"][1])
+        self.mode_hint = ElidedLabel(MODE_HELP["explain"][1])
         self.mode_hint.setStyleSheet("color: #5f6368;")
         self.mode_group.idClicked.connect(lambda i: self.mode_hint.setText(MODE_HELP[MODES[i]][1]))
         modes_row.addWidget(self.mode_hint, 1)

@@ -35,7 +35,7 @@ class PrepareDialog(QDialog):
         layout.addWidget(self.bar)
         self.detail_label = QLabel()
         self.detail_label.setWordWrap(True)
-        self.detail_label.setStyleSheet("color: palette(mid);")
+        self.detail_label.setStyleSheet("color: #5f6368;")
         layout.addWidget(self.detail_label)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self._on_cancel)

@@ -36,7 +36,7 @@ class SessionsSidebar(QWidget):
         self.new_button.clicked.connect(self.new_requested)
         layout.addWidget(self.new_button)
         heading = QLabel("Sessions")
-        heading.setStyleSheet("color: palette(mid); font-weight: 600; margin-top: 6px;")
+        heading.setStyleSheet("color: #5f6368; font-weight: 600; margin-top: 6px;")
         layout.addWidget(heading)
         self.list = QListWidget()
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

@@ -20,6 +20,26 @@ from learner.settings import DEVICES, DTYPES, MAX_NEW_TOKENS_LIMIT, MAX_TEMPERAT
 SOURCE_DEFAULT, SOURCE_FOLDER, SOURCE_GGUF = 0, 1, 2
 
 
+DTYPE_LABELS = {"auto": "Automatic (fastest for the device)", "bfloat16": "Compact (16-bit)",
+                "float16": "Compact, for older GPUs (16-bit)", "float32": "Exact (32-bit, slower)"}
+
+
+def available_devices() -> tuple[str, ...]:
+    """'auto', 'cpu' and the GPUs this machine has. torch is already loaded by the model worker
+    when Settings opens; without it only the CPU is offered."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    found = ["auto", "cpu"]
+    if torch is not None:
+        if torch.cuda.is_available():
+            found.append("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            found.append("mps")
+    return tuple(d for d in DEVICES if d in found)
+
+
 def needs_reload(old: GenerationSettings, new: GenerationSettings) -> bool:
     """A different model or device means loading again; the rest applies to the next message."""
     return (old.model_spec, old.device, old.dtype) != (new.model_spec, new.device, new.dtype)
@@ -57,11 +77,13 @@ class SettingsDialog(QDialog):
         gen_box = QGroupBox("Generation")
         form = QFormLayout(gen_box)
         self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICES)
+        self.device_combo.addItems(available_devices())   # no cuda/mps on a machine without them
         self.device_combo.setToolTip("auto picks a GPU (CUDA or Apple MPS) when there is one, else the CPU.")
         self.dtype_combo = QComboBox()
-        self.dtype_combo.addItems(DTYPES)
-        self.dtype_combo.setToolTip("auto picks the faster number format for the device (bfloat16 on CPU).")
+        for dtype in DTYPES:   # words a teacher reads; the stored value stays the dtype's name
+            self.dtype_combo.addItem(DTYPE_LABELS.get(dtype, dtype), dtype)
+        self.dtype_combo.setToolTip("How precisely the model's numbers are stored. Automatic picks the faster "
+                                    "one for the device; exact is slower and uses twice the memory.")
         self.max_tokens_spin = QSpinBox()
         self.max_tokens_spin.setRange(1, MAX_NEW_TOKENS_LIMIT)
         self.max_tokens_spin.setSingleStep(64)
@@ -80,7 +102,7 @@ class SettingsDialog(QDialog):
 
         if data_folder is not None:
             where = QLabel(f"Data folder: {data_folder}")
-            where.setStyleSheet("color: palette(mid);")
+            where.setStyleSheet("color: #5f6368;")
             where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             layout.addWidget(where)
         self.error_label = QLabel()
@@ -101,8 +123,10 @@ class SettingsDialog(QDialog):
         else:
             (self.gguf_radio if spec.lower().endswith(".gguf") else self.folder_radio).setChecked(True)
             self.path_edit.setText(spec)
+        if self.device_combo.findText(settings.device) < 0:   # saved on another machine: keep it visible
+            self.device_combo.addItem(settings.device)
         self.device_combo.setCurrentText(settings.device)
-        self.dtype_combo.setCurrentText(settings.dtype)
+        self.dtype_combo.setCurrentIndex(max(0, self.dtype_combo.findData(settings.dtype)))
         self.max_tokens_spin.setValue(settings.max_new_tokens)
         self.temperature_spin.setValue(settings.temperature)
         self._update_path_row()
@@ -140,7 +164,7 @@ class SettingsDialog(QDialog):
                                  "and the model's .safetensors files.")
             spec = str(path)
         return GenerationSettings(
-            model_spec=spec, device=self.device_combo.currentText(), dtype=self.dtype_combo.currentText(),
+            model_spec=spec, device=self.device_combo.currentText(), dtype=self.dtype_combo.currentData(),
             max_new_tokens=self.max_tokens_spin.value(), temperature=round(self.temperature_spin.value(), 2),
         )
 

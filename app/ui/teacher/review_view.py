@@ -545,13 +545,13 @@ def local_time(stamp: str, *, now: datetime | None = None) -> str:
 def _detail_html(detail: review.ReviewDetail) -> str:
     item = detail.item
     who = {"user": "Student", "assistant": "Tutor", "system": "Instructions"}
-    parts = [f"<p style='color:gray'>{html.escape(item.key)} · {html.escape(item.student_name or item.session_title)}"
+    parts = [f"<p style='color:#5f6368'>{html.escape(item.key)} · {html.escape(item.student_name or item.session_title)}"
              f" · {html.escape(item.topic or 'no topic')} · {html.escape(item.mode or 'no mode')}"
              f" · grade {html.escape(item.grade or '—')} · {html.escape(local_time(item.created_at))}</p>"]
     if detail.context:
-        parts.append("<p style='color:gray'><b>Earlier in the conversation</b></p>")
+        parts.append("<p style='color:#5f6368'><b>Earlier in the conversation</b></p>")
         for turn in detail.context:
-            parts.append(f"<p style='color:gray'><b>{who.get(turn.role, turn.role)}:</b> {_para(turn.content)}</p>")
+            parts.append(f"<p style='color:#5f6368'><b>{who.get(turn.role, turn.role)}:</b> {_para(turn.content)}</p>")
     parts.append(f"<h3>Student</h3><p>{_para(item.student_message)}</p>")
     parts.append(f"<h3>Tutor {RATING_MARK.get(item.rating or 0, '')}</h3><p>{_para(plain_maths(item.reply))}</p>")
     if item.suggestion:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QPushButton, QWidget
 
 from app.ui.features import WindowHost
 from app.ui.teacher.audit_view import AuditView
@@ -45,6 +45,15 @@ class TeacherActions(QObject):
         menu.addActions([self.sign_in_action, self.sign_out_action])
         menu.addSeparator()
         menu.addActions([self.review_action, self.exchange_action, self.audit_action, self.student_data_action])
+        # who is signed in, where it is always seen (not only inside the Teacher menu); click to sign out
+        self.badge = QPushButton()
+        self.badge.setObjectName("teacherBadge")
+        self.badge.setFlat(True)
+        self.badge.setStyleSheet("QPushButton#teacherBadge { background: #e3f0e8; color: #1b5e20;"
+                                 " border: 1px solid #9ccfa8; border-radius: 4px; padding: 1px 8px; }")
+        self.badge.setToolTip("A teacher is signed in on this window. Click to sign out.")
+        self.badge.clicked.connect(self.sign_out)
+        host.add_status_widget(self.badge)
         self.ctx.changes.changed.connect(self._on_changed)
         self._update()
 
@@ -62,6 +71,8 @@ class TeacherActions(QObject):
         self.sign_in_action.setVisible(teacher is None)
         self.sign_out_action.setVisible(teacher is not None)
         self.sign_out_action.setText(f"Sign &out ({teacher.name})" if teacher else "Sign &out")
+        self.badge.setText(f"Teacher: {teacher.name}" if teacher else "")
+        self.badge.setVisible(teacher is not None)
 
     def sign_in(self) -> None:
         self.host.with_teacher(lambda: None)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QColor
 
 from app.ui.chat.composer import READY_PLACEHOLDER, Composer
-from app.ui.context import AppContext
+from app.ui.context import AppContext, ChangeKind
 from app.ui.main_window import MainWindow
 from app.ui.teacher_login import TeacherLoginDialog
 from storage import Database, auth
@@ -143,3 +144,71 @@ def test_a_practice_reply_without_a_key_says_so_or_gets_the_calculators(
     assert widget.reveal_button.isVisible() == (stored is not None)
     if not key:
         assert widget.notice_label.isVisible() and "no answer key" in widget.notice_label.text()
+
+
+def test_settings_offer_only_devices_this_machine_has_and_say_number_format_in_words(qtbot, tmp_path) -> None:
+    import torch
+
+    from app.ui.chat.settings_dialog import SettingsDialog
+    from learner.settings import GenerationSettings
+
+    dialog = SettingsDialog(GenerationSettings(dtype="bfloat16"), data_folder=tmp_path)
+    qtbot.addWidget(dialog)
+    devices = [dialog.device_combo.itemText(i) for i in range(dialog.device_combo.count())]
+    assert ("cuda" in devices) == torch.cuda.is_available() and devices[:2] == ["auto", "cpu"]
+    labels = [dialog.dtype_combo.itemText(i) for i in range(dialog.dtype_combo.count())]
+    assert not any("float" in label for label in labels)
+    assert dialog.dtype_combo.currentText() == "Compact (16-bit)"
+    assert dialog.chosen_settings().dtype == "bfloat16"
+
+
+def test_a_signed_in_teacher_is_shown_in_the_status_bar(qtbot, data_dir, db: Database, teacher) -> None:
+    from app.ui.teacher.teacher_actions import TeacherActions
+
+    ctx = AppContext(data_dir=data_dir, db=db)
+    window = MainWindow(ctx, features=(TeacherActions,))
+    qtbot.addWidget(window)
+    window.show()
+    badge = window.feature(TeacherActions).badge
+    assert not badge.isVisible()
+    ctx.teacher = teacher
+    ctx.changes.notify(ChangeKind.USERS)
+    assert badge.isVisible() and badge.text() == f"Teacher: {teacher.name}"
+    assert badge.parent() is not None and window.statusBar().isAncestorOf(badge)
+    qtbot.mouseClick(badge, Qt.MouseButton.LeftButton)
+    assert ctx.teacher is None and not badge.isVisible()
+
+
+def test_the_mode_description_ends_with_an_ellipsis_when_it_does_not_fit(qtbot) -> None:
+    composer = Composer()
+    qtbot.addWidget(composer)
+    composer.resize(420, 200)
+    composer.show()
+    qtbot.waitExposed(composer)
+    composer.set_mode("hint")
+    qtbot.waitUntil(lambda: composer.mode_hint.text().endswith("…"))
+    assert composer.mode_hint.full_text().startswith(composer.mode_hint.text()[:-1])
+
+
+def _luminance(colour: QColor) -> float:
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    return 0.2126 * channel(colour.redF()) + 0.7152 * channel(colour.greenF()) + 0.0722 * channel(colour.blueF())
+
+
+def contrast(fg: str, bg: str) -> float:
+    light, dark = sorted((_luminance(QColor(fg)), _luminance(QColor(bg))), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_pale_text_meets_wcag_aa_contrast(qtbot) -> None:
+    from app.ui.chat import chat_view
+
+    assert contrast(chat_view.MUTED_TEXT, "#ffffff") >= 4.5
+    assert contrast(chat_view.MUTED_TEXT, "#f7f7f7") >= 4.5   # the user bubble's alternate base
+    assert contrast("#8a1c1c", "#fde7e9") >= 4.5              # the "stopped" tag
+    assert contrast("#1b5e20", "#e3f0e8") >= 4.5              # the teacher badge
+    composer = Composer()
+    qtbot.addWidget(composer)
+    for label in (composer.mode_hint, composer.status_label):
+        assert chat_view.MUTED_TEXT in label.styleSheet() and "palette(mid)" not in label.styleSheet()
