@@ -21,6 +21,7 @@ import codecs
 import ctypes
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -76,10 +77,21 @@ def _install_log_callback(llama_cpp: Any) -> None:
 
 
 def _import_llama_cpp() -> Any:
+    # llama.cpp's CPU threads meet at an OpenMP barrier after every operation. GNU OpenMP's default
+    # is to spin there, which collapses when another process wants the same cores: on 2 shared cores,
+    # 2 threads fell to 1-6 tokens/s spinning and held 15-22 sleeping (1 thread: 13-22). libgomp reads
+    # the policy once, when it is loaded, so it is set for this import only and not passed on to
+    # subprocesses (training uses torch's own OpenMP). A value the user set is kept.
+    own_policy = "llama_cpp" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ
+    if own_policy:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         import llama_cpp
     except (ImportError, OSError) as exc:   # OSError: the shared library is missing or built for another CPU
         raise EngineUnavailable(f"The llama.cpp engine is not available ({exc}). {INSTALL_HINT}") from exc
+    finally:
+        if own_policy:
+            os.environ.pop("OMP_WAIT_POLICY", None)
     _install_log_callback(llama_cpp)
     return llama_cpp
 
