@@ -11,6 +11,7 @@ import app.ui.qt_compat  # noqa: F401  - before any Qt use; see the module
 from app.ui.context import AppContext
 from app.ui.errors import install_excepthook, setup_logging
 from app.ui.features import FeatureFactory
+from app.ui.system_libs import check_xcb
 from storage import Database, StorageError, chat
 from storage.paths import resolve_data_dir
 
@@ -53,6 +54,10 @@ def open_context(data_dir: str | None) -> AppContext | None:
 
 
 def run_gui(data_dir: str | None = None) -> int:
+    problem = check_xcb() if QApplication.instance() is None else None
+    if problem:   # Qt would abort with "could not load the Qt platform plugin xcb" and no more
+        print(problem, file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
