@@ -25,7 +25,7 @@ from app.ui.errors import present_error
 from app.ui.window_keys import add_close_keys
 from learner.maths import plain_maths
 from learner.review_prompt import prompt_messages_for
-from storage import StorageError, review
+from storage import StorageError, practice, review
 from storage.chat import MODES
 from storage.users import User
 from storage.review import QueueFilter, ReviewItem
@@ -190,6 +190,7 @@ class ReviewView(QWidget):
         layout.addLayout(filters)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status_line)
+        layout.addWidget(self._build_disputes())
 
         # Letter keys act only while the list, the conversation or the decision buttons have focus,
         # so typing into a filter (a combo box's type-ahead) can never approve anything.
@@ -318,6 +319,76 @@ class ReviewView(QWidget):
             if kind in (ChangeKind.SESSIONS, ChangeKind.USERS, ChangeKind.MESSAGES):
                 self._reload_filter_options()
             self.refresh()
+        if kind is ChangeKind.PRACTICE:
+            self.load_disputes()
+
+    # -- disputed practice verdicts ----------------------------------------------------------------
+
+    def _build_disputes(self) -> QWidget:
+        """Practice verdicts students disputed: the question, key, answer, verdict and reason, and a
+        teacher's decision (the verdict stands or is changed; audited by storage)."""
+        box = QWidget()
+        box_layout = QVBoxLayout(box)
+        box_layout.setContentsMargins(0, 4, 0, 0)
+        self.disputes_label = QLabel()
+        self.disputes_list = QListWidget()
+        self.disputes_list.setMaximumHeight(110)
+        self.dispute_verdict = QComboBox()
+        self.dispute_verdict.addItems(["correct", "partly", "incorrect"])
+        self.dispute_verdict.setToolTip("The verdict the answer deserves; the same as before upholds it.")
+        self.resolve_button = QPushButton("Resolve dispute")
+        self.resolve_button.clicked.connect(self.resolve_dispute)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Verdict:"))
+        row.addWidget(self.dispute_verdict)
+        row.addWidget(self.resolve_button)
+        row.addStretch(1)
+        box_layout.addWidget(self.disputes_label)
+        box_layout.addWidget(self.disputes_list)
+        box_layout.addLayout(row)
+        self._disputes: list[practice.Dispute] = []
+        self.load_disputes()
+        return box
+
+    def load_disputes(self) -> None:
+        try:
+            self._disputes = practice.list_disputes(self.ctx.db, self.teacher)
+        except StorageError as exc:
+            self._disputes = []
+            self.disputes_label.setText(str(exc))
+        self.disputes_list.clear()
+        for d in self._disputes:
+            entry = QListWidgetItem(f"{d.student_name} · {local_time(d.created_at)} · judged {d.verdict}\n"
+                                    f"Q: {_one_line(d.question, 60)}  Key: {_one_line(d.answer_key, 20)}  "
+                                    f"Answer: {_one_line(d.answer, 20)}\nWhy: {_one_line(d.reason or '—', 80)}")
+            self.disputes_list.addItem(entry)
+        n = len(self._disputes)
+        self.disputes_label.setText(f"<b>Disputed practice verdicts</b>: {n} waiting" if n else
+                                    "<b>Disputed practice verdicts</b>: none waiting")
+        if n:
+            self.disputes_list.setCurrentRow(0)
+        self.disputes_list.setVisible(bool(n))
+        self.resolve_button.setEnabled(bool(n))
+        self.dispute_verdict.setEnabled(bool(n))
+
+    @Slot()
+    def resolve_dispute(self) -> None:
+        row = self.disputes_list.currentRow()
+        if not 0 <= row < len(self._disputes):
+            return
+        try:
+            done = practice.resolve_dispute(self.ctx.db, self.teacher, self._disputes[row].id,
+                                         verdict=self.dispute_verdict.currentText())
+        except StorageError as exc:
+            self.status_line.setText(str(exc))
+            return
+        self.status_line.setText(f"{done.student_name}'s dispute: verdict {done.status}.")
+        self._notifying = True
+        try:
+            self.ctx.changes.notify(ChangeKind.PRACTICE)
+        finally:
+            self._notifying = False
+        self.load_disputes()
 
     def current_item(self) -> ReviewItem | None:
         row = self.list.currentRow()

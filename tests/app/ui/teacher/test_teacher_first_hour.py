@@ -85,3 +85,25 @@ def test_local_time_in_words() -> None:
     assert local_time("2026-11-27T11:02:00+00:00", now=now).startswith("yesterday ")
     assert local_time("2025-03-01T11:02:00+00:00", now=now).startswith("1 Mar 2025 ")
     assert local_time("not a time", now=now) == "not a time"
+
+
+def test_disputes_are_listed_in_the_review_queue_and_resolved_there(qtbot, data_dir, db, classroom) -> None:
+    from learner.practice import Judgement, store_attempt
+    from storage import practice
+
+    item = practice.add_item(db, classroom.student.id, topic="Fractions", question="What is 1/2 + 1/4?",
+                             answer_key="3/4")
+    done = store_attempt(db, item, classroom.student.id, answer="0.75",
+                         judgement=Judgement(verdict="incorrect", feedback="No.", by_model=True))
+    practice.dispute(db, done.attempt.id, classroom.student.id, reason="0.75 is 3/4")
+    _window, actions = _open(qtbot, data_dir, db, classroom)
+    actions.review_action.trigger()
+    view = actions.review_window
+    assert "1 waiting" in view.disputes_label.text()
+    row = view.disputes_list.item(0).text()
+    assert "What is 1/2 + 1/4?" in row and "0.75 is 3/4" in row and "judged incorrect" in row
+    view.dispute_verdict.setCurrentText("correct")
+    qtbot.mouseClick(view.resolve_button, Qt.MouseButton.LeftButton)
+    [resolved] = practice.list_disputes(db, classroom.teacher, status=None)
+    assert (resolved.status, resolved.teacher_verdict) == ("overturned", "correct")
+    assert "none waiting" in view.disputes_label.text() and "overturned" in view.status_line.text()
