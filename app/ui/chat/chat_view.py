@@ -379,6 +379,7 @@ class ChatView(QScrollArea):
     def clear(self) -> None:
         for widget in self._widgets.values():
             self._layout.removeWidget(widget)
+            widget.hide()   # deleted later: until then it must not paint over the session opened next
             widget.deleteLater()
         self._widgets.clear()
 
