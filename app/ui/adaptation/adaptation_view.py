@@ -36,7 +36,7 @@ from app.ui.worker import JOB_SETTINGS, READY, ModelHost
 from learner.adapt.choice import choose_adapter
 from learner.settings import load_generation_settings
 from storage import StorageError
-from storage import adapters
+from storage import adapters, review
 
 
 
@@ -145,12 +145,15 @@ class AdaptationView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.hide()   # shown once a round runs: a "0 %" bar before any says nothing
+        self.examples_label = QLabel()   # how much Train now would learn from
         self.phase_label = QLabel("")
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top = QHBoxLayout()
         top.addWidget(self.train_button)
+        top.addWidget(self.examples_label, 1)
         top.addWidget(self.progress, 1)
         top.addWidget(self.phase_label)
         top.addWidget(self.cancel_button)
@@ -185,6 +188,11 @@ class AdaptationView(QWidget):
         actions.addStretch(1)
         versions_tab = QWidget()
         split = QSplitter(Qt.Orientation.Vertical)
+        self.no_versions_label = QLabel()
+        self.no_versions_label.setWordWrap(True)
+        self.no_versions_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.no_versions_label.setStyleSheet("padding: 12px; font-size: 14px;")
+        split.addWidget(self.no_versions_label)
         split.addWidget(self.table)
         split.addWidget(self.details)
         vbox = QVBoxLayout(versions_tab)
@@ -275,6 +283,23 @@ class AdaptationView(QWidget):
             self._say(str(exc), error=True)
             return
         selected = self.selected_version()
+        try:
+            n_examples = len(review.list_examples(self.ctx.db))
+        except StorageError:
+            n_examples = 0
+        plural = "s" if n_examples != 1 else ""
+        self.examples_label.setText(f"Train now would use {n_examples} approved example{plural}.")
+        self.no_versions_label.setText(
+            "No adapter has been trained yet, so the tutor answers with the plain model.\n\n"
+            "An adapter is what the tutor learns from the replies teachers approve in the review queue. "
+            f"Train now trains the first one on the {n_examples} approved example{plural} (in the background, "
+            "at low priority); it then appears here with its test figures, and you decide "
+            "whether to promote it." if n_examples else
+            "No adapter has been trained yet, so the tutor answers with the plain model.\n\n"
+            "An adapter is what the tutor learns from the replies teachers approve. Approve some replies in "
+            "Teacher ▸ Review queue first; Train now then trains one on them.")
+        self.no_versions_label.setVisible(not self.versions)
+        self.table.setVisible(bool(self.versions))
         self.table.setRowCount(len(self.versions))
         for row, a in enumerate(self.versions):
             h, r = a.metrics.get("heldout_loss", {}), a.metrics.get("replay_loss", {})
@@ -448,6 +473,7 @@ class AdaptationView(QWidget):
             return
         program, args = self.training_command()
         self.progress.setRange(0, 0)   # busy until the first training step says how many there are
+        self.progress.show()
         self.phase_label.setText("starting…")
         self._say("Training a new candidate in the background; you can keep using tutorloop.")
         self.train_button.setEnabled(False)
