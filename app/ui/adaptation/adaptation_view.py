@@ -32,6 +32,7 @@ import app.ui.qt_compat  # noqa: F401  - before any Qt use; see the module
 from app.ui.context import AppContext, ChangeKind
 from app.ui.features import WindowHost
 from app.ui.round_process import RoundEvent, RoundOutcome, RoundProcess, describe_eta
+from app.ui.window_keys import add_close_keys
 from app.ui.worker import JOB_SETTINGS, READY, ModelHost
 from learner.adapt.choice import choose_adapter
 from learner.settings import load_generation_settings
@@ -260,6 +261,7 @@ class AdaptationView(QWidget):
             host.worker.job_finished.connect(self._on_job_finished)
             host.worker.failed.connect(self._on_job_failed)
         self.refresh()
+        add_close_keys(self)
 
     # -- data ------------------------------------------------------------------------------------
 

@@ -29,3 +29,18 @@ def test_with_nothing_approved_it_says_where_to_start(qtbot, data_dir, db, teach
     view.show()
     assert view.examples_label.text() == "Train now would use 0 approved examples."
     assert "Review queue" in view.no_versions_label.text()
+
+
+def test_esc_closes_the_adaptation_window(qtbot, data_dir, db, teacher) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    ctx = AppContext(data_dir=data_dir, db=db, teacher=teacher)
+    view = AdaptationView(ctx, None, model_spec=lambda: "default")
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    view.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is view)
+    qtbot.keyClick(QApplication.focusWidget() or view, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not view.isVisible())
