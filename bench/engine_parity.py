@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--adapter", help="a PEFT adapter folder (default: a random one in the recipe's shape)")
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--adapter-only", action="store_true", help="skip the base model's comparison")
     args = parser.parse_args(argv)
 
     from learner.engine.gguf_source import gguf_for_spec
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict[str, object] = {"adapter": str(adapter), "tokens": args.tokens, "transformers_dtype": theirs.loaded.dtype}
     for label, path in (("base", None), ("adapter", adapter)):
+        if args.adapter_only and path is None:
+            continue
         ours.set_adapter(path)
         theirs.set_adapter(path)
         rows = []
