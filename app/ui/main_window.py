@@ -137,9 +137,9 @@ class MainWindow(QMainWindow):
         details = QHBoxLayout()
         details.addWidget(QLabel("Topic:"))
         details.addWidget(self.topic_edit, 1)
-        details.addSpacing(12)
-        details.addWidget(self.private_check)
         header_layout.addLayout(details)
+        # its own line: beside the topic it was cut off in a narrow window (800 × 600, Practice open)
+        header_layout.addWidget(self.private_check)
 
         self.chat = ChatView(ctx)
         self.composer = Composer()

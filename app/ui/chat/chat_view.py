@@ -25,6 +25,7 @@ MODE_LABELS = {"explain": "Explain", "hint": "Hint", "practice": "Practice"}
 # A user message longer than this is shown folded; the whole text is one click away.
 FOLD_USER_CHARS = 3000
 STREAM_RENDER_MS = 40
+NARROW_CHAT_PX = 480   # below this the feedback controls of a reply take two lines
 # Secondary text (role headers, hints, confirmations): #5f6368 on white is 6.0:1, above WCAG AA's
 # 4.5:1; the palette's "mid" grey it replaces was about 2.8:1.
 MUTED_TEXT = "#5f6368"
@@ -172,8 +173,16 @@ class MessageWidget(QFrame):
         layout.addWidget(self.answer_key_view)
 
         self.feedback_row = QWidget()
-        row = QHBoxLayout(self.feedback_row)
-        row.setContentsMargins(0, 0, 0, 0)
+        rows = QVBoxLayout(self.feedback_row)
+        rows.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        # in a narrow chat (800 × 600 with the Practice panel open) the suggestion button takes a
+        # second line rather than widening the bubble past the view, which would cut words off
+        self._second_row = QHBoxLayout()
+        rows.addLayout(row)
+        rows.addLayout(self._second_row)
+        self._first_row = row
+        self.narrow = False
         # words, not 👍/👎: those need an emoji font, and draw as empty boxes without one
         self.thumbs_up = QPushButton("Helpful")
         self.thumbs_down = QPushButton("Not helpful")
@@ -191,6 +200,7 @@ class MessageWidget(QFrame):
         self.feedback_status.setStyleSheet(f"color: {MUTED_TEXT};")
         row.addWidget(self.feedback_status)
         row.addStretch(1)
+        self._second_row.addStretch(1)
         layout.addWidget(self.feedback_row)
 
         self._feedback = feedback
@@ -252,6 +262,17 @@ class MessageWidget(QFrame):
         if elapsed_s >= 1 and tokens:
             text += f" · ~{tokens / elapsed_s:.0f} tokens/s"
         self.progress_label.setText(text)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Feedback controls on two lines (narrow) or one."""
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        target = self._second_row if narrow else self._first_row
+        for widget in (self.suggest_button, self.feedback_status):
+            self._first_row.removeWidget(widget)
+            self._second_row.removeWidget(widget)
+            target.insertWidget(target.count() - 1, widget)
 
     def append_text(self, text: str) -> None:
         """A streamed piece of the reply; rendered within STREAM_RENDER_MS."""
@@ -385,12 +406,22 @@ class ChatView(QScrollArea):
 
     def add_message(self, message: Message, feedback: Feedback | None = None, *, scroll: bool = True) -> MessageWidget:
         widget = MessageWidget(self.ctx, message, feedback)
+        widget.set_narrow(self._narrow())
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._widgets[message.id] = widget
         self.empty_label.hide()
         if scroll:
             self._follow = True
         return widget
+
+    def _narrow(self) -> bool:
+        return self.viewport().width() < NARROW_CHAT_PX
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        narrow = self._narrow()
+        for widget in self._widgets.values():
+            widget.set_narrow(narrow)
 
     def widget_for(self, message_id: int) -> MessageWidget | None:
         return self._widgets.get(message_id)

@@ -107,3 +107,21 @@ def test_typing_an_answer_does_not_move_the_check_button(qtbot, window, ctx) -> 
     assert panel.width() == width and panel.minimumSizeHint().width() == least
     assert panel.width() == PANEL_WIDTH   # one width, whatever the labels say
     assert panel.check_button.mapTo(window, panel.check_button.rect().center()) == where
+
+
+def test_at_800_by_600_with_the_panel_open_nothing_in_the_chat_is_cut(qtbot, window, ctx) -> None:
+    session = chat.create_session(ctx.db, ctx.student.id, title="Adding fractions", topic="Fractions")
+    chat.add_message(ctx.db, session.id, "user", "How do I add 2/3 and 1/6?", mode="explain")
+    reply = chat.add_message(ctx.db, session.id, "assistant", "", mode="explain", status="generating")
+    chat.finish_message(ctx.db, reply.id, "To add fractions they need the same denominator: 2/3 is 4/6, "
+                        "so 4/6 + 1/6 = 5/6.", status="complete")
+    window.open_session(session.id)
+    window.feature(PracticeController).dock.show()
+    window.resize(800, 600)
+    view = window.chat
+    qtbot.waitUntil(lambda: all(w.narrow for w in view.message_widgets()))
+    qtbot.waitUntil(lambda: all(w.width() <= view.viewport().width() for w in view.message_widgets()))
+    widget = view.widget_for(reply.id)
+    right = widget.suggest_button.mapTo(view.viewport(), widget.suggest_button.rect().topRight()).x()
+    assert right <= view.viewport().width()
+    assert window.private_check.width() >= window.private_check.sizeHint().width()
