@@ -168,11 +168,12 @@ class LlamaCppEngine:
                                                      len(self._piece_buffer), 0, False)
         return self._piece_buffer.raw[:n]
 
-    def render_text(self, messages: Sequence[Message]) -> str:
+    def render_text(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
         if self._template is None:
-            return plain_transcript(messages)
+            text = plain_transcript(messages)
+            return text if add_generation_prompt else text.removesuffix("Assistant:")
         return self._template.render(messages=list(messages), tools=None, documents=None,
-                                     add_generation_prompt=True, **self._special_tokens)
+                                     add_generation_prompt=add_generation_prompt, **self._special_tokens)
 
     def render(self, messages: Sequence[Message]) -> list[int]:
         return list(self._llm.tokenize(self.render_text(messages).encode("utf-8"), add_bos=False, special=True))
@@ -277,6 +278,17 @@ class LlamaCppEngine:
             generation.finished_at = time.perf_counter()
             if generation.finish_reason is None:   # the caller stopped iterating
                 generation.finish_reason = "stopped"
+
+    def warm(self, prompt: Sequence[Message] | Sequence[int], stop: threading.Event | None = None) -> int:
+        """Prefill the start every prompt shares (the system message, say) into the KV cache now, while
+        nobody waits, so the next reply prefills only the rest. Messages are rendered without the
+        assistant header. Returns the tokens now cached."""
+        ids = list(prompt) if is_token_ids(prompt) else list(self._llm.tokenize(  # type: ignore[arg-type]
+            self.render_text(prompt, add_generation_prompt=False).encode("utf-8"), add_bos=False, special=True))
+        if ids:
+            self._prefill(ids + [ids[-1]], stop or threading.Event())   # the extra token is dropped again
+            self._llm.n_tokens = min(self._llm.n_tokens, len(ids))
+        return self._llm.n_tokens
 
     def forget_cache(self) -> None:
         """Drop the KV cache, so the next reply prefills its whole prompt (benchmarks measure a

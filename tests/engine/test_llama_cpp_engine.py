@@ -159,3 +159,14 @@ def test_build_prompt_trims_by_the_engines_own_token_counts(llama_engine) -> Non
                          max_new_tokens=64)
     assert built.trimmed and "left out" in built.notice
     assert llama_engine.count_tokens(built.messages) <= llama_engine.context_window - 64
+
+
+def test_warming_the_shared_start_keeps_replies_unchanged(llama_engine) -> None:
+    _, cold = greedy(llama_engine)
+    llama_engine.forget_cache()
+    cached = llama_engine.warm(MESSAGES[:1])
+    system_ids = llama_engine._llm.tokenize(llama_engine.render_text(MESSAGES[:1], add_generation_prompt=False)
+                                            .encode(), add_bos=False, special=True)
+    assert cached == len(system_ids) and llama_engine.render(MESSAGES)[:cached] == system_ids
+    assert greedy(llama_engine)[1] == cold
+    assert llama_engine.warm(MESSAGES[:1]) == cached    # warming again is a no-op
