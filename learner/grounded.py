@@ -157,6 +157,9 @@ def reply_grounded(tutor: Tutor, request: TutorRequest, settings: GenerationSett
         second = reply_with_guard(tutor, firmer, settings, on_text=None, stop=stop)
         if second.text.strip() and not second.stopped:
             reply, regenerated = replace(second, n_tokens=first.n_tokens + second.n_tokens), True
+    if stop.is_set():
+        # Stopped during the second pass: the student asked for no more; keep what they saw.
+        return replace(first, text=plain_maths(first.text), stopped=True)
     text = reply.text
     still_wrong = contradictions(text, computations)
     blocked = bool(wrong_claims) and agrees_with_student(text)

@@ -34,10 +34,9 @@ def open_context(data_dir: str | None) -> AppContext | None:
     folder = resolve_data_dir(data_dir)
     try:
         folder.ensure()
-    except OSError as exc:
+    except StorageError as exc:   # storage.paths says what is in the way and what to do
         QMessageBox.critical(None, "tutorloop cannot start",
-                             f"The data folder {folder.root} cannot be created ({exc.strerror or exc}).\n\n"
-                             "Choose another folder with --data-dir or the TUTORLOOP_HOME variable.")
+                             f"The data folder {folder.root} cannot be created.\n\n{exc}")
         return None
     try:
         db = Database(folder.db_path)

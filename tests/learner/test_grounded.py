@@ -146,3 +146,19 @@ def test_the_real_reply_path_with_the_tiny_model(tiny_loaded) -> None:
     word = reply_grounded(tutor, TutorRequest(user_text="Sam has 3 bags with 4 apples each. How many apples "
                                                         "does he have?", mode="hint"), settings)
     assert word.maths is None and "Verified by the calculator" not in word.messages[-1]["content"]
+
+
+def test_stop_during_the_second_pass_keeps_the_first_reply_as_stopped() -> None:
+    import threading
+
+    stop = threading.Event()
+
+    class StopsOnRetry(ScriptedTutor):
+        def reply(self, request, settings, **kwargs):
+            if self.requests:          # the retry: the student presses Stop while it is written
+                stop.set()
+            return super().reply(request, settings, **kwargs)
+
+    tutor = StopsOnRetry(["So 1/2 + 1/4 = 3/8.", "1/2 + 1/4 = 3/4"])
+    reply = _ask(tutor, "What is 1/2 + 1/4?", stop=stop)
+    assert reply.stopped and reply.text == "So 1/2 + 1/4 = 3/8."
