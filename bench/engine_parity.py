@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from learner.engine import SamplingSettings  # noqa: E402
-from learner.prompts import build_prompt  # noqa: E402
-from learner.types import TutorRequest  # noqa: E402
-from storage import DataDir, resolve_data_dir  # noqa: E402
+from learner.engine import SamplingSettings
+from learner.prompts import build_prompt
+from learner.types import TutorRequest
+from storage import DataDir, resolve_data_dir
 
 PROMPTS = [
     ("explain", "Fractions", "How do I add 1/3 and 1/4?"),

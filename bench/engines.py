@@ -36,16 +36,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:   # runnable as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from learner.engine.base import PromptTokenizer, SamplingSettings  # noqa: E402
-from learner.prompts import build_prompt  # noqa: E402
-from storage import DataDir, resolve_data_dir  # noqa: E402
+from learner.engine.base import PromptTokenizer, SamplingSettings
+from learner.prompts import build_prompt
+from storage import DataDir, resolve_data_dir
 
 HISTORY = (
     ("user", "What is a fraction?"),
-    ("assistant", "A fraction names a part of a whole. The bottom number (the denominator) says how many "
-                  "equal parts the whole is cut into, and the top number (the numerator) says how many of "
-                  "those parts we have. For example, 3/4 of a pizza means the pizza is cut into 4 equal "
-                  "slices and we have 3 of them."),
+    ("assistant", ("A fraction names a part of a whole. The bottom number (the denominator) says how many "
+                   "equal parts the whole is cut into, and the top number (the numerator) says how many of "
+                   "those parts we have. For example, 3/4 of a pizza means the pizza is cut into 4 equal "
+                   "slices and we have 3 of them.")),
 )
 QUESTION = ("How do I add the fractions 1/3 and 1/4? Please explain step by step, and tell me why I cannot "
             "just add the tops and the bottoms.")
@@ -97,7 +97,7 @@ def peak_rss_mb() -> float:
 
 
 def request_fields(text: str = QUESTION, history: tuple[tuple[str, str], ...] = HISTORY):
-    from learner.types import Turn, TutorRequest   # torch-free
+    from learner.types import Turn, TutorRequest  # torch-free
 
     return TutorRequest(user_text=text, mode="explain", grade="6", topic="Fractions",
                         history=tuple(Turn(role=r, content=c) for r, c in history))

@@ -5,6 +5,11 @@ Importing this package never imports torch; only `learner.engine.transformers_en
 """
 from __future__ import annotations
 
-from learner.engine.base import EngineUnavailable, Generation, SamplingSettings, ServingEngine
+from learner.engine.base import (
+    EngineUnavailable,
+    Generation,
+    SamplingSettings,
+    ServingEngine,
+)
 
 __all__ = ["EngineUnavailable", "Generation", "SamplingSettings", "ServingEngine"]

@@ -19,7 +19,13 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
-from learner.engine.base import Generation, Message, Prompt, SamplingSettings, is_token_ids
+from learner.engine.base import (
+    Generation,
+    Message,
+    Prompt,
+    SamplingSettings,
+    is_token_ids,
+)
 from learner.errors import GenerationError
 from learner.loading import LoadedModel, load_model, stop_token_ids
 from learner.prompts import render_chat
@@ -128,7 +134,7 @@ class TransformersEngine:
                     model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                    generation_config=self._generation_config(settings, max_new), streamer=streamer,
                                    stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop), _StopOnEvent(inner_stop)]))
-            except BaseException as exc:   # handed to the iterating thread, which raises it
+            except BaseException as exc:  # noqa: BLE001 - handed to the iterating thread, which raises it
                 failure.append(exc)
             finally:
                 streamer.end()

@@ -73,7 +73,8 @@ def test_peft_scales_llama_cpp_lacks_are_folded_into_b(tiny_model_dir: Path, tin
 
 def test_bf16_weights_are_widened_exactly(tiny_lora: Path, tiny_gguf: Path, tmp_path: Path) -> None:
     import torch
-    from safetensors.torch import load_file as load_torch, save_file as save_torch
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file as save_torch
 
     folder = tmp_path / "bf16"
     folder.mkdir()

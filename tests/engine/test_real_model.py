@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from learner.engine import SamplingSettings
-from learner.engine.gguf_source import embedded_gguf, embedded_gguf_problem, gguf_for_spec
+from learner.engine.gguf_source import (
+    embedded_gguf,
+    embedded_gguf_problem,
+    gguf_for_spec,
+)
 from learner.prompts import build_prompt
 from learner.sources import EMBEDDED_MODEL
 from learner.types import Turn, TutorRequest
