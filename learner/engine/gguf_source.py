@@ -20,13 +20,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from learner.errors import ModelSourceError, PreparationCancelled
+from learner.errors import ModelSourceError
 from learner.sources import (
     CACHE_DTYPE,
     DEFAULT_SPEC,
     EMBEDDED_MODEL,
     EmbeddedModel,
-    PrepareProgress,
+    PrepareReporter,
     ProgressCallback,
     assemble_embedded,
 )
@@ -41,23 +41,6 @@ class GgufModel:
     model_id: str
     path: Path
     sha256: str | None     # known for the embedded model; a user's file is not hashed
-
-
-class _AssemblyProgress:
-    """What `assemble_embedded` reports through: progress plus Cancel between 8 MB blocks."""
-
-    def __init__(self, callback: ProgressCallback | None, cancel: threading.Event | None) -> None:
-        self.callback = callback
-        self.cancel = cancel
-
-    def report(self, step: str, fraction: float, detail: str = "") -> None:
-        self.check_cancel()
-        if self.callback is not None:
-            self.callback(PrepareProgress(step=step, fraction=min(1.0, max(0.0, fraction)), detail=detail))
-
-    def check_cancel(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise PreparationCancelled("Model preparation was cancelled; nothing was saved.")
 
 
 def _manifest_path(gguf: Path) -> Path:
@@ -86,7 +69,7 @@ def embedded_gguf(data_dir: DataDir, *, on_progress: ProgressCallback | None = N
     if embedded_gguf_problem(final, model) is None:
         return GgufModel(model_id=model.model_id, path=final, sha256=model.sha256)
     final.parent.mkdir(parents=True, exist_ok=True)
-    progress = _AssemblyProgress(on_progress, cancel)
+    progress = PrepareReporter(on_progress, cancel)
     partial = final.with_name(f".partial-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         progress.report("Assembling model files", 0.0, f"{len(model.chunks)} parts, {model.size / 1e6:.0f} MB")

