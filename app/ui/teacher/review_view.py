@@ -11,6 +11,7 @@ Dialogs are opened with open(), never exec(), so nothing blocks and tests can dr
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from PySide6.QtCore import QDate, Qt, Signal, Slot
@@ -466,6 +467,15 @@ class ReviewView(QWidget):
         present_error(self, error, title="Review")
         self.refresh()
 
+    def _decide(self, decision: Callable[[], object], done: str, row: int) -> None:
+        """Run one decision; on success say `done` and move on from `row`, else show why."""
+        try:
+            decision()
+        except (StorageError, ValueError, OSError) as exc:
+            self._fail(exc)
+            return
+        self._after_decision(done, row)
+
     @Slot()
     def approve_current(self) -> None:
         if len(self.list.selectedItems()) > 1:
@@ -475,12 +485,8 @@ class ReviewView(QWidget):
         if item is None:
             return
         row = self.list.currentRow()
-        try:
-            review.approve(self.ctx.db, self.teacher, item.key, prompt_for=prompt_messages_for)
-        except (StorageError, ValueError, OSError) as exc:
-            self._fail(exc)
-            return
-        self._after_decision(f"Approved {item.key}. Ctrl+Z to undo.", row)
+        self._decide(lambda: review.approve(self.ctx.db, self.teacher, item.key, prompt_for=prompt_messages_for),
+                     f"Approved {item.key}. Ctrl+Z to undo.", row)
 
     @Slot()
     def edit_current(self) -> None:
@@ -499,13 +505,9 @@ class ReviewView(QWidget):
             self.dialog = None
             if result != QDialog.DialogCode.Accepted:
                 return
-            try:
-                review.edit_and_approve(self.ctx.db, self.teacher, item.key, dialog.value(),
-                                        prompt_for=prompt_messages_for)
-            except (StorageError, ValueError, OSError) as exc:
-                self._fail(exc)
-                return
-            self._after_decision(f"Approved {item.key} with your edit. Ctrl+Z to undo.", row)
+            self._decide(lambda: review.edit_and_approve(self.ctx.db, self.teacher, item.key, dialog.value(),
+                                                         prompt_for=prompt_messages_for),
+                         f"Approved {item.key} with your edit. Ctrl+Z to undo.", row)
 
         self._open(dialog, done)
 
@@ -521,12 +523,8 @@ class ReviewView(QWidget):
             self.dialog = None
             if result != QDialog.DialogCode.Accepted:
                 return
-            try:
-                review.reject(self.ctx.db, self.teacher, item.key, dialog.value())
-            except StorageError as exc:
-                self._fail(exc)
-                return
-            self._after_decision(f"Rejected {item.key}: {dialog.value()}. Ctrl+Z to undo.", row)
+            self._decide(lambda: review.reject(self.ctx.db, self.teacher, item.key, dialog.value()),
+                         f"Rejected {item.key}: {dialog.value()}. Ctrl+Z to undo.", row)
 
         self._open(dialog, done)
 
@@ -551,12 +549,8 @@ class ReviewView(QWidget):
             self.dialog = None
             if box.clickedButton() is not box.button(QMessageBox.StandardButton.Yes):
                 return
-            try:
-                review.approve_many(self.ctx.db, self.teacher, keys, prompt_for=prompt_messages_for)
-            except (StorageError, ValueError, OSError) as exc:
-                self._fail(exc)
-                return
-            self._after_decision(f"Approved {count} replies. Ctrl+Z undoes all {count}.", row)
+            self._decide(lambda: review.approve_many(self.ctx.db, self.teacher, keys, prompt_for=prompt_messages_for),
+                         f"Approved {count} replies. Ctrl+Z undoes all {count}.", row)
 
         self._open(box, done)
 
