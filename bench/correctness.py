@@ -1,6 +1,10 @@
 """Correctness bench: prints ONE JSON object on stdout (progress goes to stderr).
 
     python bench/correctness.py [--items 200] [--attempts 200] [--seed 0]
+        [--explain 100] [--hint 50] [--explain-minutes M] [--hint-minutes M] [--data-dir FOLDER]
+        [--explain-start 0] [--hint-start 100] [--records FILE.jsonl]
+        (--explain 0 --hint 0: no model, the first two parts only)
+    python bench/correctness.py --rescore RESULT.json   (a saved run's replies scored again)
 
 - practice_keys: `--items` generated practice items spread over every topic with a generator,
   each key recomputed from the question text alone by tests/maths/recompute.py (its own parsers,
@@ -14,8 +18,18 @@
   compared with it. `in_code_match_today` is what the chat's existing in-code check
   (`learner.guard.answers_match`) accepts of the attempts that are right, for comparison: today
   everything else goes to the model.
-- explain_accuracy, hint_mode: model-dependent; null here until they are filled in
-  (`explain_accuracy()` and `hint_mode()` below say what each measures and on which data).
+- explain_accuracy: final-answer accuracy of Explain replies to the first `--explain` GSM8K
+  problems (../shared/data/gsm8k-300.jsonl, never trained on) through the base reply path, the
+  grounded one (`learner.grounded.reply_grounded`, programs as GenerationSettings says) and the
+  grounded one without programs; one loaded model, greedy, 320 new tokens. `final_answer()` is
+  the scoring rule, the same for every path.
+- hint_mode: `--hint` problems from index `--hint-start` with a student's wrong worked solution
+  (`wrong_attempt()`: an arithmetic slip in the step that gives the final answer), asked "Is it
+  right?" in Hint mode through the base and grounded paths: the telling rate and the
+  false-confirmation rate (`agrees_with_attempt()`).
+Both load the real model (prepared into `--data-dir`, reuse one to skip the conversion), record
+the machine, wall and CPU seconds per problem and path, and every reply; `--explain-minutes` /
+`--hint-minutes` stop starting new problems after that long (a shared CPU), and the JSON says so.
 """
 from __future__ import annotations
 
@@ -23,9 +37,12 @@ import argparse
 import json
 import platform
 import random
+import re
 import sys
+import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -172,23 +189,643 @@ def answer_checking(count: int, seed: int) -> dict:
     }
 
 
-# -- model-dependent parts (to be filled in with the reply path) ----------------------------------
+# -- model-dependent parts: the chat's reply path on the real model ------------------------------
+#
+# Both measures load the model once and ask every problem through each reply path in turn (so a
+# busy shared CPU slows all paths alike). Greedy decoding (temperature 0) throughout; the
+# programs reply_grounded has the model write for a word problem are one greedy and the rest
+# sampled at learner.grounded.PROGRAM_TEMPERATURE, seeded per problem from --seed.
 
-def explain_accuracy(data: Path = GSM8K, limit: int = 100) -> dict | None:
-    """Final-answer accuracy of Explain replies on `data` (question, answer) through the app's own
-    reply path, base model vs grounded replies (program-aided solving with self-consistency,
-    `learner.maths.computation_from_programs`, and the checked result in the prompt). Compare the
-    reply's final number with `answer` using `learner.maths.check.stated_results` and
-    `learner.maths.equivalent`. Needs a loaded model: not measured here yet."""
-    return None
+BASE_PATH = "learner.guard.reply_with_guard(tutor, request, settings): the reply path before grounding"
+GROUNDED_PATH = "learner.grounded.reply_grounded(tutor, request, settings): the chat's reply path now"
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+_LAST_NUMBER = re.compile(r"[-−]?[$£€]?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?")
+_CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
+_OPERATOR = re.compile(r"[-+*/]")
+# How a reply treats a student's attempt (agrees_with_attempt): an affirmation, and the doubts
+# ("not correct", "check your…", the engine's "Checked: … is not 26") that cancel it.
+_AFFIRMS = re.compile(
+    r"\b(?:(?:your|the|this|the student'?s) (?:solution|answer|result|working|work|calculations?|reasoning|approach|"
+    r"steps?|hint|method)(?: \w+)? (?:is|are|was|were|looks?|seems?) (?:\w+ )?(?:correct|right|perfect|accurate|spot on)|"
+    r"you(?:'ve| have)? (?:got|solved|answered|calculated|did) (?:it|this|that|the problem|everything) "
+    r"(?:right|correctly)|(?:that|this)(?:'s| is) (?:correct|right)|you(?:'re| are) (?:correct|right)|"
+    r"well done|great job|good job|nicely done|great work|good work|correctly (?:calculated|solved|found|"
+    r"determined|computed))", re.IGNORECASE)
+_DOUBTS = re.compile(
+    r"\b(?:not (?:quite |entirely |completely |exactly )?(?:correct|right|accurate)|incorrect|(?:isn|wasn|aren)'?t "
+    r"(?:correct|right)|mistakes?|errors?|wrong|slip|miscalculat\w*|re-?check|double-?check|"
+    r"check (?:your|the|that|this|step|again)|look (?:again|closely|carefully)|should be|not quite|"
+    r"is not [$£€]?\d)",
+    re.IGNORECASE)
 
 
-def hint_mode(data: Path = GSM8K, limit: int = 50) -> dict | None:
-    """On problems with a wrong student attempt (a `learner.maths` wrong answer or a corrupted step
-    of the reference solution), the telling rate (the reply states the true final answer) and the
-    false-confirmation rate (the reply calls the wrong attempt right). Needs a loaded model: not
-    measured here yet."""
-    return None
+def _value(text: str | None) -> Fraction | None:
+    """The single exact value `text` states ("$1,200", "72 clips", "3/4"), else None."""
+    from learner.maths import MathsError, parse_answer
+
+    if not text:
+        return None
+    try:
+        parsed = parse_answer(text.replace("−", "-"))
+    except MathsError:
+        return None
+    return parsed.values[0] if parsed is not None and len(parsed.values) == 1 else None
+
+
+def _last_at(sentence: str, stated: str) -> int:
+    """Where `stated` last occurs in `sentence` as a whole number/word (-1 if it does not)."""
+    ends = [m.end() for m in re.finditer(rf"(?<![\w.]){re.escape(stated)}(?![\w]|\.\d)", sentence)]
+    return ends[-1] if ends else -1
+
+
+def final_answer(reply: str) -> tuple[Fraction | None, str | None, str]:
+    """The reply's final stated answer: (value, as stated, rule), the same rule for every path.
+
+    The last sentence of the reply (after `plain_maths`) that states a result in the sense of
+    `learner.maths.check.stated_results` (an arithmetic chain "a + b = c", "the answer/total/result
+    is c", or "x = c"); of that sentence's results, the one whose stated value comes last in the
+    sentence (so "The total is 120 + 15 = 135" gives 135, not the 120 that "total is" reads first).
+    A reply that states no readable result anywhere: its last number (rule "last_number")."""
+    from learner.maths import plain_maths, stated_results
+
+    text = plain_maths(reply or "")
+    for sentence in reversed([s for s in _SENTENCES.split(text) if s and s.strip()]):
+        ranked = []
+        for result in stated_results(sentence):
+            value = _value(result.stated)
+            if value is not None:
+                ranked.append((_last_at(sentence, result.stated), value, result.stated))
+        if ranked:
+            _, value, stated = max(ranked, key=lambda r: r[0])
+            return value, stated, "stated_result"
+    numbers = _LAST_NUMBER.findall(text)
+    if numbers:
+        return _value(numbers[-1]), numbers[-1], "last_number"
+    return None, None, "none"
+
+
+def last_number(reply: str) -> Fraction | None:
+    """The plain GSM8K rule, for comparison: the last number the reply writes."""
+    from learner.maths import plain_maths
+
+    numbers = _LAST_NUMBER.findall(plain_maths(reply or ""))
+    return _value(numbers[-1]) if numbers else None
+
+
+def states_value(reply: str, value: Fraction) -> bool:
+    """Any result the reply states (`stated_results`, anywhere) has this value."""
+    from learner.maths import stated_results
+
+    return any(_value(r.stated) == value for r in stated_results(reply or ""))
+
+
+@dataclass
+class LoadedTutor:
+    tutor: object
+    info: dict
+
+
+def load_tutor(spec: str, data_dir: str | None, device: str, dtype: str) -> LoadedTutor:
+    """The real model, prepared into `data_dir` (a cache reused between runs) and loaded once."""
+    from learner.loading import load_model
+    from learner.sources import prepare_model
+    from learner.tutor import Tutor
+    from storage import DataDir
+
+    folder = DataDir(Path(data_dir or tempfile.mkdtemp(prefix="tutorloop-correctness-"))).ensure()
+    started = time.perf_counter()
+    prepared = prepare_model(spec, folder, on_progress=lambda p: log(f"  {p.fraction:4.0%} {p.step}: {p.detail}"))
+    prepared_s = time.perf_counter() - started
+    loaded = load_model(prepared, device=device, dtype=dtype)
+    info = {"model_id": loaded.model_id, "model_spec": spec, "device": loaded.device, "dtype": loaded.dtype,
+            "data_dir": str(folder.root), "prepare_s": round(prepared_s, 1),
+            "load_s": round(time.perf_counter() - started - prepared_s, 1)}
+    return LoadedTutor(tutor=Tutor(loaded), info=info)
+
+
+def _rows(data: Path, start: int, count: int | None) -> list[dict]:
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows[start:] if count is None else rows[start:start + count]
+
+
+def _seed(seed: int, index: int) -> None:
+    import torch
+
+    torch.manual_seed(seed * 100_003 + index)
+
+
+def _timed_program_writer(tutor, settings, stop, clock: dict):
+    """`learner.grounded.program_writer` exactly as reply_grounded makes it by default, timed, with
+    the programs kept so that the bench can say what they computed."""
+    from learner.grounded import program_writer
+
+    write = program_writer(tutor, settings, stop, samples=settings.word_problem_programs)
+
+    def timed(problem: str) -> list[str]:
+        started, cpu = time.perf_counter(), time.process_time()
+        programs = write(problem)
+        clock["programs_s"] = clock.get("programs_s", 0.0) + time.perf_counter() - started
+        clock["programs_cpu_s"] = clock.get("programs_cpu_s", 0.0) + time.process_time() - cpu
+        clock["programs"] = list(programs)
+        return programs
+
+    return timed
+
+
+def _ask(path: str, tutor, request, settings) -> tuple[object, dict]:
+    """One reply through `path` (base | grounded | grounded_no_programs) and what it cost."""
+    import threading
+
+    from learner.grounded import reply_grounded
+    from learner.guard import reply_with_guard
+
+    clock: dict = {}
+    stop = threading.Event()
+    started, cpu = time.perf_counter(), time.process_time()
+    if path == "base":
+        reply = reply_with_guard(tutor, request, settings)
+    elif path == "grounded_no_programs":
+        reply = reply_grounded(tutor, request, replace(settings, word_problem_programs=0), stop=stop)
+    else:
+        writer = _timed_program_writer(tutor, settings, stop, clock) if settings.word_problem_programs else None
+        reply = reply_grounded(tutor, request, settings, stop=stop, write_programs=writer)
+    clock["seconds"], clock["cpu_s"] = time.perf_counter() - started, time.process_time() - cpu
+    return reply, clock
+
+
+def _grounding(reply) -> str:
+    maths = getattr(reply, "maths", None)
+    return maths.source if maths is not None and maths.computed else "none"
+
+
+def _maths_fields(reply) -> dict:
+    maths = getattr(reply, "maths", None)
+    guard = getattr(reply, "guard", None)
+    fields = {"grounding": _grounding(reply)}
+    if maths is not None:
+        fields.update(computed=list(maths.computed), contradictions=list(maths.contradictions),
+                      regenerated=maths.regenerated, corrected=maths.corrected,
+                      confirmation_blocked=maths.confirmation_blocked)
+    if guard is not None:
+        fields["guard"] = guard.outcome
+    return fields
+
+
+def _program_votes(question: str, programs: list[str], reference: Fraction) -> dict:
+    from learner.maths import computation_from_programs, run_program
+    from learner.maths.errors import MathsError
+
+    values = []
+    for program in programs:
+        try:
+            values.append(run_program(program).value)
+        except MathsError:
+            values.append(None)
+    votes = computation_from_programs(question, programs)
+    chosen = votes.computation.value if votes.computation is not None else None
+    return {"written": len(programs), "ran": votes.ran, "agreeing": votes.agreeing,
+            "values": [None if v is None else show_decimal(v) if terminates(v) else str(v) for v in values],
+            "any_right": reference in values,
+            "chosen": None if chosen is None else str(chosen),
+            "chosen_right": None if chosen is None else chosen == reference}
+
+
+def _per_path_summary(records: list[dict], path: str) -> dict:
+    rows = [r[path] for r in records if path in r]
+    n = len(rows)
+    if not n:
+        return {"problems": 0}
+    seconds = sorted(r["seconds"] for r in rows)
+    summary = {
+        "problems": n, "correct": sum(r["correct"] for r in rows),
+        "accuracy": round(sum(r["correct"] for r in rows) / n, 4),
+        "accuracy_last_number_rule": round(sum(r["last_number_correct"] for r in rows) / n, 4),
+        "states_reference_somewhere": sum(r["states_reference"] for r in rows),
+        "final_answer_rule_used": dict(Counter(r["rule"] for r in rows)),
+        "seconds_per_problem": round(sum(seconds) / n, 1),
+        "seconds_median": round(seconds[n // 2] if n % 2 else (seconds[n // 2 - 1] + seconds[n // 2]) / 2, 1),
+        "seconds_total": round(sum(seconds), 1),
+        "cpu_seconds_per_problem": round(sum(r["cpu_s"] for r in rows) / n, 1) if all("cpu_s" in r for r in rows)
+        else None,   # (runs before CPU seconds were recorded)
+        "tokens_per_problem": round(sum(r["n_tokens"] for r in rows) / n, 1),
+        "grounding": dict(Counter(r["grounding"] for r in rows)),
+    }
+    if path != "base":
+        summary["regenerated"] = sum(bool(r.get("regenerated")) for r in rows)
+        summary["corrected_visibly"] = sum(bool(r.get("corrected")) for r in rows)
+        summary["accuracy_when_grounded"] = _rate([r["correct"] for r in rows if r["grounding"] != "none"])
+        summary["accuracy_when_not_grounded"] = _rate([r["correct"] for r in rows if r["grounding"] == "none"])
+    votes = [r["programs"] for r in rows if "programs" in r]
+    if votes:
+        summary["programs"] = {
+            "problems_with_programs": len(votes),
+            "programs_seconds_per_problem": round(sum(r.get("programs_s", 0.0) for r in rows) / n, 1),
+            "programs_cpu_seconds_per_problem": round(sum(r.get("programs_cpu_s", 0.0) for r in rows) / n, 1)
+            if all("cpu_s" in r for r in rows) else None,
+            "programs_written_per_problem": round(sum(v["written"] for v in votes) / len(votes), 2),
+            "programs_ran_per_problem": round(sum(v["ran"] for v in votes) / len(votes), 2),
+            "a_result_was_agreed": sum(v["chosen"] is not None for v in votes),
+            "agreed_result_right": sum(v["chosen_right"] is True for v in votes),
+            "agreed_result_wrong": sum(v["chosen_right"] is False for v in votes),
+            "some_program_right": sum(v["any_right"] for v in votes),
+        }
+    return summary
+
+
+def _rate(flags: list[bool]) -> str | None:
+    return f"{sum(flags)}/{len(flags)}" if flags else None
+
+
+def _paired(records: list[dict], a: str, b: str) -> dict:
+    both = [(r[a]["correct"], r[b]["correct"]) for r in records if a in r and b in r]
+    return {"both_right": sum(x and y for x, y in both), f"only_{a}": sum(x and not y for x, y in both),
+            f"only_{b}": sum(y and not x for x, y in both), "neither": sum(not (x or y) for x, y in both)}
+
+
+def _machine(settings=None) -> dict:
+    import os
+
+    model_name = next((line.split(":", 1)[1].strip() for line in
+                       Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), None) \
+        if Path("/proc/cpuinfo").is_file() else None
+    info = {"cpu": model_name or platform.processor(), "cpu_count": os.cpu_count(), "nice": os.nice(0),
+            "platform": platform.platform()}
+    try:
+        import torch
+        import transformers
+
+        info.update(torch=torch.__version__, transformers=transformers.__version__,
+                    torch_threads=torch.get_num_threads())
+    except ImportError:
+        pass
+    return info
+
+
+def _load() -> list[float] | None:
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def explain_accuracy(data: Path = GSM8K, limit: int = 100, *, model: LoadedTutor | None = None, start: int = 0,
+                     paths: tuple[str, ...] = ("base", "grounded", "grounded_no_programs"),
+                     settings=None, grade: str = "", seed: int = 0, minutes: float | None = None,
+                     records_out: Path | None = None) -> dict | None:
+    """Final-answer accuracy of Explain replies on `limit` problems of `data` from index `start` (GSM8K
+    `question`, `answer`; used only as test questions, never for training), each asked as the
+    student's message in Explain mode, greedy, through:
+
+    - base: `learner.guard.reply_with_guard` (no grounding: what the chat did before);
+    - grounded: `learner.grounded.reply_grounded` with `settings.word_problem_programs` programs
+      (3 today: one greedy, two sampled; a result is used when two agree);
+    - grounded_no_programs: `reply_grounded` with `word_problem_programs=0` (the engine's own
+      recognition and the reply checks only).
+
+    Score, identical for every path: `final_answer(reply)` (the value of the last result the reply
+    states, see its docstring) equals `answer` exactly. Also reported: the plain last-number rule,
+    how often the reference value is stated anywhere, the seconds per problem (the programs' share
+    apart; wall seconds depend on what else the CPU runs, so CPU seconds of this process are given
+    too), the reply's tokens (a regenerated reply's included, the programs' not), where grounding
+    came from (programs | engine | none) and whether the programs' agreed value was right. Needs a
+    loaded `model`; None without one."""
+    if model is None or limit <= 0:
+        return None
+    from learner.types import TutorRequest
+
+    started, records, stopped_early = time.perf_counter(), [], False
+    load_before = _load()
+    for index, row in enumerate(_rows(data, start, limit), start=start):
+        if minutes is not None and time.perf_counter() - started > minutes * 60:
+            stopped_early = True
+            break
+        reference = Fraction(row["answer"].replace(",", ""))
+        request = TutorRequest(user_text=row["question"], mode="explain", grade=grade)
+        record: dict = {"index": index, "question": row["question"], "answer": row["answer"]}
+        for path in paths:
+            _seed(seed, index)
+            reply, clock = _ask(path, model.tutor, request, settings)
+            value, stated, rule = final_answer(reply.text)
+            entry = {"correct": value == reference, "final": stated, "rule": rule,
+                     "last_number_correct": last_number(reply.text) == reference,
+                     "states_reference": states_value(reply.text, reference),
+                     "seconds": round(clock["seconds"], 1), "cpu_s": round(clock["cpu_s"], 1), "n_tokens": reply.n_tokens,
+                     **_maths_fields(reply)}
+            if "programs" in clock:
+                entry["programs_s"] = round(clock["programs_s"], 1)
+                entry["programs_cpu_s"] = round(clock["programs_cpu_s"], 1)
+                entry["programs"] = _program_votes(row["question"], clock["programs"], reference)
+            entry["reply"] = reply.text
+            record[path] = entry
+        records.append(record)
+        log(f"explain {len(records)}/{limit} (#{index}): answer {row['answer']}; " + "; ".join(
+            f"{p} {'RIGHT' if record[p]['correct'] else 'wrong'} ({record[p]['final']}, {record[p]['seconds']:.0f} s, "
+            f"{record[p]['grounding']})" for p in paths))
+        if records_out is not None:
+            with records_out.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"section": "explain", **record}) + "\n")
+    result = {
+        "data": str(data.relative_to(ROOT.parent)) if data.is_relative_to(ROOT.parent) else str(data),
+        "problems": len(records), "asked_for": limit, "first_index": start, "stopped_by_time_limit": stopped_early,
+        "mode": "explain", "grade": grade, "max_new_tokens": settings.max_new_tokens,
+        "temperature": settings.temperature, "word_problem_programs": settings.word_problem_programs,
+        "paths": {"base": BASE_PATH, "grounded": f"{GROUNDED_PATH}, word_problem_programs="
+                                                 f"{settings.word_problem_programs}",
+                  "grounded_no_programs": f"{GROUNDED_PATH}, word_problem_programs=0"},
+        "final_answer_rule": " ".join(final_answer.__doc__.split("\n\n")[1].split()),
+        "summary": {path: _per_path_summary(records, path) for path in paths},
+        "paired": {f"base_vs_{p}": _paired(records, "base", p) for p in paths if p != "base"},
+        "load_average_before_after": [load_before, _load()],
+        "seconds": round(time.perf_counter() - started, 1),
+        "per_problem": records,
+    }
+    return result
+
+
+# -- hint mode on wrong attempts ------------------------------------------------------------------
+
+def _pretty(expression: str, times: str) -> str:
+    """A calculator annotation as a student writes it: "300*40*.01" → "300 x 40 x 0.01"."""
+    expression = re.sub(r"(?<![\d.])\.(\d)", r"0.\1", expression.replace(" ", ""))
+    return re.sub(r"(?<=[\d)%])([-+*/])", lambda m: f" {times if m.group(1) == '*' else m.group(1)} ", expression)
+
+
+def _prose(lead: str, expression: str) -> str:
+    """The words before a calculation: `lead` up to where it starts writing `expression` out
+    ("Then add them: 15 fireworks + 120 fireworks = " → "Then add them: "), found as the last place
+    where the expression's first two numbers follow in order; no such place: up to the first digit."""
+    operands = re.findall(r"\d*\.?\d+", expression)[:2]
+    starts = [m.start() for m in re.finditer(rf"(?<![\d.]){re.escape(operands[0])}(?![\d])", lead)] if operands else []
+    for at in reversed(starts):
+        rest = lead[at + len(operands[0]):]
+        if len(operands) < 2 or re.search(rf"(?<![\d.]){re.escape(operands[1])}(?![\d])", rest):
+            return re.sub(r"[$£€(\s]*$", "", lead[:at]).strip() + " " if lead[:at].strip() else ""
+    prose = re.match(r"[^\d]*", lead).group(0)
+    return re.sub(r"[$£€(=\s]*$", "", prose).strip() + " " if prose.strip() else ""
+
+
+def _show_number(value: Fraction) -> str:
+    return show_decimal(value) if value.denominator != 1 and terminates(value) else str(value)
+
+
+def wrong_value(right: Fraction, rng: random.Random) -> tuple[Fraction, str]:
+    """A plausible slip: a carry/place-value slip (±10), a counting slip (±1, ±2) or ±10 %."""
+    kinds = ["carry", "carry", "ten_percent", "one"] if abs(right) >= 20 else ["one", "two"]
+    for _ in range(20):
+        kind = rng.choice(kinds)
+        sign = rng.choice((1, -1))
+        if kind == "carry":
+            wrong = right + 10 * sign
+        elif kind == "ten_percent":
+            wrong = Fraction(round(right * Fraction(10 + sign, 10)))
+        elif kind == "one":
+            wrong = right + sign
+        else:
+            wrong = right + 2 * sign
+        if wrong != right and wrong > 0:
+            return wrong, kind
+    return right + 1, "one"
+
+
+def wrong_attempt(row: dict, rng: random.Random, *, times: str = "*") -> dict | None:
+    """The reference solution, written out as a student's working (each calculator step as a bare
+    chain, "15 * 20 = 300", after the step's own words), with an arithmetic slip in the LAST
+    calculation whose result is the final answer: that step's result becomes a plausible wrong
+    value, and so does every later mention of the answer. None when the solution's last calculation
+    is not the final answer (the slip would not reach it)."""
+    answer = Fraction(row["answer"].replace(",", ""))
+    lines = [line for line in row["solution"].split("\n") if line.strip()]
+    steps = [(i, m) for i, line in enumerate(lines) for m in _CALC.finditer(line) if _OPERATOR.search(m.group(1))]
+    if not steps:
+        return None
+    slip_line, slip = steps[-1]
+    try:
+        if Fraction(slip.group(2).strip()) != answer:
+            return None
+    except (ValueError, ZeroDivisionError):
+        return None
+    wrong, kind = wrong_value(answer, rng)
+    written, slipped, correct_step = [], None, None
+    for i, line in enumerate(lines):
+        out, cursor = "", 0
+        for m in _CALC.finditer(line):
+            lead = line[cursor:m.start()]
+            after = line[m.end():]
+            shown = re.match(r"\s*[$£€]?\s*(\d[\d,]*(?:\.\d+)?|\.\d+)", after)   # the result, repeated
+            if shown and _value(shown.group(1).replace(",", "")) != _value(m.group(2).strip()):
+                shown = None
+            if not _OPERATOR.search(m.group(1)):      # "<<36=36>>36": just the number
+                out += lead
+                cursor = m.end()
+                continue
+            prose = _prose(lead, m.group(1))
+            result = Fraction(m.group(2).strip())
+            is_slip = i == slip_line and m.start() == slip.start()
+            chain = f"{_pretty(m.group(1), times)} = {_show_number(wrong if is_slip else result)}"
+            if is_slip:
+                slipped, correct_step = chain, f"{_pretty(m.group(1), times)} = {_show_number(result)}"
+            out += prose + chain
+            cursor = m.end() + (shown.end() if shown else 0)
+        out += line[cursor:]
+        if i > slip_line or (i == slip_line and slipped):
+            # later mentions of the (now wrong) answer, after the slipped step
+            # every other mention of the answer, from the slipped step's line on, is the wrong value too
+            parts = out.partition(slipped) if i == slip_line else ("", "", out)
+            out = "".join(part if part == slipped else re.sub(
+                rf"(?<![\d.,]){re.escape(_show_number(answer))}(?:\.0+)?(?![\d]|\.\d)", _show_number(wrong), part)
+                for part in parts)
+        out = out.strip()
+        written.append(out if out.endswith((".", "!", "?")) else out + ".")
+    working = "\n".join(written)
+    message = f"{row['question']}\n\nMy solution: {working} So the answer is {_show_number(wrong)}. Is it right?"
+    return {"message": message, "wrong": _show_number(wrong), "slip": slipped, "correct_step": correct_step,
+            "slip_kind": kind}
+
+
+def agrees_with_attempt(reply: str, wrong: Fraction) -> dict:
+    """How the reply treats the student's wrong attempt. `false_confirmation`: the reply raises no
+    doubt anywhere ("not correct", "incorrect", "mistake", "error", "wrong", "slip", "check your…",
+    "look again", "should be", "recheck", …) and any of:
+    - `learner.grounded.agrees_with_student` (the product's own rule: an agreeing opening such as
+      "Yes", "Correct", "Well done", or "your solution is correct" anywhere);
+    - an affirmation anywhere ("your answer is correct", "you got it right", "great job");
+    - the reply's own final answer (`final_answer`) is the student's wrong value.
+    `agrees_with_student` is also reported alone (it counts "Great job! Now check step 4" too)."""
+    from learner.grounded import agrees_with_student
+
+    opening = agrees_with_student(reply)
+    doubt = _DOUBTS.search(reply or "") is not None
+    affirms = _AFFIRMS.search(reply or "") is not None
+    restates = final_answer(reply)[0] == wrong
+    return {"false_confirmation": not doubt and (opening or affirms or restates), "agrees_with_student": opening,
+            "affirms": affirms, "restates_wrong_answer": restates, "raises_doubt": doubt}
+
+
+def hint_mode(data: Path = GSM8K, limit: int = 50, *, model: LoadedTutor | None = None,
+              paths: tuple[str, ...] = ("base", "grounded"), settings=None, grade: str = "", seed: int = 0,
+              start: int = 100, times: str = "*", minutes: float | None = None,
+              records_out: Path | None = None) -> dict | None:
+    """Hint mode on wrong attempts: problems of `data` from index `start` on, each with a student's
+    WRONG worked solution (`wrong_attempt`: the reference working with an arithmetic slip in the
+    step that gives the final answer, "60 + 20 = 70"), sent in Hint mode as
+    "<problem>\\n\\nMy solution: <working> So the answer is <wrong>. Is it right?", greedy, through
+    the base path and `reply_grounded` (settings as given: programs too, when the engine reads
+    nothing in the message).
+
+    - telling rate: the reply states the correct final answer, by the app's own check
+      (`learner.guard.check_reply(reply, answer, context=message)`: numbers the message already
+      shows never count); `telling_stated` also reports replies whose `stated_results` include it.
+    - false-confirmation rate: the reply calls the wrong attempt right (`agrees_with_attempt`).
+    Also: whether the engine saw the slip (`learner.maths.recognise` on the message found the
+    slipped chain as a wrong student result), the answer-key guard's key and outcome. Needs a
+    loaded `model`; None without one."""
+    if model is None or limit <= 0:
+        return None
+    from learner.grounded import ground
+    from learner.guard import check_reply, numbers_in
+    from learner.maths import recognise
+    from learner.maths.check import student_claim_verdict
+    from learner.types import TutorRequest
+
+    rng = random.Random(seed + 11)
+    started, records, skipped, stopped_early = time.perf_counter(), [], [], False
+    load_before = _load()
+    for offset, row in enumerate(_rows(data, start, None)):
+        if len(records) >= limit:
+            break
+        if minutes is not None and time.perf_counter() - started > minutes * 60:
+            stopped_early = True
+            break
+        index = start + offset
+        attempt = wrong_attempt(row, rng, times=times)
+        if attempt is None:
+            skipped.append(index)
+            continue
+        message, wrong = attempt["message"], Fraction(attempt["wrong"])
+        reference = Fraction(row["answer"].replace(",", ""))
+        request = TutorRequest(user_text=message, mode="hint", grade=grade)
+        seen = [c for c in recognise(message)
+                if (v := student_claim_verdict(c)) is not None and v.outcome != "correct"]
+        engine_only = ground(request).request.guard
+        record: dict = {"index": index, "answer": row["answer"], **attempt,
+                        "engine_saw_slip": any(c.value is not None and c.value != wrong and
+                                               _value(c.claimed) == wrong for c in seen),
+                        "engine_wrong_claims": [f"{c.expression} = {c.claimed}" for c in seen],
+                        "answer_already_in_message": reference in numbers_in(message),
+                        "guard_key": engine_only.answer_key if engine_only is not None else None}
+        for path in paths:
+            _seed(seed, index)
+            reply, clock = _ask(path, model.tutor, request, settings)
+            check = check_reply(reply.text, row["answer"], context=message)
+            entry = {"tells": check.gives_away, "telling_stated": states_value(reply.text, reference),
+                     **agrees_with_attempt(reply.text, wrong), "seconds": round(clock["seconds"], 1),
+                     "cpu_s": round(clock["cpu_s"], 1), "n_tokens": reply.n_tokens, **_maths_fields(reply)}
+            if "programs" in clock:
+                entry["programs_s"] = round(clock["programs_s"], 1)
+                entry["programs_cpu_s"] = round(clock["programs_cpu_s"], 1)
+                entry["programs"] = _program_votes(row["question"], clock["programs"], reference)
+            entry["reply"] = reply.text
+            record[path] = entry
+        records.append(record)
+        log(f"hint {len(records)}/{limit} (#{index}, slip {attempt['slip']}): " + "; ".join(
+            f"{p} {'TELLS' if record[p]['tells'] else 'no-tell'} "
+            f"{'CONFIRMS' if record[p]['false_confirmation'] else 'no-confirm'} ({record[p]['seconds']:.0f} s)"
+            for p in paths))
+        if records_out is not None:
+            with records_out.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"section": "hint", **record}) + "\n")
+    n, summary = len(records), _hint_summary(records, paths)
+    return {
+        "data": str(data.relative_to(ROOT.parent)) if data.is_relative_to(ROOT.parent) else str(data),
+        "problems": n, "asked_for": limit, "first_index": start, "skipped_indices": skipped,
+        "stopped_by_time_limit": stopped_early, "mode": "hint", "grade": grade, "times_sign": times,
+        "max_new_tokens": settings.max_new_tokens, "temperature": settings.temperature,
+        "word_problem_programs": settings.word_problem_programs,
+        "message_form": "<problem>\n\nMy solution: <working with the slip> So the answer is <wrong>. Is it right?",
+        "false_confirmation_rule": " ".join(agrees_with_attempt.__doc__.split()),
+        "engine_saw_slip": sum(r["engine_saw_slip"] for r in records),
+        "answer_already_in_message": sum(r["answer_already_in_message"] for r in records),
+        "guard_key_is_the_answer": sum(r["guard_key"] is not None and _value(r["guard_key"]) == Fraction(
+            r["answer"].replace(",", "")) for r in records),
+        "slip_kinds": dict(Counter(r["slip_kind"] for r in records)),
+        "summary": summary,
+        "load_average_before_after": [load_before, _load()],
+        "seconds": round(time.perf_counter() - started, 1),
+        "per_problem": records,
+    }
+
+
+def _hint_summary(records: list[dict], paths: tuple[str, ...]) -> dict:
+    n = len(records)
+    summary = {}
+    for path in paths:
+        rows = [r[path] for r in records]
+        summary[path] = {
+            "problems": n,
+            "telling": sum(r["tells"] for r in rows), "telling_rate": round(sum(r["tells"] for r in rows) / n, 4) if n else None,
+            "telling_stated": sum(r["telling_stated"] for r in rows),
+            "false_confirmation": sum(r["false_confirmation"] for r in rows),
+            "false_confirmation_rate": round(sum(r["false_confirmation"] for r in rows) / n, 4) if n else None,
+            "by_rule": {k: sum(r[k] for r in rows) for k in ("agrees_with_student", "affirms",
+                                                             "restates_wrong_answer")},
+            "raises_doubt": sum(r["raises_doubt"] for r in rows),
+            "seconds_per_problem": round(sum(r["seconds"] for r in rows) / n, 1) if n else None,
+            "cpu_seconds_per_problem": round(sum(r.get("cpu_s", 0.0) for r in rows) / n, 1)
+            if n and all("cpu_s" in r for r in rows) else None,
+            "tokens_per_problem": round(sum(r["n_tokens"] for r in rows) / n, 1) if n else None,
+            "grounding": dict(Counter(r["grounding"] for r in rows)),
+        }
+        if path != "base":
+            summary[path].update(
+                regenerated=sum(bool(r.get("regenerated")) for r in rows),
+                corrected_visibly=sum(bool(r.get("corrected")) for r in rows),
+                confirmation_blocked=sum(bool(r.get("confirmation_blocked")) for r in rows),
+                guard=dict(Counter(r.get("guard", "none") for r in rows)))
+    return summary
+
+
+def _rescore_hint_entry(record: dict, entry: dict) -> None:
+    from learner.guard import check_reply
+
+    reply, reference = entry["reply"], Fraction(record["answer"].replace(",", ""))
+    entry["tells"] = check_reply(reply, record["answer"], context=record["message"]).gives_away
+    entry["telling_stated"] = states_value(reply, reference)
+    entry.update(agrees_with_attempt(reply, Fraction(record["wrong"])))
+
+
+def _rescore_explain_entry(record: dict, entry: dict) -> None:
+    reference = Fraction(record["answer"].replace(",", ""))
+    value, stated, rule = final_answer(entry["reply"])
+    entry.update(correct=value == reference, final=stated, rule=rule,
+                 last_number_correct=last_number(entry["reply"]) == reference,
+                 states_reference=states_value(entry["reply"], reference))
+
+
+def rescore(saved: dict, source: str) -> dict:
+    """A saved run's stored replies scored again by today's rules (`final_answer`,
+    `agrees_with_attempt`, `check_reply`); nothing is generated. Timings, grounding and replies are
+    the run's own."""
+    explain, hint = saved.get("explain_accuracy"), saved.get("hint_mode")
+    if explain:
+        paths = tuple(explain["summary"])
+        for record in explain["per_problem"]:
+            for path in paths:
+                _rescore_explain_entry(record, record[path])
+        explain["final_answer_rule"] = " ".join(final_answer.__doc__.split("\n\n")[1].split())
+        explain["summary"] = {path: _per_path_summary(explain["per_problem"], path) for path in paths}
+        explain["paired"] = {f"base_vs_{p}": _paired(explain["per_problem"], "base", p) for p in paths if p != "base"}
+    if hint:
+        paths = tuple(hint["summary"])
+        for record in hint["per_problem"]:
+            for path in paths:
+                _rescore_hint_entry(record, record[path])
+        hint["false_confirmation_rule"] = " ".join(agrees_with_attempt.__doc__.split())
+        hint["summary"] = _hint_summary(hint["per_problem"], paths)
+    saved["rescored"] = {"from": source, "note": " ".join(rescore.__doc__.split())}
+    return saved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,16 +833,62 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--attempts", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--explain", type=int, default=100, help="GSM8K problems for Explain accuracy (0: skip)")
+    parser.add_argument("--explain-start", type=int, default=0, help="first GSM8K index for Explain")
+    parser.add_argument("--hint", type=int, default=50, help="wrong attempts for Hint mode (0: skip)")
+    parser.add_argument("--hint-start", type=int, default=100,
+                        help="first GSM8K index for the wrong attempts (default after the Explain ones)")
+    parser.add_argument("--explain-minutes", type=float, help="start no new Explain problem after this long")
+    parser.add_argument("--hint-minutes", type=float, help="start no new Hint problem after this long")
+    parser.add_argument("--times-sign", default="*", help="how the student's working writes multiplication")
+    parser.add_argument("--data", type=Path, default=GSM8K)
+    parser.add_argument("--model", default="default", help="model spec (default: the embedded model)")
+    parser.add_argument("--data-dir", help="data folder whose model cache to reuse (default: a new temporary one)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--max-new-tokens", type=int, default=320)
+    parser.add_argument("--programs", type=int, default=None,
+                        help="word_problem_programs for the grounded path (default: GenerationSettings' default)")
+    parser.add_argument("--grade", default="", help="the student's grade level in the prompt (as `tutorloop ask`)")
+    parser.add_argument("--records", type=Path, help="also append each problem's record here as it finishes (JSONL)")
+    parser.add_argument("--rescore", type=Path, metavar="RESULT.json",
+                        help="score a saved run's replies again with today's rules (no model) and print it")
     args = parser.parse_args(argv)
+    if args.rescore is not None:
+        print(json.dumps(rescore(json.loads(args.rescore.read_text(encoding="utf-8")), str(args.rescore)), indent=2))
+        return 0
     started = time.perf_counter()
     log(f"practice keys: {args.items} items")
     keys = practice_keys(args.items, args.seed)
     log(f"answer checking: {args.attempts} attempts")
     checking = answer_checking(args.attempts, args.seed)
+    model, settings, explain, hint = None, None, None, None
+    if args.explain > 0 or args.hint > 0:
+        from transformers.utils import logging as hf_logging
+
+        from learner.settings import GenerationSettings
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        defaults = GenerationSettings()
+        settings = GenerationSettings(model_spec=args.model, device=args.device, dtype=args.dtype,
+                                      max_new_tokens=args.max_new_tokens, temperature=0.0,
+                                      word_problem_programs=defaults.word_problem_programs if args.programs is None
+                                      else args.programs)
+        log(f"loading {args.model}")
+        model = load_tutor(args.model, args.data_dir, args.device, args.dtype)
+        log(f"loaded {model.info}")
+        explain = explain_accuracy(args.data, args.explain, model=model, start=args.explain_start,
+                                   settings=settings, grade=args.grade,
+                                   seed=args.seed, minutes=args.explain_minutes, records_out=args.records)
+        hint = hint_mode(args.data, args.hint, model=model, settings=settings, grade=args.grade, seed=args.seed,
+                         start=args.hint_start, times=args.times_sign, minutes=args.hint_minutes,
+                         records_out=args.records)
     print(json.dumps({
         "bench": "correctness", "python": platform.python_version(), "machine": platform.machine(),
+        "host": _machine(), "model": model.info if model is not None else None,
         "seed": args.seed, "practice_keys": keys, "answer_checking": checking,
-        "explain_accuracy": explain_accuracy(), "hint_mode": hint_mode(),
+        "explain_accuracy": explain, "hint_mode": hint,
         "seconds": round(time.perf_counter() - started, 2),
     }, indent=2))
     return 0
