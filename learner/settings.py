@@ -27,8 +27,10 @@ class GenerationSettings:
     max_new_tokens: int = 512
     temperature: float = 0.7      # 0 = greedy (deterministic)
     # Programs the model writes for a word problem the maths engine cannot read itself; a result is
-    # used only when two agree (learner.grounded). 0 turns program-aided solving off.
-    word_problem_programs: int = 3
+    # used only when two agree (learner.grounded). Off by default: measured with the embedded 0.5B
+    # model (bench/results/correctness-2026-12-01-*), its programs never agreed on a GSM8K problem
+    # and cost ~4.5x a reply's time before the reply could start. Worth trying with a larger model.
+    word_problem_programs: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_spec, str) or not self.model_spec.strip():
