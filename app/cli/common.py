@@ -60,15 +60,8 @@ def run_command(action: Callable[[Database, argparse.Namespace], int]) -> Callab
         try:
             with Database(resolve_data_dir(args.data_dir).db_path) as db:
                 return action(db, args)
-        except UsageError as exc:
-            say(f"tutorloop: {exc}")
-            return EXIT_USAGE
-        except (auth.InvalidCredentials, auth.LoginThrottled) as exc:
-            say(f"tutorloop: {exc}")
-            return EXIT_DENIED
-        except StorageError as exc:
-            say(f"tutorloop: {exc}")
-            return storage_exit_code(exc)
+        except (UsageError, StorageError) as exc:   # a refusal, not a bug: its own one line
+            return refused(exc)
         except KeyboardInterrupt:
             say("\ntutorloop: cancelled; nothing was changed.")
             return EXIT_INTERRUPTED
@@ -89,15 +82,8 @@ def run_guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argpa
         except PreparationCancelled as exc:
             say(str(exc))
             return EXIT_INTERRUPTED
-        except UsageError as exc:
-            say(f"tutorloop: {exc}")
-            return EXIT_USAGE
-        except (auth.InvalidCredentials, auth.LoginThrottled) as exc:
-            say(f"tutorloop: {exc}")
-            return EXIT_DENIED
-        except StorageError as exc:  # the data folder or database cannot be used: its own one line
-            say(f"tutorloop: {exc}")
-            return storage_exit_code(exc)
+        except (UsageError, StorageError) as exc:   # a refusal, not a bug: its own one line
+            return refused(exc)
         except KeyboardInterrupt:
             say("\nInterrupted.")
             return EXIT_INTERRUPTED
@@ -112,6 +98,13 @@ def run_guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argpa
             say(f"error: {type(exc).__name__}: {exc}" + (f" (details in {log})" if log else ""))
             return EXIT_ERROR
     return run
+
+
+def refused(exc: UsageError | StorageError) -> int:
+    """Say a refusal in one 'tutorloop: …' line; its exit status: usage 2, sign-in or permission 3,
+    a busy database 75, other storage errors 1."""
+    say(f"tutorloop: {exc}")
+    return EXIT_USAGE if isinstance(exc, UsageError) else storage_exit_code(exc)
 
 
 def storage_exit_code(exc: StorageError) -> int:
