@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from learner.errors import LearnerError
+from learner.errors import GenerationError, LearnerError
 
 Message = dict[str, str]                  # {"role": ..., "content": ...}
 Prompt = Sequence[Message] | Sequence[int]  # chat messages, or token ids already rendered
@@ -167,3 +167,12 @@ class PromptTokenizer:
 
 def is_token_ids(prompt: Prompt) -> bool:
     return len(prompt) > 0 and all(isinstance(t, int) for t in prompt)
+
+
+def reply_budget(ids: Sequence[int], context_window: int, max_new_tokens: int) -> int:
+    """How many tokens a reply to the prompt `ids` may have in the context window; GenerationError
+    when the prompt alone fills it."""
+    if len(ids) >= context_window:
+        raise GenerationError(f"The prompt has {len(ids):,} tokens, more than the model's context window "
+                              f"({context_window:,}); shorten the conversation.")
+    return min(max_new_tokens, context_window - len(ids))

@@ -37,6 +37,7 @@ from learner.engine.base import (
     compile_chat_template,
     is_token_ids,
     plain_transcript,
+    reply_budget,
 )
 from learner.engine.lora_gguf import LORA_GGUF_NAME, ensure_lora_gguf
 from learner.errors import GenerationError, ModelSourceError
@@ -192,10 +193,7 @@ class LlamaCppEngine:
         ids = list(prompt) if is_token_ids(prompt) else self.render(prompt)  # type: ignore[arg-type]
         if not ids:
             raise ValueError("The prompt is empty.")
-        if len(ids) >= self.context_window:
-            raise GenerationError(f"The prompt has {len(ids):,} tokens, more than the model's context window "
-                                  f"({self.context_window:,}); shorten the conversation.")
-        max_new = min(settings.max_new_tokens, self.context_window - len(ids))
+        max_new = reply_budget(ids, self.context_window, settings.max_new_tokens)
         generation = Generation(prompt_tokens=len(ids), pieces=iter(()))
         generation.pieces = self._generate(ids, settings, stop or threading.Event(), max_new, generation)
         return generation

@@ -25,6 +25,7 @@ from learner.engine.base import (
     Prompt,
     SamplingSettings,
     is_token_ids,
+    reply_budget,
 )
 from learner.errors import GenerationError
 from learner.loading import LoadedModel, load_model, stop_token_ids
@@ -110,10 +111,7 @@ class TransformersEngine:
 
     def stream(self, prompt: Prompt, settings: SamplingSettings, stop: threading.Event | None = None) -> Generation:
         ids = list(prompt) if is_token_ids(prompt) else self.render(prompt)  # type: ignore[arg-type]
-        if len(ids) >= self.context_window:
-            raise GenerationError(f"The prompt has {len(ids):,} tokens, more than the model's context window "
-                                  f"({self.context_window:,}); shorten the conversation.")
-        max_new = min(settings.max_new_tokens, self.context_window - len(ids))
+        max_new = reply_budget(ids, self.context_window, settings.max_new_tokens)
         generation = Generation(prompt_tokens=len(ids), pieces=iter(()))
         generation.pieces = self._generate(ids, settings, stop or threading.Event(), max_new, generation)
         return generation
