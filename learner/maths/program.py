@@ -242,12 +242,18 @@ class _ProgramRunner(Interpreter):
             raise MathsRefused("A for loop must go over range(...) or a list.")
         for item in items:
             self.variables[node.target.id] = item
-            try:
-                self.block(node.body)
-            except _Break:
+            if not self._round(node.body):
                 break
-            except _Continue:
-                continue
+
+    def _round(self, body: list[ast.stmt]) -> bool:
+        """One round of a loop's body; False when it ended with `break`."""
+        try:
+            self.block(body)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return True
 
     def _while(self, node: ast.While) -> None:
         if node.orelse:
@@ -257,12 +263,8 @@ class _ProgramRunner(Interpreter):
             rounds += 1
             if rounds > self.limits.max_loop:
                 raise MathsRefused(f"A while loop ran more than {self.limits.max_loop} rounds; the engine stops there.")
-            try:
-                self.block(node.body)
-            except _Break:
+            if not self._round(node.body):
                 break
-            except _Continue:
-                continue
 
     # expressions only programs have
 
