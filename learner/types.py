@@ -67,6 +67,16 @@ class MathsCheck:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SafeguardingFlag:
+    """Why a message was answered with the safeguarding help text instead of a generated reply
+    (learner.safeguarding); the chat records it as an alert for teachers."""
+    category: str                        # self_harm | abuse | bullying | danger
+    stage: str                           # lexicon | judge_confirmed | judge_unsure | judge_unavailable
+    patterns: tuple[str, ...] = ()       # the lexicon pattern ids that matched
+    judge: str | None = None             # the model's verdict (yes/no/unsure/unavailable); None: not asked
+
+
+@dataclass(frozen=True, kw_only=True)
 class TutorReply:
     text: str                   # what the student sees (for practice: the question, without the key)
     answer_key: str | None      # practice mode: the parsed answer key (None if the model gave none)
@@ -83,6 +93,7 @@ class TutorReply:
     messages: tuple[dict[str, str], ...] = ()
     guard: GuardResult | None = None     # set when the request carried an AnswerGuard
     maths: MathsCheck | None = None      # set when the maths engine checked the reply
+    safeguarding: SafeguardingFlag | None = None   # set: the message was flagged; `text` is the help text
 
 
 class TutorJob(Protocol):

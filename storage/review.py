@@ -257,6 +257,8 @@ LEFT JOIN feedback f ON f.message_id = m.id
 LEFT JOIN reviews r ON r.message_id = m.id AND r.undone_at IS NULL
 LEFT JOIN training_examples te ON te.id = r.example_id
 WHERE m.role = 'assistant' AND m.status IN ('complete', 'stopped') AND s.private = 0
+  AND NOT EXISTS (SELECT 1 FROM safeguarding_alerts sa  -- safeguarding: never reviewed, never trained on
+                  WHERE sa.reply_id = m.id OR (sa.session_id = m.session_id AND sa.message_id < m.id))
 """
 
 _IMPORTED_SQL = """
@@ -380,6 +382,9 @@ def _missing(db: Database, kind: str, ident: int) -> Exception:
         return NotFoundError(f"Reply {key} no longer exists: the student deleted that chat (or the profile). "
                              "Nothing was changed.")
     row = rows[0]
+    if _flagged_reply(db, ident):
+        return ValidationError(f"Reply {key} answers or follows a message flagged by the safeguarding screen; "
+                               "it is never used for learning. See Teacher ▸ Safeguarding alerts.")
     if row["private"]:
         return ValidationError(f"Reply {key} is in a session the student marked private; it cannot be used "
                                "for learning.")
@@ -387,6 +392,12 @@ def _missing(db: Database, kind: str, ident: int) -> Exception:
         return ValidationError(f"{key} is a student message, not a tutor reply; only replies are reviewed.")
     return ValidationError(f"Reply {key} is not finished ({row['status']}); only complete or stopped replies "
                            "are reviewed.")
+
+
+def _flagged_reply(db: Database, message_id: int) -> bool:
+    return bool(db.query(
+        "SELECT 1 FROM safeguarding_alerts sa JOIN messages m ON m.id = ? WHERE sa.reply_id = m.id "
+        "OR (sa.session_id = m.session_id AND sa.message_id < m.id) LIMIT 1", (message_id,)))
 
 
 # A reply answered at most 4,096 tokens of context (learner.loading caps the window), about 16,000
@@ -786,11 +797,15 @@ def counts(db: Database, actor: User) -> ReviewCounts:
                         rejected=rejected)
 
 
-# Approved and not from a session now marked private.
+# Approved, not from a session now marked private, and not from (or after) a message the
+# safeguarding screen flagged in that session (storage.safeguarding).
 _TRAINABLE = """te.status = 'approved' AND NOT EXISTS (
     SELECT 1 FROM json_each(te.source_message_ids) j
     JOIN messages m ON m.id = j.value JOIN sessions s ON s.id = m.session_id
-    WHERE s.private = 1)"""
+    WHERE s.private = 1) AND NOT EXISTS (
+    SELECT 1 FROM json_each(te.source_message_ids) j
+    JOIN safeguarding_alerts sa ON sa.message_id = j.value OR sa.reply_id = j.value
+        OR sa.session_id = (SELECT m.session_id FROM messages m WHERE m.id = j.value) AND sa.message_id <= j.value)"""
 
 
 def _examples(db: Database, rows: Sequence[Mapping[str, Any]]) -> list[TrainingExample]:
