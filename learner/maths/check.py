@@ -25,7 +25,7 @@ from learner.maths.evaluate import evaluate
 from learner.maths.misconceptions import Misconception
 from learner.maths.numbers import round_half_up, show
 from learner.maths.program import run_program
-from learner.maths.recognise import Computation, expression_runs, recognise
+from learner.maths.recognise import Computation, as_arithmetic, expression_runs, recognise
 from learner.maths.render import plain_maths
 
 
@@ -51,25 +51,52 @@ _FINAL = re.compile(
     r"(?:\bthe\s+)?(?:final\s+|correct\s+)?\b(?:answer|result|total|solution)\b\s*(?:is|=|:|will\s+be|would\s+be|"
     r"equals|comes\s+to)\s*:?\s*\**\s*(?P<value>[-−]?[$£€]?\s*\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%)?"
     r"(?:\s+[a-zA-Z°]+)?)", re.IGNORECASE)
+_EDGE_WORD_BEFORE = re.compile(r"^[A-WYZa-wyz]\s+(?=[$£€\d(])")          # "s 7 x 8" (of "What's 7 x 8"); an x there is times
+_EDGE_WORD_AFTER = re.compile(r"(?<=[\d)%])\s+[A-Za-z]$")          # "= 4 m", "= 104000 a" (year)
+_CHAIN_TAIL = re.compile(r"\s*(?:[-+*/×÷^]|[xX](?=\s*\d))\s*[$£€]?\s*[\d(]")
 UNKNOWN_STATED = re.compile(r"(?<![\w.])(?P<variable>[a-zA-Z])\s*=\s*(?P<value>[-−]?\d+(?:\.\d+)?(?:\s*/\s*\d+)?)"
                             r"(?!\w|\.\d|\s*[-+*/×÷^(])")
 
 
+def _chain_sides(run: str) -> list[str] | None:
+    """The sides of an arithmetic chain, label and stray words dropped ("Total = 15 × 80 = 1199
+    pieces" → 15 × 80, 1199); None for algebra ("2x = 8"), whose letters are unknowns."""
+    run = as_arithmetic(run)
+    # only a label's "=" and lone words at the edges go: "* 40% = 120" (after "300 fireworks") keeps
+    # its operator, so its cut-off left side is not read as 40% = 120
+    run = _EDGE_WORD_AFTER.sub("", _EDGE_WORD_BEFORE.sub("", run.strip().lstrip("=").strip()))
+    if re.search(r"[A-Za-z]", run):
+        return None
+    sides = [s.strip(" ([").strip() for s in run.split("=")]
+    return [s.strip(")]").strip() if s.count(")") > s.count("(") else s for s in sides]
+
+
+def _final_value(text: str, m: re.Match) -> str:
+    """"The answer is 120 + 15 = 135": the result a final answer ends on (135), not its first number."""
+    stated = m.group("value").strip().rstrip(".")
+    if not _CHAIN_TAIL.match(text, m.end("value")):
+        return stated
+    runs = expression_runs(text[m.start("value"):])
+    sides = _chain_sides(runs[0]) if runs else None
+    if not sides or not sides[-1]:
+        return stated
+    return sides[-1] if len(sides) > 1 else sides[0]
+
+
 def stated_results(reply: str) -> tuple[StatedResult, ...]:
+    """Every result `reply` states. A chain gives one result per link ("a = b = c": a = b and b = c),
+    so each step of it is checked on its own."""
     text = plain_maths(reply or "")
     found: list[StatedResult] = []
     for run in expression_runs(text):
-        # letters make it algebra ("2x = 8"), except the x of "3 x 4"
-        if "=" not in run or re.search(r"[A-Za-z]", re.sub(r"(?<=[\d)])\s*[xX]\s*(?=[\d(])", "*", run)):
+        sides = _chain_sides(run) if "=" in run else None
+        if not sides or len(sides) < 2 or not all(sides):
             continue
-        sides = [s.strip(" ([").strip() for s in run.split("=")]
-        sides = [s.strip(")]").strip() if s.count(")") > s.count("(") else s for s in sides]
-        if len(sides) >= 2 and all(sides):
-            for later in sides[1:]:
-                found.append(StatedResult(kind="chain", text=f"{sides[0]} = {later}", expression=sides[0], stated=later))
+        for left, right in zip(sides, sides[1:]):
+            found.append(StatedResult(kind="chain", text=f"{left} = {right}", expression=left, stated=right))
     for m in _FINAL.finditer(text):
-        found.append(StatedResult(kind="final", text=m.group(0).strip(), expression=None,
-                                  stated=m.group("value").strip().rstrip(".")))
+        stated = _final_value(text, m)
+        found.append(StatedResult(kind="final", text=m.group(0).strip(), expression=None, stated=stated))
     for m in UNKNOWN_STATED.finditer(text):
         found.append(StatedResult(kind="unknown", text=m.group(0), expression=None, stated=m.group("value"),
                                   variable=m.group("variable")))

@@ -72,7 +72,7 @@ _PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?|\.\d+)\s*%(?!\s*[\d(.])")
 _MIXED = re.compile(r"(?<![\w./])(\d+)\s+(\d+)/(\d+)(?![\w.]|\s*\*\*|\s*\^|/)")
 # "2/3" written tight is one number; wrapping it keeps 1/2 ÷ 1/4 from reading as ((1/2)/1)/4
 _TIGHT_FRACTION = re.compile(r"(?<![\w./)])(\d+)/(\d+)(?![\w.(/]|\s*\*\*|\s*\^)")
-_TIMES_X = re.compile(r"(?<=[\d)])\s*[xX]\s*(?=[\d(])")
+TIMES_X = re.compile(r"(?<=[\d)])\s*[xX]\s*(?=[\d(])")
 
 
 def to_python_syntax(text: str) -> str:
@@ -87,7 +87,7 @@ def to_python_syntax(text: str) -> str:
     text = text.replace("^", "**")
     if not re.search(r"[A-Za-z]", text):   # in max(1,000) a comma separates arguments
         text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)
-    text = _TIMES_X.sub("*", text)
+    text = TIMES_X.sub("*", text)
     text = _PERCENT.sub(r"percent(\1)", text)
     text = _MIXED.sub(r"mixed(\1,\2,\3)", text)
     return _TIGHT_FRACTION.sub(r"frac(\1,\2)", text)

@@ -27,6 +27,7 @@ from learner.maths import misconceptions as known
 from learner.maths.errors import MathsError
 from learner.maths.evaluate import (
     EXPRESSION_LIMITS,
+    TIMES_X,
     Interpreter,
     evaluate,
     evaluate_with_steps,
@@ -393,9 +394,10 @@ def _balanced(text: str) -> str:
     return text
 
 
-def _is_computation(expression: str) -> bool:
-    """An operation, not a lone number, fraction, percentage, date or range."""
-    if re.search(r"\d+/\d+/\d+", expression) or re.fullmatch(r"\d+-\d+(?:-\d+)*", expression.replace(" ", "")):
+def _is_computation(expression: str, *, claimed: bool = False) -> bool:
+    """An operation, not a lone number, fraction, percentage, date or range. "5-10" written tight
+    with nothing after it is a range (pages 5-10); "12 - 7", or "12-7 = 5" with a result, subtracts."""
+    if re.search(r"\d+/\d+/\d+", expression) or (not claimed and re.fullmatch(r"\d+-\d+(?:-\d+)*", expression)):
         return False
     try:
         tree = parse(to_python_syntax(expression.replace("$", "").replace("£", "").replace("€", "")),
@@ -411,17 +413,43 @@ def _is_computation(expression: str) -> bool:
                 and body.func.id in ("frac", "mixed", "percent"))
 
 
-def _from_run(run: str) -> Computation | None:
+_ARTICLE = re.compile(r"(?<=[\d)])\s+[aAI]$")   # "= 104000 a year": the article, not an unknown a
+
+
+def as_arithmetic(run: str) -> str:
+    """A run as arithmetic where its letters are words, not unknowns: the x of "7 x 8" and "3x4" is
+    times when no other letter is left ("3x + 4 = 10" keeps its unknown), and a trailing "a" or "I"
+    after a number is the next sentence's word."""
+    run = _ARTICLE.sub("", run.strip())
+    times = TIMES_X.sub(" × ", run)
+    return times if not re.search(r"[A-Za-z]", _trim(times, keep_letters=False)) else run
+
+
+def _from_run(run: str) -> list[Computation]:
+    """The computations a run of maths states: an equation to solve, or an arithmetic chain with each
+    of its expressions ("Total = 6 + 4 × 2 = 6 + 8 = 15": 6 + 4 × 2 and 6 + 8) checked against the
+    chain's last result, which is what the writer claims."""
+    run = as_arithmetic(run)
     if "=" in run and re.search(r"[A-Za-z]", run):
-        return _equation(_trim(run, keep_letters=True))
+        equation = _equation(_trim(run, keep_letters=True))
+        return [equation] if equation is not None else []
     sides = [_balanced(_trim(side, keep_letters=False)) for side in run.split("=")]
-    first = sides[0]
-    if not first or not _is_computation(first):
-        return None
-    if re.search(r"[A-Za-z]", first.replace("x", "").replace("X", "")):
-        return None
+    while sides and not sides[0]:          # a label before the chain: "Total = 15 × 80 = 1199"
+        sides.pop(0)
+    if not sides:
+        return []
     claimed = next((s for s in reversed(sides[1:]) if s), None)
-    return _expression(first, claimed=claimed)
+    computations = []
+    for position, side in enumerate(sides[:-1] if claimed is not None else sides):
+        if not side or not _is_computation(side, claimed=claimed is not None):
+            continue
+        if re.search(r"[A-Za-z]", side) or (position > 0 and side == claimed):
+            continue
+        try:
+            computations.append(_expression(side, claimed=claimed))
+        except (MathsError, ValueError, ZeroDivisionError):   # the engine's to refuse, not to crash on
+            continue
+    return computations
 
 
 def _equation(run: str) -> Computation | None:
@@ -611,11 +639,10 @@ def recognise(text: str) -> tuple[Computation, ...]:
     for run in expression_runs(text):
         offset = text.find(run, offset)
         try:
-            computation = _from_run(run)
+            computations = _from_run(run)
         except (MathsError, ValueError, ZeroDivisionError):
             continue
-        if computation is not None:
-            found.append((offset, computation))
+        found.extend((offset, computation) for computation in computations)
     found.sort(key=lambda pair: pair[0])
     unique: list[Computation] = []
     for _, computation in found:
@@ -629,7 +656,10 @@ def _with_stated_unknown(computation: Computation, text: str) -> Computation:
     if computation.kind != "equation" or computation.claimed is not None:
         return computation
     variable = computation.result.split("=")[0].strip()
-    stated = re.search(rf"(?<![\w.]){variable}\s*=\s*(-?\d+(?:\.\d+)?(?:\s*/\s*\d+)?)(?!\w|\.\d|\s*[-+*/×÷^(])", text)
+    # "x = 7" on its own, not the end of the equation ("2*x + x = 24") nor a step of working ("x = 24/3 = 8")
+    stated = next((m for m in re.finditer(
+        rf"(?<![\w.]){variable}\s*=\s*(-?\d+(?:\.\d+)?(?:\s*/\s*\d+)?)(?!\w|\.\d|\s*[-+*/×÷^(=])", text)
+        if not re.search(r"[-+*/×÷^()=\d]\s*$", text[:m.start()])), None)
     if stated is None:
         return computation
     return replace(computation, claimed=f"{variable} = {stated.group(1)}")

@@ -124,3 +124,20 @@ def test_a_model_written_key_is_trusted_only_when_its_program_computes_it() -> N
     assert not disagreeing.agrees and disagreeing.computed == Fraction(12)
     refused = key_agrees_with_program("12", "import os\ndef solution():\n    return 12\n")
     assert not refused.agrees and refused.computed is None
+
+
+@pytest.mark.parametrize("reply, stated", [
+    ("The answer is 120 + 15 = 135.", "135"),
+    ("Total = 15 × 80 = 1199", "1199"),
+    ("So the total is $300 - $50 = $250.", "$250"),
+])
+def test_a_final_answer_written_as_a_chain_is_its_last_result(reply: str, stated: str) -> None:
+    finals = [r.stated for r in stated_results(reply) if r.kind == "final"]
+    assert finals == [stated]
+
+
+def test_every_link_of_a_chain_after_a_label_is_checked() -> None:
+    found = contradictions("Total pieces of laundry = 15 × 80 = 1199 pieces.")
+    assert [c.stated for c in found] == ["15 × 80 = 1199"]
+    assert [c.stated for c in contradictions("So 2 × 3 + 4 = 6 + 4 = 11.")] == ["6 + 4 = 11"]
+    assert [c.stated for c in contradictions("He makes 2000 * 52 = 104001 a year.")] == ["2000 * 52 = 104001"]

@@ -98,3 +98,48 @@ def test_equations_outside_the_linear_form_are_refused(equation: str) -> None:
 def test_a_huge_message_is_read_in_bounded_time() -> None:
     found = recognise("What is 2 + 2? " * 10_000)
     assert [c.statement for c in found] == ["2 + 2 = 4"]
+
+
+@pytest.mark.parametrize("text, expression, claimed, result", [
+    ("So James will have 12 - 7 = 4 kg.", "12 - 7", "4", "5"),             # subtraction, not a range
+    ("Craig has 40-21 = 20 remaining.", "40 - 21", "20", "19"),            # with a claim, even unspaced
+    ("Total = 15 × 80 = 1199", "15 × 80", "1199", "1200"),                  # a chain after a label
+    ("Eight doses = 8 * 56 = 449 mL.", "8 × 56", "449", "448"),
+    ("I did 7 x 8 = 54", "7 × 8", "54", "56"),                              # x as times
+    ("3x4 = 11", "3 × 4", "11", "12"),
+    ("He makes 2000 * 52 = 104000 a year.", "2000 × 52", "104000", "104000"),   # "a year", not a variable
+])
+def test_a_students_step_is_read_with_its_claim(text: str, expression: str, claimed: str, result: str) -> None:
+    (step,) = recognise(text)
+    assert (step.expression, step.claimed, step.result) == (expression, claimed, result)
+
+
+def test_every_link_of_a_chain_is_a_step() -> None:
+    steps = recognise("Total = 6 + 4 × 2 = 6 + 8 = 15")
+    assert [(s.expression, s.claimed, s.result) for s in steps] == [("6 + 4 × 2", "15", "14"), ("6 + 8", "15", "14")]
+
+
+def test_x_next_to_a_number_in_algebra_is_still_the_unknown() -> None:
+    assert [c.statement for c in recognise("3x + 4 = 10")] == ["3x + 4 = 10, so x = 2"]
+    assert recognise("pages 5-10") == ()
+
+
+def test_reference_solutions_state_no_wrong_step() -> None:
+    """Every step of the GSM8K reference solutions is right, so the engine reads no wrong claim in
+    them (an equation's own "= 24" is not a claimed "x = 24")."""
+    import json
+    import re
+    from pathlib import Path
+
+    from learner.maths.check import student_claim_verdict
+
+    data = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k-300.jsonl"
+    if not data.exists():
+        pytest.skip("shared/data/gsm8k-300.jsonl is not beside this checkout")
+    wrong = []
+    for line in data.read_text(encoding="utf-8").splitlines():
+        for step in recognise(re.sub(r"<<[^>]*>>", "", json.loads(line)["solution"])):
+            verdict = student_claim_verdict(step)
+            if verdict is not None and verdict.outcome != "correct":
+                wrong.append(f"{step.expression} = {step.claimed}")
+    assert wrong == []
