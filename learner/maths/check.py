@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 
 from learner.maths.answers import Verdict, judge, parse_answer
 from learner.maths.errors import MathsError
@@ -25,7 +26,12 @@ from learner.maths.evaluate import evaluate
 from learner.maths.misconceptions import Misconception
 from learner.maths.numbers import round_half_up, show
 from learner.maths.program import run_program
-from learner.maths.recognise import Computation, as_arithmetic, expression_runs, recognise
+from learner.maths.recognise import (
+    Computation,
+    as_arithmetic,
+    expression_runs,
+    recognise,
+)
 from learner.maths.render import plain_maths
 
 
@@ -53,6 +59,7 @@ _FINAL = re.compile(
     r"(?:\s+[a-zA-Z°]+)?)", re.IGNORECASE)
 _EDGE_WORD_BEFORE = re.compile(r"^[A-WYZa-wyz]\s+(?=[$£€\d(])")          # "s 7 x 8" (of "What's 7 x 8"); an x there is times
 _EDGE_WORD_AFTER = re.compile(r"(?<=[\d)%])\s+[A-Za-z]$")          # "= 4 m", "= 104000 a" (year)
+_BARE_NUMBER = re.compile(r"[$£€]?\s*\d[\d,]*(?:\.\d+)?\s*%?")
 _CHAIN_TAIL = re.compile(r"\s*(?:[-+*/×÷^]|[xX](?=\s*\d))\s*[$£€]?\s*[\d(]")
 UNKNOWN_STATED = re.compile(r"(?<![\w.])(?P<variable>[a-zA-Z])\s*=\s*(?P<value>[-−]?\d+(?:\.\d+)?(?:\s*/\s*\d+)?)"
                             r"(?!\w|\.\d|\s*[-+*/×÷^(])")
@@ -92,7 +99,9 @@ def stated_results(reply: str) -> tuple[StatedResult, ...]:
         sides = _chain_sides(run) if "=" in run else None
         if not sides or len(sides) < 2 or not all(sides):
             continue
-        for left, right in zip(sides, sides[1:]):
+        if _BARE_NUMBER.fullmatch(sides[0]):   # "15% of 80 = 12": the 80 ends a phrase the run cut off
+            sides = sides[1:]
+        for left, right in pairwise(sides):
             found.append(StatedResult(kind="chain", text=f"{left} = {right}", expression=left, stated=right))
     for m in _FINAL.finditer(text):
         stated = _final_value(text, m)

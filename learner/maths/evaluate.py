@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from learner.maths.errors import MathsRefused, NoExactValue
-from learner.maths.numbers import decimal_literal, round_half_up, show, show_decimal, terminates
+from learner.maths.numbers import (
+    decimal_literal,
+    round_half_up,
+    show,
+    show_decimal,
+    terminates,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -37,7 +37,14 @@ from learner.maths.evaluate import (
 )
 from learner.maths.linear import solve_linear, variable_of
 from learner.maths.misconceptions import WrongAnswer
-from learner.maths.numbers import decimal_literal, round_to, show, show_decimal, show_mixed, terminates
+from learner.maths.numbers import (
+    decimal_literal,
+    round_to,
+    show,
+    show_decimal,
+    show_mixed,
+    terminates,
+)
 from learner.maths.program import ProgramResult, run_program
 from learner.maths.units import UNIT_PATTERN, convert, unit_named
 

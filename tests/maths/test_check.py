@@ -141,3 +141,8 @@ def test_every_link_of_a_chain_after_a_label_is_checked() -> None:
     assert [c.stated for c in found] == ["15 × 80 = 1199"]
     assert [c.stated for c in contradictions("So 2 × 3 + 4 = 6 + 4 = 11.")] == ["6 + 4 = 11"]
     assert [c.stated for c in contradictions("He makes 2000 * 52 = 104001 a year.")] == ["2000 * 52 = 104001"]
+
+
+@pytest.mark.parametrize("reply", ["15% of 80 = 12.", "So 1/2 of 10 = 5.", "3 boxes of 4 = 12 pens."])
+def test_a_phrase_ending_in_a_number_is_not_a_wrong_chain(reply: str) -> None:
+    assert contradictions(reply) == ()
