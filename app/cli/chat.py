@@ -15,6 +15,7 @@ from app.cli.common import EXIT_INTERRUPTED, ctrl_c_sets, run_guarded, say
 from learner.adapt.choice import AdapterChoice, choose_adapter, parse_adapter_option
 from learner.errors import PreparationCancelled
 from learner.prompts import MODES
+from learner.types import SafeguardingFlag
 from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, GenerationSettings, saved_generation_settings
 from learner.sources import PrepareProgress
 from storage import Database, DataDir, resolve_data_dir
@@ -156,6 +157,7 @@ def run_ask(args: argparse.Namespace) -> int:
     settings = _settings_from(args, data_dir)
     quiet_transformers()
     from learner.grounded import reply_grounded
+    from learner.safeguarding import safe_reply
     from learner.loading import load_model
     from learner.tutor import Tutor
     from learner.types import TutorRequest
@@ -177,9 +179,13 @@ def run_ask(args: argparse.Namespace) -> int:
                 f"{'adapter v' + str(tutor.adapter_version) if tutor.adapter_version else 'no adapter'}]")
         request = TutorRequest(user_text=text, mode=args.mode, grade=args.grade, topic=args.topic)
         streamed: list[str] = []
-        reply = reply_grounded(tutor, request, settings, on_text=lambda piece: (streamed.append(piece),
-                                                                                 _write_out(piece)), stop=stop)
+        # The safeguarding screen first: a flagged message gets the help text and an alert for teachers.
+        reply = safe_reply(tutor, request, settings, reply=reply_grounded, data_dir=data_dir,
+                           on_text=lambda piece: (streamed.append(piece), _write_out(piece)), stop=stop)
     _write_out("\n")
+    if reply.safeguarding is not None:
+        _record_alert(data_dir, text, reply.safeguarding)
+        return 0
     if reply.text.strip() != "".join(streamed).strip():
         # The maths engine rewrote or corrected what streamed (or the guard withheld it): the final word.
         say("(Checked by the maths engine. The reply as stored:)")
@@ -196,6 +202,15 @@ def run_ask(args: argparse.Namespace) -> int:
     say(f"[{reply.n_tokens} tokens, first after {reply.ttft_s:.1f} s, {reply.tokens_per_s:.1f} tokens/s"
             f"{', stopped' if reply.stopped else ''}]")
     return EXIT_INTERRUPTED if reply.stopped else 0
+
+
+def _record_alert(data_dir: DataDir, text: str, flag: SafeguardingFlag) -> None:
+    """An alert with no profile or session (`tutorloop safeguarding list` shows it as from the CLI)."""
+    from storage import safeguarding
+
+    with Database(data_dir.db_path) as db:
+        safeguarding.record_alert(db, text=text, category=flag.category, stage=flag.stage, patterns=flag.patterns,
+                                  judge=flag.judge, source="cli")
 
 
 def _choose_adapter(data_dir: DataDir, option: str | None, model_id: str) -> AdapterChoice:

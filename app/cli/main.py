@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.adapt",
     "app.cli.practice",
     "app.cli.db",
+    "app.cli.safeguarding",
 )
 
 

@@ -23,6 +23,7 @@ class ChangeKind(Enum):
     SETTINGS = "settings"
     USERS = "users"              # profiles, and who is signed in as teacher
     SCHEDULE = "schedule"        # the adaptation schedule or its state
+    SAFEGUARDING = "safeguarding"  # a safeguarding alert recorded or acknowledged
 
 
 class Changes(QObject):

@@ -37,7 +37,7 @@ from app.ui.teacher_login import TeacherSignIn
 from app.ui.worker import FAILED, IDLE, LOADING, READY, ModelHost
 from learner.settings import GenerationSettings, load_generation_settings, save_generation_settings
 from learner.sources import needs_preparation
-from storage import NotFoundError, StorageError, chat, review
+from storage import NotFoundError, StorageError, chat, review, safeguarding
 from storage.chat import Message, Session
 
 if TYPE_CHECKING:
@@ -80,6 +80,8 @@ class PendingReply:
     started: float = 0.0            # the window's clock when it was sent
     mode: str = "explain"
     stop_requested: bool = False    # the student pressed Stop: stored as 'stopped' however it ends
+    user_message_id: int | None = None   # the student's message it answers (a safeguarding alert names it)
+    user_text: str = ""
     parts: list[str] = field(default_factory=list)
 
     @property
@@ -434,7 +436,8 @@ class MainWindow(QMainWindow):
                                grade=_prompt_grade(self.ctx.student.grade), topic=self.session.topic)
         request_id = self.model.generate(request, self.settings)
         self.pending = PendingReply(request_id=request_id, session_id=session.id, message_id=reply.id,
-                                    max_new_tokens=self.settings.max_new_tokens, started=self._clock(), mode=mode)
+                                    max_new_tokens=self.settings.max_new_tokens, started=self._clock(), mode=mode,
+                                    user_message_id=user_message.id, user_text=text)
         self._progress_timer.start()
         if self.chat.session_id != session.id:
             self.chat.load_session(session.id)
@@ -478,6 +481,12 @@ class MainWindow(QMainWindow):
     def _on_reply_finished(self, request_id: int, reply: TutorReply) -> None:
         notice = reply.notice
         pending = self.pending
+        if reply.safeguarding is not None and pending is not None and pending.request_id == request_id:
+            # The help text, not a generated reply: the alert first, so the reply is never reviewable.
+            # Not recorded (a database problem): stored as failed, which is never reviewed either.
+            status = "complete" if self._record_alert(pending, reply) else "failed"
+            self._finish_pending(request_id, reply.text, status, written_by=(reply.model_id, reply.adapter_version))
+            return
         if pending is not None and pending.request_id == request_id and reply.n_tokens >= pending.max_new_tokens:
             # a reply cut off mid-sentence should say why, and what to change
             cut = (f"The reply reached the length limit ({pending.max_new_tokens} tokens) and may be cut off; "
@@ -503,6 +512,22 @@ class MainWindow(QMainWindow):
         pending = self.pending
         text = pending.text if pending and pending.request_id == request_id else ""
         self._finish_pending(request_id, text, "failed", notice=f"The tutor could not answer: {message}")
+
+    def _record_alert(self, pending: PendingReply, reply: TutorReply) -> bool:
+        """A safeguarding alert for teachers (learner.safeguarding flagged the student's message)."""
+        flag = reply.safeguarding
+        assert flag is not None
+        try:
+            safeguarding.record_alert(
+                self.ctx.db, text=pending.user_text, category=flag.category, stage=flag.stage, patterns=flag.patterns,
+                judge=flag.judge, message_id=pending.user_message_id, reply_id=pending.message_id,
+                session_id=pending.session_id, student_id=self.ctx.student.id if self.ctx.student else None)
+        except StorageError:
+            # The student still gets the help text; the failure is logged for whoever looks after the app.
+            log.exception("a safeguarding alert could not be recorded")
+            return False
+        self.ctx.changes.notify(ChangeKind.SAFEGUARDING)
+        return True
 
     def _finish_pending(self, request_id: int, text: str, status: str, *, answer_key: str | None = None,
                         notice: str | None = None, prompt: Sequence[Mapping[str, str]] = (),

@@ -100,13 +100,16 @@ class ModelWorker(QObject):
     def generate(self, request_id: int, request: TutorRequest, settings: GenerationSettings,
                  stop: threading.Event) -> None:
         from learner.grounded import reply_grounded
+        from learner.safeguarding import safe_reply
 
         def reply(tutor: Tutor) -> None:
+            # The safeguarding screen goes first: a flagged message gets the help text, nothing generated
+            # (TutorReply.safeguarding says why; the window records the alert).
             # Maths is computed and checked by the engine; a request with an AnswerGuard (practice, or
             # a computed result in Hint mode) is checked against its key: only checked sentences
             # stream, and a giveaway is regenerated once, then withheld.
-            answer = reply_grounded(tutor, request, settings, on_text=lambda text: self.token.emit(request_id, text),
-                                    stop=stop)
+            answer = safe_reply(tutor, request, settings, reply=reply_grounded, data_dir=self._data_dir,
+                                on_text=lambda text: self.token.emit(request_id, text), stop=stop)
             (self.cancelled if answer.stopped else self.finished).emit(request_id, answer)
 
         self._answer(request_id, reply)

@@ -1,4 +1,5 @@
-"""The Teacher menu: sign in/out, the review queue, import/export, the audit log and student data.
+"""The Teacher menu: sign in/out, the review queue, import/export, the audit log, student data and
+safeguarding alerts (with an indicator in the status bar while a teacher is signed in and alerts wait).
 
 A window feature (app.ui.features): it fills the host's Teacher menu and owns the teacher windows.
 Opening a teacher tool while nobody is signed in asks for the sign-in first (the host's
@@ -15,8 +16,9 @@ from app.ui.teacher.audit_view import AuditView
 from app.ui.context import AppContext, ChangeKind
 from app.ui.teacher.exchange_dialog import ExchangeDialog
 from app.ui.teacher.review_view import ReviewView
+from app.ui.teacher.safeguarding_view import SafeguardingView
 from app.ui.teacher.student_data_dialog import StudentDataDialog
-from storage import auth
+from storage import StorageError, auth, safeguarding
 
 
 class TeacherActions(QObject):
@@ -27,6 +29,7 @@ class TeacherActions(QObject):
         self.ctx: AppContext = host.ctx
         self.review_window: ReviewView | None = None
         self.audit_window: AuditView | None = None
+        self.safeguarding_window: SafeguardingView | None = None
         menu = host.menu("teacher")
 
         self.sign_in_action = QAction("Sign &in as teacher…", self)
@@ -42,9 +45,13 @@ class TeacherActions(QObject):
         self.student_data_action.triggered.connect(self.open_student_data)
         self.exchange_action = QAction("&Import or export examples…", self)
         self.exchange_action.triggered.connect(self.open_exchange)
+        self.safeguarding_action = QAction("Safe&guarding alerts…", self)
+        self.safeguarding_action.triggered.connect(self.open_safeguarding)
         menu.addActions([self.sign_in_action, self.sign_out_action])
         menu.addSeparator()
         menu.addActions([self.review_action, self.exchange_action, self.audit_action, self.student_data_action])
+        menu.addSeparator()
+        menu.addAction(self.safeguarding_action)
         # who is signed in, where it is always seen (not only inside the Teacher menu); click to sign out
         self.badge = QPushButton()
         self.badge.setObjectName("teacherBadge")
@@ -54,6 +61,15 @@ class TeacherActions(QObject):
         self.badge.setToolTip("A teacher is signed in on this window. Click to sign out.")
         self.badge.clicked.connect(self.sign_out)
         host.add_status_widget(self.badge)
+        # New safeguarding alerts, seen by a signed-in teacher wherever they are (click: open the list).
+        self.alert_indicator = QPushButton()
+        self.alert_indicator.setObjectName("safeguardingIndicator")
+        self.alert_indicator.setFlat(True)
+        self.alert_indicator.setStyleSheet("QPushButton#safeguardingIndicator { background: #fdecea; color: #b71c1c;"
+                                           " border: 1px solid #ef9a9a; border-radius: 4px; padding: 1px 8px; }")
+        self.alert_indicator.setToolTip("Safeguarding alerts wait for a teacher. Click to open them.")
+        self.alert_indicator.clicked.connect(self.open_safeguarding)
+        host.add_status_widget(self.alert_indicator)
         self.ctx.changes.changed.connect(self._on_changed)
         self._update()
 
@@ -63,6 +79,8 @@ class TeacherActions(QObject):
             if self.ctx.teacher is None:   # signed out (the menu, a profile change, idle time): close the tools
                 self._close_windows()
             self._update()
+        elif kind is ChangeKind.SAFEGUARDING:
+            self._update_alerts()
 
     def _update(self) -> None:
         teacher = self.ctx.teacher
@@ -73,6 +91,19 @@ class TeacherActions(QObject):
         self.sign_out_action.setText(f"Sign &out ({teacher.name})" if teacher else "Sign &out")
         self.badge.setText(f"Teacher: {teacher.name}" if teacher else "")
         self.badge.setVisible(teacher is not None)
+        self._update_alerts()
+
+    def _update_alerts(self) -> None:
+        """The count of alerts waiting: in the menu entry for anyone, as a status-bar indicator for a
+        signed-in teacher (a student sees no red badge about what they wrote)."""
+        try:
+            waiting = safeguarding.unacknowledged_count(self.ctx.db)
+        except StorageError:
+            waiting = 0
+        self.safeguarding_action.setText(f"Safe&guarding alerts ({waiting} new)…" if waiting
+                                         else "Safe&guarding alerts…")
+        self.alert_indicator.setText(f"Safeguarding: {waiting} new")
+        self.alert_indicator.setVisible(self.ctx.teacher is not None and waiting > 0)
 
     def sign_in(self) -> None:
         self.host.with_teacher(lambda: None)
@@ -84,13 +115,13 @@ class TeacherActions(QObject):
         self.ctx.changes.notify(ChangeKind.USERS)
 
     def _close_windows(self) -> None:
-        for window in (self.review_window, self.audit_window):
+        for window in (self.review_window, self.audit_window, self.safeguarding_window):
             if window is not None:
                 window.close()
-        self.review_window = self.audit_window = None
+        self.review_window = self.audit_window = self.safeguarding_window = None
 
     def shutdown(self) -> None:
-        for window in (self.review_window, self.audit_window):
+        for window in (self.review_window, self.audit_window, self.safeguarding_window):
             if window is not None:
                 window.close()
 
@@ -119,6 +150,20 @@ class TeacherActions(QObject):
                 self.audit_window.destroyed.connect(lambda: setattr(self, "audit_window", None))
             self.audit_window.show()
             self.audit_window.raise_()
+        self.host.with_teacher(show)
+
+    @Slot()
+    def open_safeguarding(self) -> None:
+        def show() -> None:
+            if self.safeguarding_window is None:
+                # A child window of the main window: it closes when the app does (and on sign-out).
+                self.safeguarding_window = SafeguardingView(self.ctx, self.parent_widget)
+                self.safeguarding_window.setWindowFlag(Qt.WindowType.Window)
+                self.safeguarding_window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+                self.safeguarding_window.destroyed.connect(lambda: setattr(self, "safeguarding_window", None))
+            self.safeguarding_window.show()
+            self.safeguarding_window.raise_()
+            self.safeguarding_window.activateWindow()
         self.host.with_teacher(show)
 
     @Slot()
