@@ -4,8 +4,12 @@ Same model, same exchanges, same LoRA settings, same examples per optimiser step
 school-facts training exchanges rendered as approved examples are (`--data facts`: they share the
 system prompt and mode wrapper, as a class's approved examples do) or the first N replay
 exchanges (`--data replay`: every prompt differs). Ours: shared-prefix packing / length-grouped
-batches, loss and LM head on completion tokens only. Baseline: `transformers.Trainer` with a
-padding collator and the model's own loss (head over every position). Prints one JSON object.
+batches, loss and LM head on completion tokens only, the frozen base in `--base-dtype` (bf16 by
+default) with fp32 LoRA weights, and `--replay N` replay exchanges trained as the distillation
+anchor against the base's top-k cached once (`--replay-topk K`; 0: a second base forward every
+step). Baseline: `transformers.Trainer` with a padding collator and the model's own loss (head
+over every position). Prints one JSON object, with the peak RSS of our loop (before the baseline
+runs) and tokens/s.
 
     .venv/bin/python bench/adapt.py --model /path/to/hf-folder --n-examples 16 --steps 4
     .venv/bin/python bench/adapt.py --model default        # the embedded model (prepared cache)
@@ -38,6 +42,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--batch-tokens", type=int, default=2048)
+    parser.add_argument("--replay", type=int, default=0, help="replay exchanges trained as the anchor")
+    parser.add_argument("--replay-topk", type=int, default=20, help="0: a second base forward every step")
+    parser.add_argument("--base-dtype", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
 
@@ -55,7 +62,10 @@ def main() -> int:
 
     data_dir = resolve_data_dir(args.data_dir).ensure()
     device = resolve_device("auto")
-    dtype = str(training_dtype(device)).removeprefix("torch.")
+    recipe = Recipe(rank=args.rank, alpha=2 * args.rank, dropout=0.0, epochs=1, max_steps=args.steps,
+                    batch_tokens=args.batch_tokens, warmup_ratio=0.0, base_dtype=args.base_dtype,
+                    replay_topk=args.replay_topk or None)
+    dtype = training_dtype(recipe)
     prepared = prepare_model(args.model, data_dir)
     if args.data == "replay":
         exchanges = [(r.prompt_messages, r.completion) for r in load_replay()[: args.n_examples]]
@@ -66,13 +76,14 @@ def main() -> int:
         exchanges = [([{"role": "system", "content": system_prompt(grade="8", topic=t["topic"])},
                        {"role": "user", "content": mode_turn(t["mode"], t["user"], grade="8", topic=t["topic"])}],
                       t["assistant"]) for t in facts["train"][: args.n_examples]]
-    recipe = Recipe(rank=args.rank, alpha=2 * args.rank, dropout=0.0, epochs=1, max_steps=args.steps,
-                    batch_tokens=args.batch_tokens, warmup_ratio=0.0)
 
     loaded = load_model(prepared, device=device, dtype=dtype)
     tok = loaded.tokenizer
     samples = [encode_exchange(tok, prompt, completion, max_length=1024, key=f"{args.data}:{i}")
                for i, (prompt, completion) in enumerate(exchanges)]
+    first_replay = args.n_examples if args.data == "replay" else 0   # the anchor never repeats a trained exchange
+    samples += [encode_exchange(tok, r.prompt_messages, r.completion, max_length=1024, key=f"replay:{i}", replay=True)
+                for i, r in enumerate(load_replay()[first_replay: first_replay + args.replay])]
     batches = plan_batches(samples, recipe)[0]
     used = [s for b in batches for s in b]
     per_batch = max(1, round(len(used) / len(batches)))
@@ -88,7 +99,9 @@ def main() -> int:
         "tokens": example_tokens, "computed_tokens": stats.tokens, "trained_tokens": stats.trained_tokens,
         "seconds": round(stats.seconds, 2), "train_tokens_per_s": round(example_tokens / stats.seconds, 1),
         "examples_per_s": round(len(used) / stats.seconds, 3) if stats.seconds else None,
-        "peak_rss_mb": round(ours_rss, 1),
+        "peak_rss_mb": round(ours_rss, 1), "replay": args.replay, "replay_topk": recipe.replay_topk,
+        "anchor_seconds": round(stats.anchor_seconds, 2), "anchor_positions": stats.anchor_positions,
+        "lora_dtype": str(next(p for p in model.parameters() if p.requires_grad).dtype).removeprefix("torch."),
     }
 
     if not args.skip_baseline:

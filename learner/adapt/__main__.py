@@ -224,7 +224,7 @@ def _train_only(data_dir: Any, args: argparse.Namespace, recipe: Recipe) -> int:
         db.close()
     device = resolve_device(args.device)
     prepared = prepare_model(args.model, data_dir)
-    loaded = load_model(prepared, device=device, dtype=str(training_dtype(device)).removeprefix("torch."))
+    loaded = load_model(prepared, device=device, dtype=training_dtype(recipe))
     data = round_data_for(recipe, examples, load_replay(args.replay), loaded.tokenizer,
                           context_window=loaded.context_window)
     model = add_fresh_adapter(loaded.model, recipe)

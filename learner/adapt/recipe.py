@@ -13,6 +13,7 @@ from typing import Any
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 RECIPE_FILE = "recipe.json"
 REPLAY_OBJECTIVES = ("distill", "imitate")
+BASE_DTYPES = ("bfloat16", "float32")
 AUTO_EPOCHS = (2, 8)                     # the range `epochs = None` chooses from
 
 
@@ -48,6 +49,11 @@ class Recipe:
     # need); "imitate" trains on their written replies like approved examples.
     replay_objective: str = "distill"
     replay_weight: float = 1.0           # the replay term's weight per token, against 1 for approved tokens
+    # "distill" compares with the base's top-k tokens per position plus the mass left outside them,
+    # cached once per round (learner.adapt.anchor); None: a second forward of the base every step.
+    replay_topk: int | None = 20
+    # The frozen base's dtype while training and measuring; the LoRA weights are fp32 either way.
+    base_dtype: str = "bfloat16"
     must_pass_max_new_tokens: int = 128
     # The gate (docs/architecture.md "Adaptation"): fractions, 0.03 = 3 %.
     replay_max_rise_vs_active: float = 0.03
@@ -100,6 +106,9 @@ class Recipe:
         need(self.replay_objective in REPLAY_OBJECTIVES, "replay_objective",
              f"must be one of {', '.join(REPLAY_OBJECTIVES)}")
         need(0.0 <= self.replay_weight <= 100.0, "replay_weight", "must be in [0, 100]")
+        need(self.replay_topk is None or (isinstance(self.replay_topk, int) and self.replay_topk >= 1), "replay_topk",
+             "must be None (a base forward every step) or a positive integer")
+        need(self.base_dtype in BASE_DTYPES, "base_dtype", f"must be one of {', '.join(BASE_DTYPES)}")
         need(self.must_pass_max_new_tokens >= 1, "must_pass_max_new_tokens", "must be at least 1")
         for name in ("replay_max_rise_vs_active", "replay_max_rise_vs_base", "earlier_heldout_max_rise"):
             need(0.0 <= getattr(self, name) <= 1.0, name, "must be a fraction in [0, 1]")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -129,7 +130,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     prepared = prepare_model(model_spec, data_dir, cancel=cancel)
     _check_cancel(cancel)
     device = resolve_device(device)
-    dtype = str(training_dtype(device)).removeprefix("torch.")
+    dtype = training_dtype(recipe)
     emit({"phase": "load", "detail": f"loading {prepared.model_id} on {device} ({dtype})"})
     loaded = load_model(prepared, device=device, dtype=dtype)
     tokenizer = loaded.tokenizer
@@ -212,7 +213,9 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
                   "mean_loss_last_epoch": _finite(stats.mean_loss_last_epoch),
                   "replay_last_epoch": _finite(stats.replay_last_epoch), "tokens": stats.tokens,
                   "trained_tokens": stats.trained_tokens, "seconds": round(stats.seconds, 1),
-                  "tokens_per_s": round(stats.tokens_per_s, 1)},
+                  "tokens_per_s": round(stats.tokens_per_s, 1), "anchor_seconds": round(stats.anchor_seconds, 1),
+                  "anchor_positions": stats.anchor_positions},
+        "peak_rss_mb": _peak_rss_mb(),
         "n_replay_eval": len(data.replay_eval), "device": device, "dtype": dtype,
         "torch_threads": torch.get_num_threads(), "round_seconds": round(time.perf_counter() - started, 1),
         "compared_with_active": active.version if active is not None else None,
@@ -229,6 +232,16 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     return RoundResult(version=version, gate_passed=verdict.passed, gate_reason=verdict.reason, run_id=run_id,
                        adapter_path=final, log_path=log_path, n_examples=len(data.train_example_ids),
                        n_heldout=len(data.heldout_example_ids), metrics=metrics, gate=verdict.to_dict())
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (Linux reports KiB, macOS bytes; None elsewhere)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def _finite(value: float) -> float | None:

@@ -7,10 +7,17 @@ no loss, so we run the decoder body, gather the hidden states of the positions t
 completion token, and apply the head to those alone. The loss is identical (tests check it with
 torch.allclose against the model's own full computation); the work is not.
 
-Sections: model (base + fresh LoRA) · loss · optimiser/schedule · loop (progress, cancel) · save.
+Why a bf16 base with fp32 LoRA weights: the base is frozen, so bf16 halves its memory (1 GB
+instead of 2 for 0.5B weights) and runs its matmuls natively where the CPU has AVX512-BF16 or AMX;
+PEFT keeps the adapter's weights in fp32 (`autocast_adapter_dtype`) and computes the LoRA branch
+in fp32, and AdamW's state is fp32, so small updates are not rounded away.
+
+Sections: model (base + fresh LoRA) · loss · anchor cache · optimiser/schedule · loop (progress,
+cancel) · save.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -24,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from learner.adapt import TrainingCancelled
+from learner.adapt.anchor import TopK, batch_top_k, top_k_kl, top_k_of
 from learner.adapt.dataset import (
     IGNORE_INDEX, Batch, Sample, collate, collate_best, length_grouped_batches, shared_prefix_batches,
 )
@@ -34,10 +42,10 @@ Progress = Callable[[dict[str, Any]], None]
 
 # -- model ----------------------------------------------------------------------------------------
 
-def training_dtype(device: str) -> torch.dtype:
-    """fp32 on CPU (bf16 matmuls there are emulated for training and lose the small LoRA updates),
-    bf16 on CUDA (native, and half the memory)."""
-    return torch.bfloat16 if device == "cuda" else torch.float32
+def training_dtype(recipe: Recipe) -> str:
+    """The frozen base's dtype name (Recipe.base_dtype, for learner.loading.load_model): bf16 by
+    default on CPU and CUDA alike; the LoRA weights stay fp32 whatever the base (add_fresh_adapter)."""
+    return recipe.base_dtype
 
 
 def lora_config(recipe: Recipe, model: torch.nn.Module) -> Any:
@@ -58,7 +66,14 @@ def add_fresh_adapter(model: torch.nn.Module, recipe: Recipe, *, adapter_name: s
     from peft import get_peft_model
 
     torch.manual_seed(recipe.seed)
-    return get_peft_model(model, lora_config(recipe, model), adapter_name=adapter_name)
+    # autocast_adapter_dtype: LoRA weights in fp32 even on a bf16 base (the PEFT default, said here
+    # because training depends on it); the forward casts the LoRA branch's input to fp32.
+    peft_model = get_peft_model(model, lora_config(recipe, model), adapter_name=adapter_name,
+                                autocast_adapter_dtype=True)
+    for param in peft_model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+    return peft_model
 
 
 def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
@@ -99,7 +114,7 @@ class Objective:
 
 
 def training_nll(model: torch.nn.Module, batch: Batch, *, replay_objective: str = "distill",
-                 replay_weight: float = 1.0) -> Objective:
+                 replay_weight: float = 1.0, base_top_k: TopK | None = None) -> Objective:
     """The training objective, summed over completion tokens, with their count and its parts.
 
     Approved completion tokens: negative log-likelihood, as in `completion_nll`. Replay completion
@@ -108,6 +123,8 @@ def training_nll(model: torch.nn.Module, batch: Batch, *, replay_objective: str 
       forward with the adapter disabled, no gradient) and the adapter's. It is zero where the adapter
       changes nothing, so the adapter is free to learn the approved facts but pays for every shift
       it causes on general tutoring: learning without forgetting, and the replay loss stays put.
+      With `base_top_k` (the base's distribution at this batch's replay positions, cached once per
+      round: learner.adapt.anchor) there is no second forward; without it the base runs here.
     - "imitate": negative log-likelihood of the written replay reply, like an approved example.
     """
     lm = _causal_lm(model)
@@ -128,6 +145,11 @@ def training_nll(model: torch.nn.Module, batch: Batch, *, replay_objective: str 
     logits = head(hidden[replay]).float()
     if replay_objective == "imitate":
         term = F.cross_entropy(logits, targets[replay], reduction="sum")
+    elif base_top_k is not None:
+        if len(base_top_k) != int(replay.sum()):
+            raise ValueError(f"The cached base distribution has {len(base_top_k)} positions but the batch has "
+                             f"{int(replay.sum())} replay tokens; cache it from the same samples.")
+        term = top_k_kl(logits, base_top_k.to(logits.device))
     else:
         disable = getattr(model, "disable_adapter", None)
         if disable is None:
@@ -156,6 +178,41 @@ def full_lm_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
                  position_ids=batch.position_ids, labels=batch.labels).loss
 
 
+# -- anchor cache ---------------------------------------------------------------------------------
+
+@torch.inference_mode()
+def cache_base_top_k(model: torch.nn.Module, samples: list[Sample], *, k: int, pad_id: int,
+                     recipe: Recipe) -> dict[str, TopK]:
+    """The base's top-k (learner.adapt.anchor) at every completion position of each replay sample,
+    keyed by sample key: one forward per packed batch with the adapter disabled, before training."""
+    wanted = [s for s in samples if s.replay]
+    if not wanted:
+        return {}
+    lm = _causal_lm(model)
+    head = lm.get_output_embeddings()
+    device = next(model.parameters()).device
+    disable = getattr(model, "disable_adapter", None)
+    was_training = model.training
+    model.eval()   # no dropout: the anchor is the base itself
+    cache: dict[str, TopK] = {}
+    try:
+        with disable() if disable is not None else contextlib.nullcontext():
+            for group in shared_prefix_batches(wanted, batch_tokens=recipe.batch_tokens,
+                                               max_batch_examples=recipe.max_batch_examples,
+                                               min_shared_prefix=recipe.min_shared_prefix):
+                batch = collate_best(group, pad_id=pad_id, min_shared_prefix=recipe.min_shared_prefix).to(device)
+                hidden = lm.model(input_ids=batch.input_ids, attention_mask=_mask_for(lm, batch.attention_mask),
+                                  position_ids=batch.position_ids).last_hidden_state[:, :-1]
+                trained = batch.labels[:, 1:] != IGNORE_INDEX
+                summary = top_k_of(head(hidden[trained]), k).to("cpu")
+                # The masked rows come row by row (padded) or segment by segment (packed): sample order.
+                for sample, part in zip(group, summary.split([s.n_completion for s in group]), strict=True):
+                    cache[sample.key] = part
+    finally:
+        model.train(was_training)
+    return cache
+
+
 # -- loop -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +224,9 @@ class TrainStats:
     replay_last_epoch: float     # the replay term per replay token over the last epoch (nan: none)
     tokens: int                  # real tokens run through the model (prompt + completion)
     trained_tokens: int          # completion tokens with a loss
-    seconds: float
+    seconds: float               # the loop, after the anchor cache
+    anchor_seconds: float = 0.0  # computing the base's top-k on the replay samples (0: none cached)
+    anchor_positions: int = 0    # replay positions cached
 
     @property
     def tokens_per_s(self) -> float:
@@ -216,6 +275,12 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
     if world > 1:  # equal step counts on every rank, or the all-reduce would wait forever
         epochs = [b[rank:len(b) - len(b) % world:world] if len(b) >= world else b[:1] for b in epochs]
     total = sum(len(b) for b in epochs)
+    anchor_started = time.perf_counter()
+    anchor: dict[str, TopK] = {}
+    if recipe.replay_objective == "distill" and recipe.replay_topk is not None:
+        emit({"phase": "anchor", "step": 0, "total": 1, "detail": "the base model's predictions on the replay set"})
+        anchor = cache_base_top_k(model, samples, k=recipe.replay_topk, pad_id=pad_id, recipe=recipe)
+    anchor_seconds = time.perf_counter() - anchor_started if anchor else 0.0
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
     warmup = int(total * recipe.warmup_ratio)
@@ -242,7 +307,8 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
             batch = (collate_best(samples_in_batch, pad_id=pad_id, min_shared_prefix=recipe.min_shared_prefix)
                      if recipe.share_prefix else collate(samples_in_batch, pad_id=pad_id)).to(device)
             objective = training_nll(model, batch, replay_objective=recipe.replay_objective,
-                                     replay_weight=recipe.replay_weight)
+                                     replay_weight=recipe.replay_weight,
+                                     base_top_k=batch_top_k(anchor, samples_in_batch) if anchor else None)
             loss = objective.total / max(objective.n, 1)
             loss.backward()
             if world > 1:
@@ -272,7 +338,8 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
     return TrainStats(steps=step, epochs=len(epochs), final_loss=learn_loss,
                       mean_loss_last_epoch=sum(epoch_losses) / len(epoch_losses) if epoch_losses else float("nan"),
                       replay_last_epoch=replay_term, tokens=tokens, trained_tokens=trained_tokens,
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, anchor_seconds=anchor_seconds,
+                      anchor_positions=sum(len(t) for t in anchor.values()))
 
 
 def _rounded(value: float) -> float | None:

@@ -120,7 +120,10 @@ def test_the_distill_gradient_reaches_only_the_adapter(tiny_loaded, samples) -> 
         model.unload()
 
 
-def test_distilling_on_replay_keeps_the_model_near_the_base_there(tiny_loaded) -> None:
+# The anchor from a second base forward every step, and cached once as top-k with k >= the tiny
+# vocabulary (exact: the tiny random model's flat distributions put little mass in any top 20).
+@pytest.mark.parametrize("replay_topk", [None, 100_000])
+def test_distilling_on_replay_keeps_the_model_near_the_base_there(tiny_loaded, replay_topk) -> None:
     """The same aggressive training on approved facts, with and without the anchor: with it, the
     adapted model's predictions on the replay exchanges stay far closer to the base's."""
     tok = tiny_loaded.tokenizer
@@ -134,11 +137,13 @@ def test_distilling_on_replay_keeps_the_model_near_the_base_there(tiny_loaded) -
 
     def drift(weight: float) -> float:
         recipe = Recipe(rank=8, alpha=16, dropout=0.0, learning_rate=3e-3, epochs=4, batch_tokens=4096,
-                        max_batch_examples=4, warmup_ratio=0.0, replay_objective="distill", replay_weight=weight)
+                        max_batch_examples=4, warmup_ratio=0.0, replay_objective="distill", replay_weight=weight,
+                        replay_topk=replay_topk)
         model = add_fresh_adapter(tiny_loaded.model, recipe)
         try:
             events: list[dict] = []
             stats = train_adapter(model, facts + replay, recipe, pad_id=0, on_progress=events.append)
+            events = [e for e in events if e["phase"] == "train"]   # after the anchor's one event
             # Progress: "loss" is the approved examples' NLL over the epoch so far, apart from the anchor.
             assert all({"loss", "replay_term", "batch_loss"} <= set(e) for e in events)
             assert events[-1]["loss"] == pytest.approx(stats.final_loss, abs=1e-4)
