@@ -143,8 +143,8 @@ def default_lexicon() -> Lexicon:
 
 # -- normalisation -------------------------------------------------------------------------------
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-_LEET_WORD = re.compile(r"[a-z]*[0-9@$!][a-z0-9@$!]*")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+_LEET_WORD = re.compile(r"[a-z]*[0-9@$][a-z0-9@$]*")
 _STRETCHED = re.compile(r"([a-z])\1{2,}")
 
 
