@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.practice",
     "app.cli.db",
     "app.cli.safeguarding",
+    "app.cli.classroom",
+    "app.cli.explain",
 )
 
 

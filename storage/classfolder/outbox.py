@@ -45,6 +45,8 @@ FROM messages m JOIN sessions s ON s.id = m.session_id JOIN users u ON u.id = s.
 LEFT JOIN feedback f ON f.message_id = m.id
 WHERE m.role = 'assistant' AND m.status IN ('complete', 'stopped') AND s.private = 0
   AND NOT EXISTS (SELECT 1 FROM class_sent c WHERE c.message_id = m.id)
+  AND NOT EXISTS (SELECT 1 FROM safeguarding_alerts sa  -- as the review queue: never sent for learning
+                  WHERE sa.reply_id = m.id OR (sa.session_id = m.session_id AND sa.message_id < m.id))
 ORDER BY m.id LIMIT ?
 """
 

@@ -1,0 +1,104 @@
+"""`tutorloop class create|join|status|sync`: a class of desktops sharing one class folder.
+
+The teacher creates the class (a teacher action: `--teacher NAME`, password from
+$TUTORLOOP_PASSWORD or a prompt); each student desktop joins by pointing at the folder (a desktop
+that already has a teacher profile joins only with a teacher's sign-in). `sync` sends this
+desktop's exchanges and takes in the teacher's adapter (a student desktop), or imports every
+desktop's exchanges into the review queue and publishes the active adapter (the teacher's).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from app.cli.common import PASSWORD_ENV, run_command, say, sign_in_teacher
+from learner.classroom import model_id_for
+from learner.review_prompt import prompt_messages_for
+from learner.settings import load_generation_settings
+from storage import Database, classfolder, users
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    teacher_opts = argparse.ArgumentParser(add_help=False)
+    teacher_opts.add_argument("--teacher", metavar="NAME",
+                              help="the teacher acting (optional when there is only one); the password comes "
+                                   f"from ${PASSWORD_ENV} or a prompt")
+    cl = subparsers.add_parser("class", help="a class of desktops: create, join, status, sync",
+                               description="Share a class folder (network drive, Syncthing, OneDrive) between the "
+                                           "teacher's desktop and the students' desktops.")
+    sub = cl.add_subparsers(dest="class_command", metavar="ACTION", required=True)
+
+    create = sub.add_parser("create", parents=[teacher_opts], help="make a class in FOLDER (teacher)")
+    create.add_argument("name", metavar="NAME", help="the class's name, e.g. 7B")
+    create.add_argument("folder", metavar="FOLDER", help="the shared folder every desktop of the class can reach")
+    create.add_argument("--model", metavar="SPEC",
+                        help="the model the class's adapters are for (default: the one in this desktop's Settings)")
+    create.set_defaults(func=run_command(_create))
+
+    join = sub.add_parser("join", parents=[teacher_opts], help="join the class in FOLDER (a student desktop)")
+    join.add_argument("folder", metavar="FOLDER")
+    join.set_defaults(func=run_command(_join))
+
+    st = sub.add_parser("status", help="this desktop's class; on the teacher's desktop, every desktop's last sync")
+    st.add_argument("--json", action="store_true", help="print one JSON object")
+    st.set_defaults(func=run_command(_status))
+
+    sy = sub.add_parser("sync", help="send and receive now (the window does it every few minutes)")
+    sy.add_argument("--json", action="store_true", help="print one JSON object")
+    sy.set_defaults(func=run_command(_sync))
+
+
+def _create(db: Database, args: argparse.Namespace) -> int:
+    teacher = sign_in_teacher(db, args)
+    spec = args.model or load_generation_settings(db)[0].model_spec
+    made = classfolder.create_class(db, teacher, args.name, args.folder, model_id=model_id_for(spec))
+    print(f"Class {made.name} created in {made.folder}")
+    print(f"Model: {made.model_id}")
+    print(f"Teacher key fingerprint: {made.fingerprint}")
+    say("On each student desktop: tutorloop class join FOLDER, and check that it shows this fingerprint.")
+    return 0
+
+
+def _join(db: Database, args: argparse.Namespace) -> int:
+    actor = sign_in_teacher(db, args) if users.list_users(db, role="teacher") else None
+    joined = classfolder.join_class(db, actor, args.folder)
+    print(f"Joined class {joined.name} ({joined.folder})")
+    print(f"Teacher: {joined.teacher_name}")
+    print(f"Teacher key fingerprint: {joined.fingerprint}")
+    say("Compare the fingerprint with the one the teacher's desktop shows (tutorloop class status).")
+    return 0
+
+
+def _status(db: Database, args: argparse.Namespace) -> int:
+    status = classfolder.status(db)
+    if args.json:
+        print(json.dumps(status.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    member = status.membership
+    print(status.headline())
+    print(f"Folder: {member.folder}  ({'teacher' if member.is_teacher else 'student'} desktop {member.device_name})")
+    print(f"Teacher: {member.teacher_name}  key {member.fingerprint}")
+    print(f"Last sync: {member.last_sync_at or 'never'}" + (f"  ({member.last_sync_note})" if member.last_sync_note
+                                                            else ""))
+    if member.is_teacher:
+        print(f"{'desktop':<24} {'last sync':<27} {'pending':>7}  adapter")
+        for device in status.devices:
+            pending = f"{device.pending_segments}" + (f" ({device.incomplete_segments} partial)"
+                                                      if device.incomplete_segments else "")
+            print(f"{(device.device_name or device.device_id[:8]):<24} {device.last_sync_at or 'never':<27} "
+                  f"{pending:>7}  {'v' + str(device.adapter_version) if device.adapter_version else 'base'}")
+    return 0
+
+
+def _sync(db: Database, args: argparse.Namespace) -> int:
+    report = classfolder.sync(db, prompt_for=prompt_messages_for)
+    if args.json:
+        print(json.dumps({"role": report.role, "summary": report.summary(), "notes": list(report.notes),
+                          "adapter_changed": report.adapter_changed,
+                          "version": (report.picked_up.version if report.picked_up else
+                                      report.published.version if report.published else None)}))
+    else:
+        print(report.summary())
+    for note in report.notes:
+        say(note)
+    return 0
