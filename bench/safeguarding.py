@@ -4,8 +4,10 @@
 
 The labelled set holds student-like messages marked `risk` true (self-harm, abuse, bullying,
 danger, in English, Spanish, French and German) or false (benign look-alikes: "this homework is
-killing me"). Stage 1 (the lexicon, no model) is always measured: precision, recall, F1, the
-confusion counts, by language and by kind, and every miss and false alarm by text.
+killing me"), and a `split`: "tuning" messages were read while the lexicon was corrected, so their
+figures flatter it; "heldout" messages were written after the last correction and never used to
+change it. Stage 1 (the lexicon, no model) is always measured: precision, recall, F1, the confusion
+counts, by split, language and category, and every miss and false alarm by text.
 
 With --judge, the whole screen as the chat runs it (learner.safeguarding.check_message: stage 1, then
 the local model as a yes/no judge on ambiguous hits) is measured too, with the judge's verdicts and
@@ -55,7 +57,8 @@ def breakdown(rows: list[dict], predicted: list[bool], key: str) -> dict:
 
 
 def report(rows: list[dict], predicted: list[bool]) -> dict:
-    return {**scores(rows, predicted), "by_language": breakdown(rows, predicted, "language"),
+    return {**scores(rows, predicted), "by_split": breakdown(rows, predicted, "split"),
+            "by_language": breakdown(rows, predicted, "language"),
             "by_category": breakdown([r for r in rows if r["risk"]], [p for r, p in zip(rows, predicted) if r["risk"]],
                                      "category"),
             "missed": [r["text"] for r, p in zip(rows, predicted) if r["risk"] and not p],

@@ -149,14 +149,18 @@ _STRETCHED = re.compile(r"([a-z])\1{2,}")
 
 
 def normalise(text: str, spellings: dict[str, str] | None = None) -> str:
-    """The message as the lexicon reads it: lower case, accents and apostrophes removed, leetspeak
+    """The message as the lexicon reads it: lower case, accents removed, apostrophes of English
+    contractions dropped (others separate words), leetspeak
     inside words mapped ("k1ll" → "kill"), letters stretched three times or more collapsed
     ("diiiie" → "die"), runs of three or more single spaced letters joined ("k i l l" → "kill"),
     other punctuation a space, and the lexicon's spellings replaced word by word ("wanna" → "want to")."""
     spellings = default_lexicon().spellings if spellings is None else spellings
     text = unicodedata.normalize("NFKD", text.casefold())
     text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"['’`´]", "", text)
+    # English contractions join ("wasn't" → "wasnt", which the spellings read); other apostrophes
+    # (French elision: "j'ai envie d'en finir") separate words.
+    text = re.sub(r"['’`´](?=(t|m|s|re|ll|ve|d)\b)", "", text)
+    text = re.sub(r"['’`´]", " ", text)
     # leetspeak only in tokens that also hold letters: "3 apples" stays a number
     text = _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET) if re.search(r"[a-z]", m.group(0)) else m.group(0),
                           text)
