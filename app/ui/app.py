@@ -22,10 +22,11 @@ def window_features() -> tuple[FeatureFactory, ...]:
     """The features the main window is built with, in menu order."""
     from app.ui.adaptation.adaptation_view import AdaptationActions
     from app.ui.adaptation.scheduler import AdaptationSchedule
+    from app.ui.classroom.class_actions import ClassroomActions
     from app.ui.practice.practice_view import PracticeController
     from app.ui.teacher.teacher_actions import TeacherActions
 
-    return (TeacherActions, AdaptationActions, AdaptationSchedule, PracticeController)
+    return (TeacherActions, AdaptationActions, AdaptationSchedule, PracticeController, ClassroomActions)
 
 
 def open_context(data_dir: str | None) -> AppContext | None:
