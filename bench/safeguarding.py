@@ -80,6 +80,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", default=str(DEFAULT_SET), help="the labelled JSONL file")
     parser.add_argument("--judge", action="store_true", help="also run stage 2 with the local model")
+    parser.add_argument("--judge-all", action="store_true",
+                        help="also ask the judge about every message, hit or not: how good a judge it is alone")
     parser.add_argument("--model", default="default", help="model spec for --judge (default: the embedded model)")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
@@ -119,6 +121,20 @@ def main() -> int:
                                       "judged": len(judged_s), "verdicts": dict(verdicts),
                                       "s_per_judged_message": round(sum(judged_s) / len(judged_s), 2)
                                       if judged_s else None}
+    if args.judge_all:
+        from learner.safeguarding import judge
+        from learner.settings import GenerationSettings
+
+        tutor = tutor if args.judge else load_tutor(args.model, args.data_dir)
+        began = time.perf_counter()
+        answers = []
+        for i, row in enumerate(rows):
+            answers.append(judge(tutor, row["text"], GenerationSettings(temperature=0.0)))
+            log(f"  judge {i + 1}/{len(rows)}: {answers[-1]}")
+        result["judge_alone"] = {"says_yes": report(rows, [a == "yes" for a in answers]),
+                                 "not_no": report(rows, [a != "no" for a in answers]),
+                                 "verdicts": dict(Counter(answers)), "model": tutor.model_id,
+                                 "s_per_message": round((time.perf_counter() - began) / len(rows), 2)}
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 
