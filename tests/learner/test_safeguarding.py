@@ -178,3 +178,15 @@ def test_a_school_edits_the_help_text_in_its_data_folder(data_dir: DataDir) -> N
     (folder / "help.md").write_text("Ms Patel (room 4) is here for you. Childline: 0800 1111\n", encoding="utf-8")
     assert help_text(data_dir) == "Ms Patel (room 4) is here for you. Childline: 0800 1111"
     assert help_text(None) == HELP_PATH.read_text(encoding="utf-8").strip()
+
+
+def test_the_labelled_set_is_large_enough_and_the_lexicon_keeps_its_measured_tuning_figures() -> None:
+    rows = [json.loads(line) for line in HELP_PATH.with_name("labelled.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 100 and sum(not r["risk"] for r in rows) >= len(rows) / 2
+    assert {r["language"] for r in rows} == {"en", "es", "fr", "de"}
+    tuning = [r for r in rows if r["split"] == "tuning"]
+    missed = [r["text"] for r in tuning if r["risk"] and not screen(r["text"]).flagged]
+    false_alarms = [r["text"] for r in tuning if not r["risk"] and screen(r["text"]).flagged]
+    # A lexicon edit must not lose what it was corrected to catch (README: recall 1.000 on this split).
+    assert missed == []
+    assert len(false_alarms) <= 7, false_alarms
