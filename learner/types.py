@@ -64,6 +64,13 @@ class MathsCheck:
     regenerated: bool = False            # a reply that contradicted the engine was written again
     corrected: bool = False              # "Checked: …" lines were added to the final text
     confirmation_blocked: bool = False   # the reply called a wrong student result right; replaced
+    # The student's own attempt (learner.maths.attempt): verified | wrong_step | wrong_answer |
+    # unverified | none, the first wrong step ("15 × 80 = 1199"), and what was done to the reply:
+    # replaced (it called a wrong attempt right), hedged (it called an unchecked one right),
+    # step_named (a line naming the wrong step was added), or "".
+    attempt: str = "none"
+    wrong_step: str = ""
+    rewrite: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -78,7 +78,7 @@ def _chain_sides(run: str) -> list[str] | None:
     return [s.strip(")]").strip() if s.count(")") > s.count("(") else s for s in sides]
 
 
-def _final_value(text: str, m: re.Match) -> str:
+def final_value(text: str, m: re.Match) -> str:
     """"The answer is 120 + 15 = 135": the result a final answer ends on (135), not its first number."""
     stated = m.group("value").strip().rstrip(".")
     if not _CHAIN_TAIL.match(text, m.end("value")):
@@ -104,7 +104,7 @@ def stated_results(reply: str) -> tuple[StatedResult, ...]:
         for left, right in pairwise(sides):
             found.append(StatedResult(kind="chain", text=f"{left} = {right}", expression=left, stated=right))
     for m in _FINAL.finditer(text):
-        stated = _final_value(text, m)
+        stated = final_value(text, m)
         found.append(StatedResult(kind="final", text=m.group(0).strip(), expression=None, stated=stated))
     for m in UNKNOWN_STATED.finditer(text):
         found.append(StatedResult(kind="unknown", text=m.group(0), expression=None, stated=m.group("value"),
@@ -187,6 +187,26 @@ def checked_line(computation: Computation) -> str:
     return f"Checked: {computation.statement}."
 
 
+def _states_value(step: str, computation: Computation) -> bool:
+    """The step gives the computation's result away: its last side is the result ("= 11"), or it
+    writes the result ("so the result is 5/6")."""
+    last = step.rsplit("=", 1)[-1].strip().rstrip(".")
+    value = _value(last)
+    if value is not None and value in computation.values:
+        return True
+    return any(re.search(rf"(?<![\w./]){re.escape(shown)}(?![\w/]|\.\d)", step)
+               for shown in {computation.result, *(show(v) for v in computation.values)})
+
+
+def hint_step(computation: Computation) -> str | None:
+    """A first step of the working that a hint may show: one that does not state the result (for
+    "2.75 × 4" the only step is "= 11", so there is none)."""
+    for step in computation.steps:
+        if step != computation.expression and not _states_value(step, computation):
+            return step.rstrip(".")
+    return None
+
+
 # -- ground truth for the prompt ------------------------------------------------------------------
 
 def student_claim_verdict(computation: Computation) -> Verdict | None:
@@ -220,10 +240,11 @@ def prompt_facts(computations: Sequence[Computation], *, reveal: bool) -> str:
     for computation in computations:
         lines.append(f"- {computation.statement}.")
         working = [s.rstrip(".") for s in computation.steps if s != computation.expression]
+        first_step = hint_step(computation)
         if reveal and working:
             lines.append("  Steps: " + "; ".join(working) + ".")
-        elif working:
-            lines.append(f"  A good first step to hint at: {working[0]}")
+        elif first_step is not None:
+            lines.append(f"  A good first step to hint at: {first_step}")
         verdict = student_claim_verdict(computation)
         if verdict is not None and verdict.outcome == "correct":
             lines.append(f"  The student's result {computation.claimed} is correct.")

@@ -74,7 +74,8 @@ def test_hint_mode_never_confirms_a_wrong_worked_solution() -> None:
     facts = tutor.requests[0].facts
     assert "3/9 is NOT correct" in facts and "added the numerators and added the denominators" in facts
     assert reply.maths.confirmation_blocked
-    assert reply.text.startswith("Not quite: 3/9") and "added the numerators" in reply.text
+    assert reply.text.startswith("Not quite. Check this step: 2/3 + 1/6 is not 3/9.")
+    assert "added the numerators" in reply.text
     assert not agrees_with_student(reply.text) and "5/6" not in reply.text      # still a hint, not the answer
 
 
@@ -113,6 +114,14 @@ def test_latex_becomes_plain_maths() -> None:
     ("Yes, your solution is correct.", True), ("Correct! Well done.", True), ("That's right.", True),
     ("Your answer is right, but…", True), ("Not quite: check the denominators.", False),
     ("Let's check your first step.", False), ("Your answer is not correct yet.", False),
+    # third-person and later confirmations, as the real model writes them
+    ("The student's calculation is correct. Let's verify it.", True), ("Their answer is right.", True),
+    ("This is correct.", True), ("The hint provided is correct.", True),
+    ("Let me check.\n\nSo, the answer is indeed correct.", True),
+    ("The calculation confirms that James will have 4 kilograms left.", True),
+    ("This matches the given answer.", True),
+    ("That's not right yet.", False), ("The student's answer is incorrect because 40 * 2 = 80.", False),
+    ("You're not quite there.", False), ("Check that your answer is right before you hand it in.", False),
 ])
 def test_agreeing_openings(text: str, expected: bool) -> None:
     assert agrees_with_student(text) is expected
@@ -162,3 +171,75 @@ def test_stop_during_the_second_pass_keeps_the_first_reply_as_stopped() -> None:
     tutor = StopsOnRetry(["So 1/2 + 1/4 = 3/8.", "1/2 + 1/4 = 3/4"])
     reply = _ask(tutor, "What is 1/2 + 1/4?", stop=stop)
     assert reply.stopped and reply.text == "So 1/2 + 1/4 = 3/8."
+
+
+LAUNDRY = ("Bob is in charge of doing laundry for a large hotel. Each room has two sheets, one comforter, twice as "
+           "many pillow cases as sheets and twice as many towels as pillow cases. How many pieces of laundry are "
+           "there in 80 rooms?\n\nMy solution: First find the number of pillow cases in each room: 2 * 2 = 4 pillow "
+           "cases.\nThen find the number of towels in each room: 4 * 2 = 8 towels.\nThen find the number of pieces "
+           "of laundry in each room: 4 + 8 + 2 + 1 = 15 pieces of laundry.\nThen multiply the number of pieces of "
+           "laundry in each room by the number of rooms to find the total: 15 * 80 = 1199 pieces. So the answer is "
+           "1199. Is it right?")
+
+
+def test_hint_mode_withholds_the_final_answer_not_the_first_step() -> None:
+    grounding = ground(TutorRequest(user_text=LAUNDRY, mode="hint"))
+    assert grounding.request.guard is not None and grounding.request.guard.answer_key == "1200"
+    assert grounding.attempt.status == "wrong_step" and "15 * 80 = 1199 is wrong" in grounding.request.facts
+
+
+def test_a_confirmed_wrong_step_is_named_without_the_answer() -> None:
+    """Both replies as the real model wrote them (bench records #100): the confirmation is replaced
+    by the step the engine computes differently, and the true total stays hidden."""
+    tutor = ScriptedTutor(["The student's solution is correct. Total pieces of laundry = 15 × 80 = 1199",
+                           "Yes, your solution is correct. So the answer is indeed 1199."])
+    reply = _ask(tutor, LAUNDRY, mode="hint")
+    assert reply.text.startswith("Not quite. Check this step: 15 * 80 is not 1199.")
+    assert "1200" not in reply.text and not agrees_with_student(reply.text)
+    assert reply.maths.attempt == "wrong_step" and reply.maths.rewrite == "replaced"
+    assert reply.maths.wrong_step == "15 * 80 = 1199" and reply.maths.regenerated
+
+
+def test_a_reply_that_misses_the_wrong_step_gets_it_named() -> None:
+    tutor = ScriptedTutor(["Let's look at how you found the towels first."])
+    reply = _ask(tutor, LAUNDRY, mode="hint")
+    assert reply.text == "Let's look at how you found the towels first.\n\nCheck this step: 15 * 80 is not 1199."
+    assert reply.maths.rewrite == "step_named"
+
+
+def test_explain_mode_names_the_wrong_step_with_its_result() -> None:
+    tutor = ScriptedTutor(["Yes, your solution is correct!", "Great job, that's right."])
+    reply = _ask(tutor, LAUNDRY)
+    assert "Check this step: 15 * 80 is not 1199. 15 * 80 = 1200." in reply.text
+
+
+def test_a_hint_never_states_the_result_as_a_first_step() -> None:
+    """2.75 × 4 has one step, "= 11": a hint shows no step rather than that one."""
+    tutor = ScriptedTutor(["Yes, correct!", "Correct, well done."])
+    reply = _ask(tutor, "What is 2.75 * 4? I got 10.", mode="hint")
+    assert reply.text.startswith("Not quite: 10 is not the result of 2.75 × 4.")
+    assert "11" not in reply.text and "= " not in reply.text
+
+
+def test_a_confirmation_the_engine_cannot_back_becomes_a_hedge() -> None:
+    """Every step adds up, but whether they answer the question only a person can judge."""
+    problem = ("Sam has 3 bags with 4 apples each. He eats 2 apples. How many apples are left?\n\n"
+               "My working: 3 * 4 = 12, then 12 + 2 = 14. So the answer is 14. Is it right?")
+    tutor = ScriptedTutor(["Yes, your solution is correct! You multiplied the bags by the apples first."])
+    reply = _ask(tutor, problem, mode="hint")
+    assert not agrees_with_student(reply.text) and "check that each step" in reply.text
+    assert reply.text.endswith("You multiplied the bags by the apples first.")
+    assert reply.maths.attempt == "unverified" and reply.maths.rewrite == "hedged"
+
+
+def test_a_verified_answer_may_be_called_right() -> None:
+    tutor = ScriptedTutor(["Yes, that's right! Well done."])
+    reply = _ask(tutor, "What is 2/3 + 1/6? I got 5/6.", mode="hint")
+    assert reply.text == "Yes, that's right! Well done."
+    assert reply.maths.attempt == "verified" and reply.maths.rewrite == ""
+
+
+def test_the_hedges_call_nothing_right() -> None:
+    from learner.grounded import HEDGE, HEDGE_STEPS_RIGHT
+
+    assert not agrees_with_student(HEDGE) and not agrees_with_student(HEDGE_STEPS_RIGHT)
