@@ -784,6 +784,12 @@ def _hint_summary(records: list[dict], paths: tuple[str, ...]) -> dict:
                 corrected_visibly=sum(bool(r.get("corrected")) for r in rows),
                 confirmation_blocked=sum(bool(r.get("confirmation_blocked")) for r in rows),
                 guard=dict(Counter(r.get("guard", "none") for r in rows)))
+        if path.endswith(RECHECKED):
+            summary[path].update(
+                attempt=dict(Counter(r["attempt"] for r in rows)), rewrite=dict(Counter(r["rewrite"] for r in rows)),
+                withheld_by_guard=sum(r["withheld_by_guard"] for r in rows),
+                guard_key_is_the_answer=sum(r["guard_key"] is not None and _value(r["guard_key"]) == Fraction(
+                    rec["answer"].replace(",", "")) for r, rec in zip(rows, records)))
     return summary
 
 
@@ -804,27 +810,69 @@ def _rescore_explain_entry(record: dict, entry: dict) -> None:
                  states_reference=states_value(entry["reply"], reference))
 
 
+RECHECKED = "_rechecked"
+
+
+def recheck(message: str, mode: str, reply: str) -> tuple[str, dict]:
+    """A stored reply put through today's post-generation checks, with no model: the engine reads
+    `message` again (`learner.grounded.ground`, engine only: no programs), in Hint mode the
+    answer-key guard checks the reply against today's key (the true final answer) and a reply that
+    gives it away counts as withheld (the live path would first write it again once, which a
+    stored reply cannot replay), then `learner.grounded.review_reply` applies the checks and
+    rewrites (a confirmation of a wrong step replaced by the step named, one the engine cannot back
+    hedged, wrong results corrected visibly, LaTeX made plain)."""
+    from learner.grounded import ground, review_reply
+    from learner.guard import WITHHELD_MESSAGE, check_reply
+    from learner.maths import plain_maths
+    from learner.types import TutorRequest
+
+    grounding = ground(TutorRequest(user_text=message, mode=mode))
+    guard, withheld = grounding.request.guard, False
+    if guard is not None and check_reply(reply, guard.answer_key, context=f"{guard.context}\n{message}").gives_away:
+        reply, withheld = WITHHELD_MESSAGE, True
+    review = review_reply(reply, grounding, reveal=mode == "explain")
+    return plain_maths(review.text), {"attempt": grounding.attempt.status, "rewrite": review.rewrite,
+                                      "guard_key": guard.answer_key if guard is not None else None,
+                                      "withheld_by_guard": withheld, "corrected": review.corrected}
+
+
+def _rechecked_entry(entry: dict, message: str, mode: str) -> dict:
+    text, what = recheck(message, mode, entry["reply"])
+    return {**{k: entry[k] for k in ("seconds", "cpu_s", "n_tokens", "grounding") if k in entry},
+            "regenerated": entry.get("regenerated", False), **what,
+            "confirmation_blocked": what["rewrite"] == "replaced", "reply_as_run": entry["reply"], "reply": text}
+
+
 def rescore(saved: dict, source: str) -> dict:
     """A saved run's stored replies scored again by today's rules (`final_answer`,
     `agrees_with_attempt`, `check_reply`); nothing is generated. Timings, grounding and replies are
-    the run's own."""
+    the run's own. Each path also gets a `<path>_rechecked` twin: the same stored replies put
+    through today's post-generation checks and rewrites (`recheck`), scored by the same rules, so
+    before and after compare the very same model text."""
     explain, hint = saved.get("explain_accuracy"), saved.get("hint_mode")
     if explain:
-        paths = tuple(explain["summary"])
+        paths = tuple(p for p in explain["summary"] if not p.endswith(RECHECKED))
         for record in explain["per_problem"]:
             for path in paths:
                 _rescore_explain_entry(record, record[path])
+                record[path + RECHECKED] = _rechecked_entry(record[path], record["question"], "explain")
+                _rescore_explain_entry(record, record[path + RECHECKED])
+        paths += tuple(p + RECHECKED for p in paths)
         explain["final_answer_rule"] = " ".join(final_answer.__doc__.split("\n\n")[1].split())
         explain["summary"] = {path: _per_path_summary(explain["per_problem"], path) for path in paths}
         explain["paired"] = {f"base_vs_{p}": _paired(explain["per_problem"], "base", p) for p in paths if p != "base"}
     if hint:
-        paths = tuple(hint["summary"])
+        paths = tuple(p for p in hint["summary"] if not p.endswith(RECHECKED))
         for record in hint["per_problem"]:
             for path in paths:
                 _rescore_hint_entry(record, record[path])
+                record[path + RECHECKED] = _rechecked_entry(record[path], record["message"], "hint")
+                _rescore_hint_entry(record, record[path + RECHECKED])
+        paths += tuple(p + RECHECKED for p in paths)
         hint["false_confirmation_rule"] = " ".join(agrees_with_attempt.__doc__.split())
         hint["summary"] = _hint_summary(hint["per_problem"], paths)
-    saved["rescored"] = {"from": source, "note": " ".join(rescore.__doc__.split())}
+    saved["rescored"] = {"from": source, "note": " ".join(rescore.__doc__.split()),
+                         "recheck": " ".join(recheck.__doc__.split())}
     return saved
 
 

@@ -222,7 +222,7 @@ def _check_this_step(step: Contradiction, computations: Sequence[Computation], *
 def _names_step(text: str, step: Contradiction) -> bool:
     """The reply already points at the wrong step ("… is not 1199", "1199 is incorrect")."""
     wrong = re.escape(step.wrong_value.strip())
-    return re.search(rf"(?:\bis\s+not|isn'?t|≠)\s+{wrong}(?![\d/.])|(?<![\d/.]){wrong}\s+(?:is\s+)?"
+    return re.search(rf"(?:\bis\s+not|isn'?t|≠)\s+{wrong}(?!\d|[/.]\d)|(?<![\d/.]){wrong}\s+(?:is\s+)?"
                      rf"(?:incorrect|wrong|not\s+(?:right|correct))", text, re.IGNORECASE) is not None
 
 

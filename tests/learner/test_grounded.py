@@ -243,3 +243,12 @@ def test_the_hedges_call_nothing_right() -> None:
     from learner.grounded import HEDGE, HEDGE_STEPS_RIGHT
 
     assert not agrees_with_student(HEDGE) and not agrees_with_student(HEDGE_STEPS_RIGHT)
+
+
+def test_a_wrong_step_the_reply_already_corrects_is_not_named_twice() -> None:
+    from learner.grounded import review_reply
+
+    grounding = ground(TutorRequest(user_text=LAUNDRY, mode="hint"))
+    review = review_reply("Look at your last line: 15 * 80 = 1199.", grounding, reveal=False)
+    assert review.text == "Look at your last line: 15 * 80 = 1199.\n\nChecked: 15 * 80 is not 1199."
+    assert review.rewrite == "" and review.corrected
