@@ -65,7 +65,6 @@ from storage import practice
 from storage.db import Database
 
 if TYPE_CHECKING:
-    from learner.loading import LoadedModel
     from learner.tutor import Tutor
 
 Messages = list[dict[str, str]]
@@ -685,63 +684,30 @@ def _quote(text: str, limit: int = 80) -> str:
 
 
 class ModelTextGenerator:
-    """`TextGenerator` over a loaded model: renders the chat, generates, returns the decoded text.
-    Runs on the calling thread (the app's model worker); `stop` ends it at the next token."""
+    """`TextGenerator` over the tutor's engine: renders the chat, generates, returns the text. Runs
+    on the calling thread (the app's model worker); `stop` ends it at the next token."""
 
-    def __init__(self, loaded: LoadedModel, *, model_id: str | None = None, adapter_version: int | None = None,
-                 stop: threading.Event | None = None) -> None:
-        self.loaded = loaded
-        self.model_id = model_id or loaded.model_id
-        self.adapter_version = adapter_version
+    def __init__(self, tutor: Tutor, *, stop: threading.Event | None = None) -> None:
+        self.tutor = tutor
+        self.model_id = tutor.model_id
+        self.adapter_version = tutor.adapter_version
         self.stop = stop
 
     @classmethod
     def from_tutor(cls, tutor: Tutor, *, stop: threading.Event | None = None) -> ModelTextGenerator:
-        return cls(tutor.loaded, model_id=tutor.model_id, adapter_version=tutor.adapter_version, stop=stop)
+        return cls(tutor, stop=stop)
 
     def __call__(self, messages: Messages, settings: GenerationSettings) -> str:
-        import copy
-
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
-        from learner.loading import stop_token_ids
-        from learner.prompts import render_chat
-
-        loaded, stop = self.loaded, self.stop or threading.Event()
-
-        class _Stop(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
-
-        prompt_ids = render_chat(loaded.tokenizer, messages)
-        room = loaded.context_window - len(prompt_ids)
+        stop = self.stop or threading.Event()
+        engine = self.tutor.engine
+        room = engine.context_window - engine.count_tokens(list(messages))
         if room < 16:
             raise GenerationError("The practice prompt does not fit the model's context window; shorten the "
                                   "answer or the topic.")
-        config = copy.deepcopy(loaded.model.generation_config)
-        config.max_new_tokens = min(settings.max_new_tokens, room)
-        config.max_length = None
-        config.eos_token_id = stop_token_ids(loaded) or config.eos_token_id
-        config.pad_token_id = loaded.tokenizer.pad_token_id
-        if settings.temperature > 0:
-            config.do_sample, config.temperature = True, settings.temperature
-        else:   # greedy, with the sampling knobs neutral so generate() does not warn
-            config.do_sample, config.temperature, config.top_p, config.top_k = False, 1.0, 1.0, 50
-            config.min_p = None
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=loaded.model.device)
-        try:
-            with torch.inference_mode():
-                output = loaded.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                               generation_config=config,
-                                               stopping_criteria=StoppingCriteriaList([_Stop()]))
-        except torch.OutOfMemoryError as exc:
-            raise GenerationError("The model ran out of memory while writing practice.") from exc
-        except RuntimeError as exc:
-            raise GenerationError(f"Generation failed: {exc}") from exc
+        text = self.tutor.complete(messages, settings, max_new_tokens=min(settings.max_new_tokens, room), stop=stop)
         if stop.is_set():
             raise PracticeError("Stopped.")
-        return loaded.tokenizer.decode(output[0, input_ids.shape[-1]:], skip_special_tokens=True)
+        return text
 
 
 # -- jobs for the app's model worker -------------------------------------------------------------

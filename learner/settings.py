@@ -9,6 +9,8 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
+# auto: llama.cpp on the model's GGUF file where it is installed, else transformers (learner.engine.select).
+ENGINES = ("auto", "llama.cpp", "transformers")
 # Short names people type (`--dtype bf16`) map onto the torch names stored in settings.
 DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 MAX_NEW_TOKENS_LIMIT = 8192
@@ -24,6 +26,7 @@ class GenerationSettings:
     model_spec: str = "default"   # "default" | path to HF folder | path to .gguf | hub id
     device: str = "auto"          # auto | cpu | cuda | mps
     dtype: str = "auto"           # auto = the faster one for the device (bf16 on CPU: ~1.7x fp32 here)
+    engine: str = "auto"          # auto | llama.cpp | transformers: what serves replies (training is transformers)
     max_new_tokens: int = 512
     temperature: float = 0.7      # 0 = greedy (deterministic)
     # Programs the model writes for a word problem the maths engine cannot read itself; a result is
@@ -45,6 +48,10 @@ class GenerationSettings:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r}).")
         object.__setattr__(self, "dtype", dtype)
+        engine = str(self.engine).strip().lower()
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)} (got {self.engine!r}).")
+        object.__setattr__(self, "engine", engine)
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
                 or not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
             raise ValueError(f"max_new_tokens must be a whole number from 1 to {MAX_NEW_TOKENS_LIMIT} "

@@ -102,7 +102,7 @@ EMBEDDED_MODEL = EmbeddedModel(
 )
 
 # Qwen2.5-Coder-Instruct's published generation defaults; the GGUF does not carry them.
-_QWEN_GENERATION_DEFAULTS: dict[str, Any] = {
+QWEN_GENERATION_DEFAULTS: dict[str, Any] = {
     "do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.1,
 }
 
@@ -454,7 +454,7 @@ def prepare_embedded(data_dir: DataDir, *, progress: PrepareReporter | None = No
         out = work / "out"
         out.mkdir()
         convert_gguf(gguf, out, progress=progress, start=0.32, end=0.97,
-                     generation_defaults=_QWEN_GENERATION_DEFAULTS)
+                     generation_defaults=QWEN_GENERATION_DEFAULTS)
         write_manifest(out, {**_embedded_expectation(model), "model_id": model.model_id,
                              "source_packages": {c.distribution: model.version for c in model.chunks}})
         progress.check_cancel()

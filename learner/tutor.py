@@ -1,31 +1,37 @@
-"""The tutor: turns a student's message into a streamed reply from the loaded model.
+"""The tutor: turns a student's message into a streamed reply from the serving engine.
 
-Generation runs on the calling thread (the app's model worker, or the CLI's main thread); text
-pieces reach `on_text` as they are decoded, and a `threading.Event` set from any other thread
-stops generation at the next token.
+The tutor owns what a reply means (the mode's prompt, trimming to the context window, hiding a
+practice item's answer key while it streams); the engine (learner.engine: llama.cpp on the GGUF
+file, or transformers) owns how tokens are made. Generation runs on the calling thread (the app's
+model worker, or the CLI's main thread); text pieces reach `on_text` as they are decoded, and a
+`threading.Event` set from any other thread stops generation at the next token.
+
+Importing this module never imports torch: a tutor on the llama.cpp engine needs none.
 """
 from __future__ import annotations
 
-import copy
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
-
+from learner.engine.base import PromptTokenizer, SamplingSettings, ServingEngine
 from learner.errors import GenerationError
-from learner.loading import LoadedModel, stop_token_ids
-from learner.prompts import MODES, build_prompt, render_chat
+from learner.prompts import MODES, build_prompt
 from learner.settings import GenerationSettings
 from learner.types import TutorReply, TutorRequest
+
+if TYPE_CHECKING:
+    from learner.loading import LoadedModel
 
 # The practice prompt asks for a final line "Answer key: ...". Models decorate it at times
 # ("**Answer key:**", "### Answer Key -"), so match loosely but only at the start of a line.
 _ANSWER_KEY_LINE = re.compile(r"^[ \t>#*_-]*answer[ \t]*key[ \t*_]*[:：\-–—][ \t*_]*", re.IGNORECASE | re.MULTILINE)
 _ANSWER_KEY_WORDS = "answer key:"
+_PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def split_answer_key(text: str) -> tuple[str, str | None]:
@@ -85,83 +91,65 @@ def _could_become_key_line(line: str) -> bool:
     return _ANSWER_KEY_WORDS.startswith(squeezed) or (squeezed.startswith("answer key") and len(squeezed) <= 14)
 
 
-class _CallbackStreamer(TextStreamer):
-    """transformers' word-boundary streaming, delivering each finalized piece to a callback."""
+def as_engine(model: ServingEngine | LoadedModel) -> ServingEngine:
+    """An engine as it is, or a model loaded with transformers (training, the gate, tests) behind
+    the transformers engine."""
+    if isinstance(model, ServingEngine):
+        return model
+    from learner.engine.transformers_engine import TransformersEngine
 
-    def __init__(self, tokenizer, on_piece: Callable[[str], None], on_first_token: Callable[[], None]) -> None:
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self._on_piece = on_piece
-        self._on_first_token = on_first_token
-        self._seen_prompt = False
-
-    def put(self, value) -> None:
-        if self._seen_prompt:
-            self._on_first_token()
-        self._seen_prompt = True
-        super().put(value)
-
-    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-        if text:
-            self._on_piece(text)
-
-
-class _StopOnEvent(StoppingCriteria):
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+    return TransformersEngine(model)
 
 
 class Tutor:
-    def __init__(self, loaded: LoadedModel) -> None:
-        self.loaded = loaded
-        self.model_id = loaded.model_id
+    def __init__(self, engine: ServingEngine | LoadedModel, *, notice: str | None = None) -> None:
+        self.engine = as_engine(engine)
+        self.model_id = self.engine.model_id
         self.adapter_version: int | None = None
         self.adapter_path: Path | None = None      # the LoRA folder in use (None: the base model)
-        self._stop_ids = stop_token_ids(loaded)
+        self.notice = notice                       # said once when the model loads (e.g. the fallback engine)
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
 
     def set_adapter(self, path: Path | None, version: int | None) -> None:
-        """Hot-swap the LoRA adapter (a PEFT folder: adapter_config.json + adapter_model.safetensors)
-        on the loaded model, or go back to the base model with `path=None`. Call it from the thread
-        that generates (between replies); later replies record `version` as their adapter_version.
-
-        The base weights are never touched: PEFT injects LoRA layers once, further versions load as
-        named adapters beside them (the previous one is then deleted, so memory stays flat), and the
-        base model is served by disabling the adapter layers.
-        """
-        from peft import PeftModel
-
-        model = self.loaded.model
-        if path is None:
-            if isinstance(model, PeftModel):
-                model.base_model.disable_adapter_layers()
-            self.adapter_version = None
-            self.adapter_path = None
-            return
-        path = Path(path)
-        if not (path / "adapter_config.json").is_file() or not (path / "adapter_model.safetensors").is_file():
-            raise GenerationError(f"{path} is not a complete LoRA adapter (adapter_config.json and "
-                                  "adapter_model.safetensors are needed).")
-        name = f"v{version}" if version is not None else f"adapter-{path.name}"
+        """Hot-swap the LoRA adapter (a PEFT folder: adapter_config.json + adapter_model.safetensors,
+        with its GGUF form beside them for the llama.cpp engine, exported on first use) on the loaded
+        model, or go back to the base model with `path=None`. Call it from the thread that generates
+        (between replies); later replies record `version` as their adapter_version. The base model is
+        never reloaded."""
+        if path is not None:
+            path = Path(path)
+            missing = [name for name in _PEFT_FILES if not (path / name).is_file()]
+            if missing:
+                raise GenerationError(f"{path} is not a complete LoRA adapter ({' and '.join(missing)} "
+                                      f"{'is' if len(missing) == 1 else 'are'} missing).")
         try:
-            if not isinstance(model, PeftModel):
-                model = PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
-                self.loaded.model = model
-            else:
-                previous = model.active_adapter
-                if name not in model.peft_config:
-                    model.load_adapter(str(path), adapter_name=name, is_trainable=False)
-                model.set_adapter(name)
-                model.base_model.enable_adapter_layers()
-                for old in [a for a in model.peft_config if a != name]:
-                    if old == previous or old.startswith(("v", "adapter-")):
-                        model.delete_adapter(old)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            self.engine.set_adapter(path)
+        except GenerationError:
+            raise
+        except (OSError, ValueError) as exc:   # e.g. the GGUF export could not be written
             raise GenerationError(f"Could not load the adapter in {path}: {exc}") from exc
-        model.eval()
-        self.adapter_version = version
+        self.adapter_version = version if path is not None else None
         self.adapter_path = path
+
+    def sampling(self, settings: GenerationSettings, *, max_new_tokens: int | None = None,
+                 temperature: float | None = None) -> SamplingSettings:
+        """The engine's sampling defaults (the model's own, e.g. Qwen's repetition penalty), with the
+        user's temperature and reply length."""
+        defaults = getattr(self.engine, "sampling_defaults", None) or SamplingSettings()
+        return replace(defaults, max_new_tokens=max_new_tokens or settings.max_new_tokens,
+                       temperature=settings.temperature if temperature is None else temperature)
+
+    def complete(self, messages: Sequence[dict[str, str]], settings: GenerationSettings, *,
+                 max_new_tokens: int | None = None, temperature: float | None = None,
+                 stop: threading.Event | None = None) -> str:
+        """The whole reply to `messages` as one text (practice items, verdicts, comparisons, programs):
+        the chat template and stop tokens are the chat's, nothing streams."""
+        generation = self.engine.stream(list(messages), self.sampling(settings, max_new_tokens=max_new_tokens,
+                                                                      temperature=temperature), stop)
+        return "".join(generation).strip()
 
     def reply(self, request: TutorRequest, settings: GenerationSettings, *,
               on_text: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> TutorReply:
@@ -170,66 +158,24 @@ class Tutor:
         if request.mode not in MODES:
             raise ValueError(f"Unknown mode {request.mode!r}: expected one of {', '.join(MODES)}.")
         started = time.perf_counter()
-        loaded = self.loaded
-        built = build_prompt(request, loaded.tokenizer, context_window=loaded.context_window,
+        engine = self.engine
+        built = build_prompt(request, PromptTokenizer(engine), context_window=engine.context_window,
                              max_new_tokens=settings.max_new_tokens)
-        prompt_ids = render_chat(loaded.tokenizer, built.messages)
-        max_new_tokens = max(1, min(settings.max_new_tokens, loaded.context_window - len(prompt_ids)))
-
+        prompt_ids = engine.render(built.messages)
+        max_new_tokens = max(1, min(settings.max_new_tokens, engine.context_window - len(prompt_ids)))
         stop = stop or threading.Event()
         visible = _VisibleText(hide_answer_key=request.mode == "practice", emit=on_text)
-        first_token_at: list[float] = []
-
-        def on_first_token() -> None:
-            if not first_token_at:
-                first_token_at.append(time.perf_counter())
-
-        streamer = _CallbackStreamer(loaded.tokenizer, visible.feed, on_first_token)
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=loaded.model.device)
-        try:
-            with torch.inference_mode():
-                output = loaded.model.generate(
-                    input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                    generation_config=self._generation_config(settings, max_new_tokens),
-                    streamer=streamer, stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]),
-                )
-        except torch.OutOfMemoryError as exc:
-            raise GenerationError("The model ran out of memory. Lower 'max new tokens', shorten the "
-                                  "conversation, or use a smaller model / the CPU.") from exc
-        except RuntimeError as exc:
-            raise GenerationError(f"Generation failed: {exc}") from exc
-        finished = time.perf_counter()
+        generation = engine.stream(prompt_ids, self.sampling(settings, max_new_tokens=max_new_tokens), stop)
+        for piece in generation:
+            visible.feed(piece)
         visible.finish()
-
-        n_tokens = int(output.shape[-1] - input_ids.shape[-1])
-        first = first_token_at[0] if first_token_at else finished
-        decode_s = finished - first
+        generation.started_at = started   # TTFT as the student waits for it: prompt building included
         text, answer_key = visible.shown, None
         if request.mode == "practice":
             _, answer_key = split_answer_key(visible.raw)
         return TutorReply(
-            text=text, answer_key=answer_key, stopped=stop.is_set(), notice=built.notice, n_tokens=n_tokens,
-            ttft_s=first - started, tokens_per_s=(n_tokens - 1) / decode_s if n_tokens > 1 and decode_s > 0 else 0.0,
+            text=text, answer_key=answer_key, stopped=stop.is_set(), notice=built.notice,
+            n_tokens=len(generation.token_ids), ttft_s=generation.ttft_s, tokens_per_s=generation.tokens_per_s,
             model_id=self.model_id, adapter_version=self.adapter_version,
             messages=tuple(dict(m) for m in built.messages),
         )
-
-    def _generation_config(self, settings: GenerationSettings, max_new_tokens: int):
-        config = copy.deepcopy(self.loaded.model.generation_config)
-        config.max_new_tokens = max_new_tokens
-        config.max_length = None
-        config.min_new_tokens = None
-        config.eos_token_id = self._stop_ids or config.eos_token_id
-        config.pad_token_id = self.loaded.tokenizer.pad_token_id
-        if settings.temperature > 0:
-            config.do_sample = True
-            config.temperature = settings.temperature
-        else:
-            # Greedy. The sampling knobs the model ships with get their neutral values, not None:
-            # generate() refills None from the model's defaults and then warns they are unused.
-            config.do_sample = False
-            config.temperature = 1.0
-            config.top_p = 1.0
-            config.top_k = 50
-            config.min_p = None
-        return config

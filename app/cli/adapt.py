@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import EXIT_ERROR, run_command, run_guarded, say, sign_in_teacher
+from app.cli.common import EXIT_ERROR, ctrl_c_sets, run_command, run_guarded, say, sign_in_teacher
 from storage import Database, resolve_data_dir
 from storage import adapters
 
@@ -194,10 +196,8 @@ def _compare_guarded(db: Database, args: argparse.Namespace) -> int:
 def _compare(db: Database, args: argparse.Namespace) -> int:
     from learner.adapt.compare import compare, prompts_for, prompts_from_file
     from learner.adapt.registry import AdapterRegistry
-    from learner.loading import load_model
+    from app.cli.chat import load_tutor
     from learner.settings import load_generation_settings
-    from learner.sources import prepare_model
-    from learner.tutor import Tutor
 
     data_dir = resolve_data_dir(args.data_dir).ensure()
     registry = AdapterRegistry(data_dir, db)
@@ -207,16 +207,21 @@ def _compare(db: Database, args: argparse.Namespace) -> int:
         say("Nothing to compare on: this version has no held-out examples and there are no must-pass prompts. "
              "Give prompts with --prompts FILE.")
         return EXIT_ERROR
-    prepared = prepare_model(args.model or load_generation_settings(db)[0].model_spec, data_dir)
-    if mismatch := adapters.get_adapter(db, args.version).mismatch(prepared.model_id):
+    settings = load_generation_settings(db)[0]
+    if args.model:
+        settings = replace(settings, model_spec=args.model)
+    stop = threading.Event()
+    with ctrl_c_sets(stop):
+        tutor = load_tutor(settings, data_dir, stop)
+    if mismatch := adapters.get_adapter(db, args.version).mismatch(tutor.model_id):
+        tutor.engine.unload()
         say(f"{mismatch} Compare it with --model set to that model.")
         return EXIT_ERROR
     active = adapters.active_adapter(db)
     left = (registry.path_of(active.version), active.version) if active is not None \
-        and active.version != args.version and not active.mismatch(prepared.model_id) else (None, None)
-    say(f"Loading the model; comparing {'v' + str(left[1]) if left[1] else 'the base model'} with "
-         f"v{args.version} on {len(prompts)} prompts…")
-    tutor = Tutor(load_model(prepared))
+        and active.version != args.version and not active.mismatch(tutor.model_id) else (None, None)
+    say(f"Comparing {'v' + str(left[1]) if left[1] else 'the base model'} with "
+        f"v{args.version} on {len(prompts)} prompts ({tutor.engine_name})…")
     results = compare(tutor, prompts, left=left, right=right, max_new_tokens=args.max_new_tokens,
                       on_answer=lambda done, total: say(f"  {done}/{total}"))
     if args.json:

@@ -16,7 +16,7 @@ from learner.adapt.choice import AdapterChoice, choose_adapter, parse_adapter_op
 from learner.errors import PreparationCancelled
 from learner.prompts import MODES
 from learner.types import SafeguardingFlag
-from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, GenerationSettings, saved_generation_settings
+from learner.settings import DEVICES, DTYPE_ALIASES, DTYPES, ENGINES, GenerationSettings, saved_generation_settings
 from learner.sources import PrepareProgress
 from storage import Database, DataDir, resolve_data_dir
 
@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--device", choices=DEVICES, help="where the model runs (default: Settings, else auto)")
     ask.add_argument("--dtype", choices=DTYPES + tuple(DTYPE_ALIASES),
                      help="number format (default: Settings, else auto = bfloat16 on CPU, the fastest here)")
+    ask.add_argument("--engine", choices=ENGINES,
+                     help="what serves the reply: llama.cpp on the GGUF file (fast), transformers, or auto "
+                          "(default: Settings, else auto = llama.cpp where it is installed)")
     ask.set_defaults(func=run_ask)
 
     prepare = subparsers.add_parser(
@@ -88,7 +91,7 @@ def _settings_from(args: argparse.Namespace, data_dir: DataDir) -> GenerationSet
     """Command-line options beat the saved Settings, which beat the defaults."""
     chosen = {"model_spec": args.model, "device": getattr(args, "device", None),
               "dtype": getattr(args, "dtype", None), "max_new_tokens": getattr(args, "max_new_tokens", None),
-              "temperature": getattr(args, "temperature", None)}
+              "temperature": getattr(args, "temperature", None), "engine": getattr(args, "engine", None)}
     return GenerationSettings(**{**_saved_settings(data_dir).to_dict(),
                                  **{k: v for k, v in chosen.items() if v is not None}})
 
@@ -120,8 +123,9 @@ class _ProgressBar:
 
 
 def prepare_with_progress(spec: str, data_dir: DataDir, cancel: threading.Event):
-    """(PreparedModel, whether slow preparation ran): `spec` prepared, with a progress bar on stderr
-    when it needs the slow work; `cancel` set (Ctrl+C) stops it with PreparationCancelled."""
+    """(PreparedModel, whether slow preparation ran): `spec` prepared for training and the
+    transformers engine, with a progress bar on stderr when it needs the slow work; `cancel` set
+    (Ctrl+C) stops it with PreparationCancelled."""
     from learner.sources import needs_preparation, prepare_model
 
     if not needs_preparation(spec, data_dir):
@@ -130,6 +134,29 @@ def prepare_with_progress(spec: str, data_dir: DataDir, cancel: threading.Event)
     with _ProgressBar() as bar:
         prepared = prepare_model(spec, data_dir, on_progress=bar.update, cancel=cancel)
     return prepared, True
+
+
+def load_tutor(settings: GenerationSettings, data_dir: DataDir, stop: threading.Event):
+    """The tutor on the engine that serves `settings` best here (learner.engine.select), with a
+    progress bar on stderr when loading first does slow work, and the fallback's notice said once."""
+    from learner.engine.select import load_engine, needs_preparation, uses_llama_cpp
+    from learner.tutor import Tutor
+
+    if not uses_llama_cpp(settings):
+        quiet_transformers()
+    if needs_preparation(settings, data_dir):
+        say("Preparing the model once (later starts load it in seconds). Ctrl+C cancels.")
+        with _ProgressBar() as bar:
+            loaded = load_engine(settings, data_dir, on_progress=bar.update, cancel=stop)
+    else:
+        say("Loading the model…")
+        loaded = load_engine(settings, data_dir, cancel=stop)
+    if stop.is_set():
+        loaded.engine.unload()
+        raise PreparationCancelled("Cancelled before the model was loaded.")
+    if loaded.notice:
+        say(f"({loaded.notice})")
+    return Tutor(loaded.engine, notice=loaded.notice)
 
 
 @run_guarded
@@ -155,28 +182,20 @@ def run_ask(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir).ensure()
     Database(data_dir.db_path).close()   # a damaged database: one line now, not after loading the model
     settings = _settings_from(args, data_dir)
-    quiet_transformers()
     from learner.grounded import reply_grounded
     from learner.safeguarding import safe_reply
-    from learner.loading import load_model
-    from learner.tutor import Tutor
     from learner.types import TutorRequest
 
     stop = threading.Event()
     with ctrl_c_sets(stop):
-        prepared, _ = prepare_with_progress(settings.model_spec, data_dir, stop)
-        if stop.is_set():
-            raise PreparationCancelled("Cancelled before the model was loaded.")
-        say(f"Loading {prepared.model_id}…")
-        loaded = load_model(prepared, device=settings.device, dtype=settings.dtype)
-        if stop.is_set():
-            raise PreparationCancelled("Cancelled before the answer started.")
-        tutor = Tutor(loaded)
-        adapter = _choose_adapter(data_dir, args.adapter, loaded.model_id)
+        tutor = load_tutor(settings, data_dir, stop)
+        adapter = _choose_adapter(data_dir, args.adapter, tutor.model_id)
         if adapter.path is not None:
             tutor.set_adapter(adapter.path, adapter.version)
-        say(f"[{loaded.model_id} · {loaded.device} · {loaded.dtype} · {args.mode} · "
-                f"{'adapter v' + str(tutor.adapter_version) if tutor.adapter_version else 'no adapter'}]")
+        if stop.is_set():
+            raise PreparationCancelled("Cancelled before the answer started.")
+        say(f"[{tutor.model_id} · {tutor.engine_name} · {args.mode} · "
+            f"{'adapter v' + str(tutor.adapter_version) if tutor.adapter_version else 'no adapter'}]")
         request = TutorRequest(user_text=text, mode=args.mode, grade=args.grade, topic=args.topic)
         streamed: list[str] = []
         # The safeguarding screen first: a flagged message gets the help text and an alert for teachers.

@@ -14,9 +14,8 @@ import json
 import random
 import threading
 
-from app.cli.chat import add_model_options, prepare_with_progress, quiet_transformers
+from app.cli.chat import add_model_options, load_tutor
 from app.cli.common import ctrl_c_sets, run_guarded, say
-from learner.errors import PreparationCancelled
 from learner.settings import GenerationSettings, load_generation_settings
 from storage import DataDir, Database, resolve_data_dir, users
 from storage.users import User
@@ -49,16 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def make_generator(settings: GenerationSettings, data_dir: DataDir, stop: threading.Event):
     """The real model behind learner.practice's TextGenerator interface (tests replace this)."""
-    from learner.loading import load_model
     from learner.practice import ModelTextGenerator
 
-    quiet_transformers()
-    prepared, _ = prepare_with_progress(settings.model_spec, data_dir, stop)
-    if stop.is_set():
-        raise PreparationCancelled("Cancelled before the model was loaded.")
-    say(f"Loading {prepared.model_id}…")
-    loaded = load_model(prepared, device=settings.device, dtype=settings.dtype)
-    return ModelTextGenerator(loaded, stop=stop)
+    return ModelTextGenerator(load_tutor(settings, data_dir, stop), stop=stop)
 
 
 def _settings(db: Database, model: str | None) -> GenerationSettings:

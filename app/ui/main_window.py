@@ -287,7 +287,10 @@ class MainWindow(QMainWindow):
     def _on_model_state(self, state: str) -> None:
         if state == READY:
             self.composer.set_model_state(ready=True)
-            self.model_label.setText(f"Model: {self.model.model_id}")
+            self.model_label.setText(f"Model: {self.model.model_id} · {self.model.engine_name}")
+            if self.model.engine_notice:
+                self.model_label.setToolTip(self.model.engine_notice)
+                self.statusBar().showMessage(self.model.engine_notice)
         elif state == LOADING:
             self.composer.set_model_state(loading=True)
             self.model_label.setText("Model: loading…")

@@ -55,6 +55,7 @@ class ModelWorker(QObject):
     model thread; its slots are only ever invoked through queued signals."""
 
     progress = Signal(object)          # learner.sources.PrepareProgress
+    engine_loaded = Signal(str, str)   # the engine's name ("llama.cpp"), a notice ("" for none); before ready
     ready = Signal(str)                # model_id of the model now answering
     load_failed = Signal(str)          # the learner's message, which says what to do
     load_cancelled = Signal()          # the user pressed Cancel while the model was being prepared
@@ -72,19 +73,19 @@ class ModelWorker(QObject):
     @Slot(object, object)
     def load(self, settings: GenerationSettings, cancel: threading.Event) -> None:
         # Drop the old model first: holding two models at once can double the memory we need.
-        self._tutor = None
+        if self._tutor is not None:
+            self._tutor.engine.unload()
+            self._tutor = None
         try:
+            from learner.engine.select import load_engine
             from learner.errors import LearnerError, PreparationCancelled
-            from learner.loading import load_model
-            from learner.sources import prepare_model
             from learner.tutor import Tutor
 
-            prepared = prepare_model(settings.model_spec, self._data_dir,
-                                     on_progress=self.progress.emit, cancel=cancel)
+            loaded = load_engine(settings, self._data_dir, on_progress=self.progress.emit, cancel=cancel)
             if cancel.is_set():
+                loaded.engine.unload()
                 raise PreparationCancelled("Cancelled before loading.")
-            loaded = load_model(prepared, device=settings.device, dtype=settings.dtype)
-            self._tutor = Tutor(loaded)
+            self._tutor = Tutor(loaded.engine, notice=loaded.notice)
         except PreparationCancelled:
             self.load_cancelled.emit()
         except LearnerError as exc:
@@ -94,6 +95,7 @@ class ModelWorker(QObject):
             self.load_failed.emit(f"The model could not be loaded ({type(exc).__name__}: {exc}). "
                                   "Check the model source in Settings, or see the log in the data folder.")
         else:
+            self.engine_loaded.emit(self._tutor.engine_name, self._tutor.notice or "")
             self.ready.emit(self._tutor.model_id)
 
     @Slot(int, object, object, object)
@@ -158,6 +160,7 @@ class ModelHost(QObject):
         self._load_requested.connect(self.worker.load)
         self._generate_requested.connect(self.worker.generate)
         self._job_requested.connect(self.worker.run_job)
+        self.worker.engine_loaded.connect(self._on_engine_loaded)
         self.worker.ready.connect(self._on_ready)
         self.worker.load_failed.connect(self._on_load_failed)
         self.worker.load_cancelled.connect(self._on_load_cancelled)
@@ -172,6 +175,8 @@ class ModelHost(QObject):
         self._loads_pending = 0
         self.state = IDLE
         self.model_id: str | None = None
+        self.engine_name: str | None = None   # "llama.cpp" | "transformers", once loaded
+        self.engine_notice: str | None = None  # why replies run on the slower engine, and the fix
         self.adapter_version: int | None = None
         self.last_error: str | None = None
         # Features may adjust a chat request before it is queued (practice marks one whose reply must
@@ -280,6 +285,11 @@ class ModelHost(QObject):
         """True when this answer belongs to the newest load (older ones were superseded)."""
         self._loads_pending -= 1
         return self._loads_pending == 0
+
+    @Slot(str, str)
+    def _on_engine_loaded(self, name: str, notice: str) -> None:
+        if self._loads_pending == 1:   # the newest load; _on_ready follows
+            self.engine_name, self.engine_notice = name, notice or None
 
     @Slot(str)
     def _on_ready(self, model_id: str) -> None:

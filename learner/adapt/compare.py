@@ -88,22 +88,18 @@ def prompts_from_file(path: Path) -> list[ComparePrompt]:
     return prompts
 
 
-def generate_reply(loaded: Any, messages: Sequence[dict[str, str]], *, max_new_tokens: int,
+def generate_reply(tutor: Any, messages: Sequence[dict[str, str]], *, max_new_tokens: int,
                    stop: threading.Event | None = None) -> str:
-    """Greedy, with the tutor's stop tokens (through Tutor, so adapters and trimming behave the same)."""
-    import torch
+    """Greedy, through the tutor's engine with its stop tokens, so adapters behave as in the chat. The
+    oldest part of a prompt too long for the context window is dropped."""
+    from learner.settings import GenerationSettings
 
-    from learner.loading import stop_token_ids
-    from learner.prompts import render_chat
-
-    ids = render_chat(loaded.tokenizer, [dict(m) for m in messages])
-    ids = ids[-(loaded.context_window - max_new_tokens):]
-    input_ids = torch.tensor([ids], dtype=torch.long, device=loaded.model.device)
-    with torch.inference_mode():
-        out = loaded.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                    max_new_tokens=max_new_tokens, do_sample=False,
-                                    eos_token_id=stop_token_ids(loaded), pad_token_id=loaded.tokenizer.pad_token_id)
-    return loaded.tokenizer.decode(out[0, input_ids.shape[1]:], skip_special_tokens=True).strip()
+    engine = tutor.engine
+    ids = engine.render([dict(m) for m in messages])
+    ids = ids[-(engine.context_window - max_new_tokens):]
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
+    generation = engine.stream(ids, tutor.sampling(settings), stop)
+    return "".join(generation).strip()
 
 
 def compare(tutor: Any, prompts: Sequence[ComparePrompt], *, left: tuple[Path | None, int | None],
@@ -121,7 +117,7 @@ def compare(tutor: Any, prompts: Sequence[ComparePrompt], *, left: tuple[Path | 
             for prompt in prompts:
                 if cancel is not None and cancel.is_set():
                     return []
-                out.append(generate_reply(tutor.loaded, prompt.messages, max_new_tokens=max_new_tokens))
+                out.append(generate_reply(tutor, prompt.messages, max_new_tokens=max_new_tokens, stop=cancel))
                 if on_answer is not None:
                     on_answer(len(lefts) + len(rights), total)
     finally:

@@ -102,3 +102,16 @@ def gguf_for_spec(spec: str, data_dir: DataDir, *, on_progress: ProgressCallback
         path = path.resolve()
         return GgufModel(model_id=f"{path.stem} (GGUF→{CACHE_DTYPE})", path=path, sha256=None)
     return None
+
+
+def is_gguf_spec(spec: str) -> bool:
+    """Whether `spec` names a GGUF model (the embedded default, or a .gguf file that exists)."""
+    spec = (spec or "").strip()
+    path = Path(spec).expanduser()
+    return spec == DEFAULT_SPEC or (path.suffix.lower() == ".gguf" and path.is_file())
+
+
+def gguf_needs_assembly(spec: str, data_dir: DataDir) -> bool:
+    """True when `gguf_for_spec` would assemble the embedded model first (a user's file is used in place)."""
+    return (spec or "").strip() == DEFAULT_SPEC \
+        and embedded_gguf_problem(data_dir.models_dir / EMBEDDED_MODEL.gguf_name) is not None

@@ -17,6 +17,7 @@ where the package failed to build; `available()` says whether it can run.
 """
 from __future__ import annotations
 
+import atexit
 import codecs
 import ctypes
 import logging
@@ -74,6 +75,7 @@ def _install_log_callback(llama_cpp: Any) -> None:
         _log.log(_log_state["level"], "%s", message)
 
     _log_state["callback"] = forward   # ctypes callbacks must outlive every call into the library
+    atexit.register(_close_null_files)
     llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
 
 
@@ -95,6 +97,16 @@ def _import_llama_cpp() -> Any:
             os.environ.pop("OMP_WAIT_POLICY", None)
     _install_log_callback(llama_cpp)
     return llama_cpp
+
+
+def _close_null_files() -> None:
+    """llama_cpp opens two /dev/null handles at import and never closes them; at exit they would
+    be reported as unclosed files (an error where warnings are errors)."""
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None and not handle.closed:
+            handle.close()
 
 
 def available() -> str | None:
@@ -119,8 +131,11 @@ def default_threads() -> int:
 class LlamaCppEngine:
     name = "llama.cpp"
 
-    def __init__(self, llama: Any, *, model_id: str, gguf_path: Path, context_window: int) -> None:
+    def __init__(self, llama: Any, *, model_id: str, gguf_path: Path, context_window: int,
+                 sampling_defaults: SamplingSettings | None = None) -> None:
         self._llama_cpp = _import_llama_cpp()
+        # The GGUF carries no generation config; the caller knows the model's published one.
+        self.sampling_defaults = sampling_defaults or SamplingSettings()
         self._llm = llama
         self.model_id = model_id
         self.gguf_path = gguf_path
@@ -136,21 +151,24 @@ class LlamaCppEngine:
 
     @classmethod
     def load(cls, gguf_path: Path, *, model_id: str, context_window: int = DEFAULT_MAX_CONTEXT,
-             n_threads: int | None = None) -> LlamaCppEngine:
+             n_threads: int | None = None, sampling_defaults: SamplingSettings | None = None) -> LlamaCppEngine:
         llama_cpp = _import_llama_cpp()
         gguf_path = Path(gguf_path)
         if not gguf_path.is_file():
             raise ModelSourceError(f"The model file {gguf_path} does not exist.")
         threads = n_threads or default_threads()
         try:
+            # n_gpu_layers=-1: every layer on the GPU where the build has one (CUDA, Metal); a CPU
+            # build ignores it.
             llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=context_window, n_batch=PREFILL_BATCH,
                                   n_ubatch=PREFILL_BATCH, n_threads=threads, n_threads_batch=threads,
-                                  verbose=False)
+                                  n_gpu_layers=-1, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelSourceError(f"llama.cpp could not load {gguf_path.name}: {exc}") from exc
         trained = int(llama_cpp.llama_model_n_ctx_train(llm.model)) or context_window
         window = min(context_window, trained, llm.n_ctx())
-        return cls(llm, model_id=model_id, gguf_path=gguf_path, context_window=window)
+        return cls(llm, model_id=model_id, gguf_path=gguf_path, context_window=window,
+                   sampling_defaults=sampling_defaults)
 
     # -- tokens ---------------------------------------------------------------------------------
 

@@ -80,6 +80,14 @@ class TransformersEngine:
     def adapter(self) -> Path | None:
         return self._adapter_path
 
+    @property
+    def sampling_defaults(self) -> SamplingSettings:
+        """The model's own generation config (Qwen ships top-p 0.8, top-k 20, repetition penalty 1.1)."""
+        config = self.loaded.model.generation_config
+        return SamplingSettings(temperature=float(config.temperature or 0.0) if config.do_sample else 0.0,
+                                top_p=float(config.top_p or 1.0), top_k=int(config.top_k or 0),
+                                repetition_penalty=float(config.repetition_penalty or 1.0))
+
     def render(self, messages: Sequence[Message]) -> list[int]:
         return render_chat(self.loaded.tokenizer, list(messages))
 

@@ -4,7 +4,6 @@ loaded on it in float32 so their greedy tokens can be compared exactly."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,18 +30,6 @@ def make_lora(model_dir: Path, out: Path, *, seed: int, rank: int = 4, alpha: in
                 parameter.normal_(0.0, scale)
     peft_model.save_pretrained(out)
     return out
-
-
-@pytest.fixture(scope="session", autouse=True)
-def close_llama_cpp_null_files():
-    """llama_cpp opens two /dev/null handles at import and never closes them; with warnings as errors
-    their ResourceWarning would be printed at interpreter exit as 'Exception ignored'."""
-    yield
-    utils = sys.modules.get("llama_cpp._utils")
-    for name in ("outnull_file", "errnull_file"):
-        handle = getattr(utils, name, None)
-        if handle is not None:
-            handle.close()
 
 
 @pytest.fixture(scope="session")
