@@ -3,16 +3,19 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The llama.cpp serving engine is built for this machine by scripts/install-serving-engine.sh (once;
+# CMAKE_ARGS="-DGGML_CUDA=on" for NVIDIA GPUs; TUTORLOOP_SERVING=transformers skips it).
 # Override for a CUDA machine, e.g. make run TORCH_INDEX="--extra-index-url <the CUDA wheel index for torch 2.13>"
 TORCH_INDEX ?=
 
 .PHONY: run test test-fast lint bench lock clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock scripts/install-serving-engine.sh
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) -r requirements.lock
+	sh scripts/install-serving-engine.sh $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -30,7 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/generate.py
 
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' > requirements.lock.new && mv requirements.lock.new requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' \
+		| grep -Eiv '^llama[-_]cpp[-_]python==' > requirements.lock.new && mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info
