@@ -115,3 +115,21 @@ def gguf_needs_assembly(spec: str, data_dir: DataDir) -> bool:
     """True when `gguf_for_spec` would assemble the embedded model first (a user's file is used in place)."""
     return (spec or "").strip() == DEFAULT_SPEC \
         and embedded_gguf_problem(data_dir.models_dir / EMBEDDED_MODEL.gguf_name) is not None
+
+
+def export_for_serving(adapter_dir: Path, spec: str, data_dir: DataDir):
+    """Write the GGUF form of a freshly trained adapter beside its PEFT files, when `spec` is served
+    from a GGUF file, so the version's manifest (hashed at registration) covers it and the chat
+    swaps it in without exporting. None when the model has no GGUF or the export failed (logged:
+    the llama.cpp engine exports on first use instead)."""
+    import logging
+
+    from learner.engine.lora_gguf import LoraExportError, ensure_lora_gguf
+
+    try:
+        gguf = gguf_for_spec(spec, data_dir)
+        return ensure_lora_gguf(adapter_dir, gguf.path) if gguf is not None else None
+    except (LoraExportError, ModelSourceError, OSError, ValueError) as exc:
+        logging.getLogger(__name__).warning("the adapter's GGUF form was not written (%s); the llama.cpp engine "
+                                            "will export it on first use", exc)
+        return None
