@@ -36,7 +36,7 @@ from app.ui.features import Feature, FeatureFactory, MenuName
 from app.ui.teacher_login import TeacherSignIn
 from app.ui.worker import FAILED, IDLE, LOADING, READY, ModelHost
 from learner.settings import GenerationSettings, load_generation_settings, save_generation_settings
-from learner.sources import needs_preparation
+from learner.engine.select import needs_preparation
 from storage import NotFoundError, StorageError, chat, review, safeguarding
 from storage.chat import Message, Session
 
@@ -276,7 +276,7 @@ class MainWindow(QMainWindow):
 
     def _load_model(self, settings: GenerationSettings) -> None:
         try:
-            slow = needs_preparation(settings.model_spec, self.ctx.data_dir)
+            slow = needs_preparation(settings, self.ctx.data_dir)
         except Exception:  # an unusable spec: let the worker's load report it with the learner's message
             slow = False
         self.model.load(settings)
