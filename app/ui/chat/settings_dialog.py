@@ -7,6 +7,7 @@ parameters take effect with the next message.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -22,6 +23,20 @@ SOURCE_DEFAULT, SOURCE_FOLDER, SOURCE_GGUF = 0, 1, 2
 
 DTYPE_LABELS = {"auto": "Automatic (fastest for the device)", "bfloat16": "Compact (16-bit)",
                 "float16": "Compact, for older GPUs (16-bit)", "float32": "Exact (32-bit, slower)"}
+
+
+ENGINE_LABELS = {"auto": "Automatic (llama.cpp for GGUF models where it is installed)",
+                 "llama.cpp": "llama.cpp (fast; the embedded model or a .gguf file)",
+                 "transformers": "transformers (slower; any model, GPUs through PyTorch)"}
+
+
+def engine_status() -> str:
+    """One line for the engine choice's tooltip: whether llama.cpp can run here, and the fix if not."""
+    from learner.engine.llama_cpp_engine import available
+
+    problem = available()
+    return "llama.cpp is installed: GGUF models are served directly, about 3× faster than transformers." \
+        if problem is None else problem
 
 
 def available_devices() -> tuple[str, ...]:
@@ -42,7 +57,7 @@ def available_devices() -> tuple[str, ...]:
 
 def needs_reload(old: GenerationSettings, new: GenerationSettings) -> bool:
     """A different model or device means loading again; the rest applies to the next message."""
-    return (old.model_spec, old.device, old.dtype) != (new.model_spec, new.device, new.dtype)
+    return (old.model_spec, old.device, old.dtype, old.engine) != (new.model_spec, new.device, new.dtype, new.engine)
 
 
 class SettingsDialog(QDialog):
@@ -94,6 +109,11 @@ class SettingsDialog(QDialog):
         self.temperature_spin.setSingleStep(0.1)
         self.temperature_spin.setDecimals(2)
         self.temperature_spin.setToolTip("0 always picks the most likely word; higher values vary more.")
+        self.engine_combo = QComboBox()
+        for engine, label in ENGINE_LABELS.items():
+            self.engine_combo.addItem(label, engine)
+        self.engine_combo.setToolTip(engine_status())
+        form.addRow("Replies served by:", self.engine_combo)
         form.addRow("Device:", self.device_combo)
         form.addRow("Number format:", self.dtype_combo)
         form.addRow("Longest reply:", self.max_tokens_spin)
@@ -127,6 +147,8 @@ class SettingsDialog(QDialog):
             self.device_combo.addItem(settings.device)
         self.device_combo.setCurrentText(settings.device)
         self.dtype_combo.setCurrentIndex(max(0, self.dtype_combo.findData(settings.dtype)))
+        self.engine_combo.setCurrentIndex(max(0, self.engine_combo.findData(settings.engine)))
+        self._shown = settings
         self.max_tokens_spin.setValue(settings.max_new_tokens)
         self.temperature_spin.setValue(settings.temperature)
         self._update_path_row()
@@ -163,8 +185,10 @@ class SettingsDialog(QDialog):
                 raise ValueError(f"There is no folder at {path}. Choose a folder that holds config.json "
                                  "and the model's .safetensors files.")
             spec = str(path)
-        return GenerationSettings(
-            model_spec=spec, device=self.device_combo.currentText(), dtype=self.dtype_combo.currentData(),
+        # replace(): settings this dialog does not show (word_problem_programs) are kept as they were.
+        return replace(
+            self._shown, model_spec=spec, device=self.device_combo.currentText(),
+            dtype=self.dtype_combo.currentData(), engine=self.engine_combo.currentData(),
             max_new_tokens=self.max_tokens_spin.value(), temperature=round(self.temperature_spin.value(), 2),
         )
 

@@ -216,3 +216,16 @@ def test_practice_reply_hides_its_answer_key_until_revealed(qtbot, ctx, open_win
     assert "7/8" not in widget.body.toPlainText()
     qtbot.mouseClick(widget.reveal_button, Qt.MouseButton.LeftButton)
     assert widget.answer_key_view.isVisible() and "7/8" in widget.answer_key_view.toPlainText()
+
+
+def test_settings_choose_the_engine_and_keep_what_they_do_not_show(qtbot) -> None:
+    from app.ui.chat.settings_dialog import needs_reload
+
+    original = GenerationSettings(model_spec="default", word_problem_programs=3)
+    dialog = SettingsDialog(original)
+    qtbot.addWidget(dialog)
+    assert dialog.engine_combo.currentData() == "auto" and dialog.engine_combo.toolTip()
+    dialog.engine_combo.setCurrentIndex(dialog.engine_combo.findData("transformers"))
+    chosen = dialog.chosen_settings()
+    assert (chosen.engine, chosen.word_problem_programs) == ("transformers", 3)
+    assert needs_reload(original, chosen)   # another engine means loading the model again
