@@ -1,0 +1,67 @@
+"""The gate measures what students get: the candidate's generated answers (must-pass prompts,
+held-out bleeding) come from the serving engine students chat with, not from the training copy.
+
+Where the chat runs on llama.cpp (a GGUF model and llama-cpp-python installed), the candidate is
+saved to a scratch folder, exported to a GGUF LoRA and applied to the quantised base, exactly as the
+chat would apply it after promotion. Elsewhere the training model answers, as the chat's
+transformers engine would. Losses (held-out, replay) stay on the training model: they need its
+gradients' precision, not its sampling.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from learner.adapt.recipe import Recipe
+from storage import DataDir
+
+if TYPE_CHECKING:
+    from learner.tutor import Tutor
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def candidate_on_serving_engine(model: Any, recipe: Recipe, spec: str, data_dir: DataDir, *,
+                                adapter_name: str = "default") -> Iterator[Tutor | None]:
+    """A Tutor on llama.cpp with the candidate adapter (the PEFT adapter `adapter_name` of `model`)
+    applied, or None where the chat would not run on llama.cpp (then the training model answers)."""
+    from learner.engine import llama_cpp_engine
+    from learner.engine.gguf_source import gguf_for_spec
+    from learner.engine.select import EMBEDDED_SAMPLING
+    from learner.sources import DEFAULT_SPEC
+    from learner.tutor import Tutor
+
+    if llama_cpp_engine.available() is not None:
+        yield None
+        return
+    gguf = gguf_for_spec(spec, data_dir)
+    if gguf is None:
+        yield None
+        return
+    from learner.adapt.train import save_adapter
+
+    with tempfile.TemporaryDirectory(prefix=".gate-", dir=data_dir.root) as scratch:
+        save_adapter(model, Path(scratch), recipe, adapter_name=adapter_name)
+        engine = llama_cpp_engine.LlamaCppEngine.load(
+            gguf.path, model_id=gguf.model_id,
+            sampling_defaults=EMBEDDED_SAMPLING if spec == DEFAULT_SPEC else None)
+        try:
+            tutor = Tutor(engine)
+            tutor.set_adapter(Path(scratch), None)
+            log.info("the gate's answers come from llama.cpp (%s) with the candidate applied", gguf.path.name)
+            yield tutor
+        finally:
+            engine.unload()
+
+
+def greedy_answers(tutor: Tutor, prompts: Sequence[Sequence[int]], *, max_new_tokens: int) -> list[str]:
+    """Greedy completions of token-id prompts (rendered by the training tokenizer: the same vocabulary)."""
+    from learner.settings import GenerationSettings
+
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
+    return ["".join(tutor.engine.stream(list(ids), tutor.sampling(settings))).strip() for ids in prompts]

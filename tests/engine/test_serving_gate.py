@@ -1,0 +1,49 @@
+"""The gate answers on the engine students use: llama.cpp with the candidate exported and applied
+to the GGUF base, or the training model where the chat would run on transformers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from learner.adapt.recipe import Recipe
+from learner.adapt.serving_gate import candidate_on_serving_engine, greedy_answers
+from storage import DataDir
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the transformers fallback)")
+
+
+@pytest.fixture
+def candidate(tiny_model_dir: Path, tiny_lora: Path):
+    """The training model with a (non-zero) candidate adapter active, as a round has it."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    return PeftModel.from_pretrained(base, str(tiny_lora), adapter_name="default", is_trainable=True)
+
+
+def test_a_gguf_model_is_gated_on_llama_cpp_with_the_candidate(candidate, tiny_gguf: Path, data_dir: DataDir,
+                                                                tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": "What is 3/4 + 1/8?"}],
+                                        add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    with candidate_on_serving_engine(candidate, Recipe(), str(tiny_gguf), data_dir) as tutor:
+        assert tutor is not None and tutor.engine.name == "llama.cpp"
+        scratch = tutor.adapter_path
+        assert (scratch / "adapter.gguf").is_file()
+        [with_candidate] = greedy_answers(tutor, [ids], max_new_tokens=12)
+        tutor.set_adapter(None, None)
+        [base] = greedy_answers(tutor, [ids], max_new_tokens=12)
+    assert with_candidate != base, "the candidate's weights must reach the served model"
+    assert not scratch.exists(), "the scratch copy is removed after the gate"
+
+
+def test_a_hugging_face_model_is_gated_on_the_training_model(candidate, tiny_model_dir: Path,
+                                                              data_dir: DataDir) -> None:
+    with candidate_on_serving_engine(candidate, Recipe(), str(tiny_model_dir), data_dir) as tutor:
+        assert tutor is None
+    assert not list(data_dir.root.glob(".gate-*")), "nothing left behind"
