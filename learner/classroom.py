@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from learner.sources import CACHE_DTYPE, DEFAULT_SPEC, EMBEDDED_MODEL, _classify
+from learner.sources import CACHE_DTYPE, EMBEDDED_MODELS, _classify
 
 
 def model_id_for(spec: str) -> str:
     """The `PreparedModel.model_id` that `prepare_model(spec)` gives, without preparing it."""
     kind, value = _classify(spec)
-    if kind == "default" or spec == DEFAULT_SPEC:
-        return EMBEDDED_MODEL.model_id
+    if kind == "embedded":
+        return EMBEDDED_MODELS[value].model_id
     if kind == "folder":
         return Path(value).name
     if kind == "gguf":

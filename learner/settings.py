@@ -23,7 +23,7 @@ STORAGE_KEY = "generation"
 
 @dataclass(frozen=True, kw_only=True)
 class GenerationSettings:
-    model_spec: str = "default"   # "default" | path to HF folder | path to .gguf | hub id
+    model_spec: str = "default"   # "default" | "embedded-1.5b" | path to HF folder | path to .gguf | hub id
     device: str = "auto"          # auto | cpu | cuda | mps
     dtype: str = "auto"           # auto = the faster one for the device (bf16 on CPU: ~1.7x fp32 here)
     engine: str = "auto"          # auto | llama.cpp | transformers: what serves replies (training is transformers)

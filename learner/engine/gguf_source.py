@@ -1,9 +1,11 @@
 """Where the llama.cpp engine finds its GGUF file for a model spec.
 
-- "default": the embedded model, assembled once from its six packages into
+- "default" and "embedded-1.5b" (`learner.sources.EMBEDDED_MODELS`): an embedded model, assembled
+  once from its packages (six for the 0.5B model, 22 for the 1.5B) into
   `<data>/models/<gguf name>` (SHA-256 checked on assembly, as `learner.sources` does), with a small
   manifest beside it; later starts check size and modification time only, so no start hashes
-  500 MB again. No bf16 conversion: that cache is only needed for training.
+  500 MB again. No bf16 conversion: that cache is only needed for training. Each model has its own
+  file name and model id, so switching models never mixes their adapters.
 - a local `.gguf` file: used in place.
 - a Hugging Face folder or hub id: no GGUF (None); those run on the transformers engine.
 
@@ -23,12 +25,13 @@ from pathlib import Path
 from learner.errors import ModelSourceError
 from learner.sources import (
     CACHE_DTYPE,
-    DEFAULT_SPEC,
     EMBEDDED_MODEL,
     EmbeddedModel,
     PrepareReporter,
     ProgressCallback,
     assemble_embedded,
+    check_installed,
+    embedded_model_for,
 )
 from storage import DataDir
 
@@ -68,6 +71,7 @@ def embedded_gguf(data_dir: DataDir, *, on_progress: ProgressCallback | None = N
     final = data_dir.models_dir / model.gguf_name
     if embedded_gguf_problem(final, model) is None:
         return GgufModel(model_id=model.model_id, path=final, sha256=model.sha256)
+    check_installed(model)
     final.parent.mkdir(parents=True, exist_ok=True)
     progress = PrepareReporter(on_progress, cancel)
     partial = final.with_name(f".partial-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -95,8 +99,9 @@ def gguf_for_spec(spec: str, data_dir: DataDir, *, on_progress: ProgressCallback
                   cancel: threading.Event | None = None) -> GgufModel | None:
     """The GGUF file that serves `spec`, or None when the spec is not a GGUF model."""
     spec = (spec or "").strip()
-    if spec == DEFAULT_SPEC:
-        return embedded_gguf(data_dir, on_progress=on_progress, cancel=cancel)
+    embedded = embedded_model_for(spec)
+    if embedded is not None:
+        return embedded_gguf(data_dir, on_progress=on_progress, cancel=cancel, model=embedded)
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".gguf" and path.is_file():
         path = path.resolve()
@@ -105,16 +110,16 @@ def gguf_for_spec(spec: str, data_dir: DataDir, *, on_progress: ProgressCallback
 
 
 def is_gguf_spec(spec: str) -> bool:
-    """Whether `spec` names a GGUF model (the embedded default, or a .gguf file that exists)."""
+    """Whether `spec` names a GGUF model (an embedded model, or a .gguf file that exists)."""
     spec = (spec or "").strip()
     path = Path(spec).expanduser()
-    return spec == DEFAULT_SPEC or (path.suffix.lower() == ".gguf" and path.is_file())
+    return embedded_model_for(spec) is not None or (path.suffix.lower() == ".gguf" and path.is_file())
 
 
 def gguf_needs_assembly(spec: str, data_dir: DataDir) -> bool:
-    """True when `gguf_for_spec` would assemble the embedded model first (a user's file is used in place)."""
-    return (spec or "").strip() == DEFAULT_SPEC \
-        and embedded_gguf_problem(data_dir.models_dir / EMBEDDED_MODEL.gguf_name) is not None
+    """True when `gguf_for_spec` would assemble an embedded model first (a user's file is used in place)."""
+    model = embedded_model_for(spec)
+    return model is not None and embedded_gguf_problem(data_dir.models_dir / model.gguf_name, model) is not None
 
 
 def export_for_serving(adapter_dir: Path, spec: str, data_dir: DataDir):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from learner.engine.base import SamplingSettings, ServingEngine
 from learner.engine.gguf_source import gguf_for_spec
 from learner.settings import GenerationSettings
-from learner.sources import DEFAULT_SPEC, QWEN_GENERATION_DEFAULTS, ProgressCallback
+from learner.sources import QWEN_GENERATION_DEFAULTS, ProgressCallback, embedded_model_for
 from storage import DataDir
 
 # The embedded model's published sampling defaults, which its GGUF does not carry.
@@ -49,7 +49,7 @@ def load_engine(settings: GenerationSettings, data_dir: DataDir, *, on_progress:
         gguf = gguf_for_spec(settings.model_spec, data_dir, on_progress=on_progress, cancel=cancel) \
             if problem is None or settings.engine == "llama.cpp" else None
         if problem is None and gguf is not None:
-            sampling = EMBEDDED_SAMPLING if settings.model_spec == DEFAULT_SPEC else None
+            sampling = EMBEDDED_SAMPLING if embedded_model_for(settings.model_spec) is not None else None
             engine = llama_cpp_engine.LlamaCppEngine.load(gguf.path, model_id=gguf.model_id,
                                                           sampling_defaults=sampling)
             return LoadedEngine(engine=engine)
