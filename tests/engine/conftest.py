@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.learner.tiny_gguf import write_tiny_gguf
 
 
 def make_lora(model_dir: Path, out: Path, *, seed: int, rank: int = 4, alpha: int = 8, scale: float = 0.3,
@@ -30,11 +29,6 @@ def make_lora(model_dir: Path, out: Path, *, seed: int, rank: int = 4, alpha: in
                 parameter.normal_(0.0, scale)
     peft_model.save_pretrained(out)
     return out
-
-
-@pytest.fixture(scope="session")
-def tiny_gguf(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-qwen2.gguf")
 
 
 @pytest.fixture(scope="session")

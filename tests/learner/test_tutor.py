@@ -13,10 +13,15 @@ from learner.types import TutorRequest
 SAMPLING = GenerationSettings(max_new_tokens=40, temperature=1.0)
 
 
-@pytest.fixture
-def tutor(tiny_loaded: LoadedModel) -> Tutor:
+@pytest.fixture(params=["transformers", "llama.cpp"])
+def tutor(request: pytest.FixtureRequest, tiny_loaded: LoadedModel) -> Tutor:
+    """The same tests on both serving engines (the tiny model, and the same model as a GGUF file)."""
     torch.manual_seed(1234)
-    return Tutor(tiny_loaded)
+    if request.param == "transformers":
+        return Tutor(tiny_loaded)
+    engine = request.getfixturevalue("tiny_llama_engine")
+    engine.set_adapter(None)
+    return Tutor(engine)
 
 
 def test_streamed_pieces_join_to_the_reply_text(tutor: Tutor) -> None:
