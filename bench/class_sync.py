@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:   # runnable as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from learner.prompts import mode_turn, system_prompt  # noqa: E402
-from storage import DataDir, Database, adapters, auth, chat, classfolder, review, users  # noqa: E402
+from learner.prompts import mode_turn, system_prompt
+from storage import Database, DataDir, adapters, auth, chat, classfolder, review, users
 
 MODEL = "bench-model"
 QUESTION = "My teacher says {n}/8 + 3/8 is not {m}/16. Why do we keep the denominator the same when we add?"
@@ -74,8 +74,7 @@ def fake_adapter(folder: Path, megabytes: int) -> Path:
     header = json.dumps({"w": {"dtype": "U8", "shape": [data_len], "data_offsets": [0, data_len]}}).encode()
     with open(folder / "adapter_model.safetensors", "wb") as out:
         out.write(struct.pack("<Q", len(header)) + header)
-        for _ in range(megabytes):
-            out.write(os.urandom(2**20))
+        out.writelines(os.urandom(2**20) for _ in range(megabytes))
     (folder / "recipe.json").write_text(json.dumps({"rank": 16}))
     return folder
 
@@ -120,7 +119,8 @@ def main() -> int:
                                   n_replay=0, examples_approved_until=None, recipe={}, metrics={}, gate={},
                                   gate_passed=True, gate_reason="bench", run_id=None, train_ids=[], heldout_ids=[])
         adapters.promote(tdb, teacher, 1)
-        published, publish_s = timed(lambda: classfolder.publish(tdb))
+        report, publish_s = timed(lambda: classfolder.publish(tdb))
+        assert report.published and report.version == 1
         picked, pickup_s = timed(lambda: classfolder.pick_up(students[0]))
         assert picked.changed and picked.version == 1, picked
         _, idle_sync_s = timed(lambda: classfolder.sync(students[1]))      # sends nothing new, takes v1 in
