@@ -66,14 +66,18 @@ def report(rows: list[dict], predicted: list[bool]) -> dict:
 
 
 def load_tutor(spec: str, data_dir_arg: str | None):
-    from learner.loading import load_model
-    from learner.sources import prepare_model
+    """The tutor as the window loads it (learner.engine.select: llama.cpp where installed)."""
+    from learner.engine.select import load_engine
+    from learner.settings import GenerationSettings
     from learner.tutor import Tutor
     from storage import resolve_data_dir
 
     data_dir = resolve_data_dir(data_dir_arg).ensure()
-    prepared = prepare_model(spec, data_dir, on_progress=lambda p: log(f"  {p.fraction:4.0%} {p.step}"))
-    return Tutor(load_model(prepared, device="auto", dtype="auto"))
+    loaded = load_engine(GenerationSettings(model_spec=spec, temperature=0.0), data_dir,
+                         on_progress=lambda p: log(f"  {p.fraction:4.0%} {p.step}"))
+    if loaded.notice:
+        log(loaded.notice)
+    return Tutor(loaded.engine, notice=loaded.notice)
 
 
 def main() -> int:
@@ -116,8 +120,10 @@ def main() -> int:
             if found.flagged and not found.explicit:
                 judged_s.append(time.perf_counter() - began)
                 verdicts[flag.judge if flag else "no"] += 1
+                log(f"  judged {len(judged_s)}: {flag.judge if flag else 'no'} ({judged_s[-1]:.1f} s) {row['text'][:60]}")
             predicted.append(flag is not None)
         result["stage1_and_judge"] = {**report(rows, predicted), "model": tutor.model_id,
+                                      "engine": tutor.engine_name,
                                       "judged": len(judged_s), "verdicts": dict(verdicts),
                                       "s_per_judged_message": round(sum(judged_s) / len(judged_s), 2)
                                       if judged_s else None}

@@ -122,15 +122,22 @@ def test_the_judge_can_only_dismiss_ambiguous_hits() -> None:
 def test_check_message_asks_the_judge_only_for_ambiguous_hits() -> None:
     tutor = ScriptedTutor([])
     flag = check_message(tutor, "I want to kill myself", SETTINGS)
-    assert flag is not None and flag.stage == "lexicon" and flag.judge is None and tutor.requests == []
+    assert flag is not None and flag.stage == "lexicon" and flag.judge is None and tutor.completions == []
 
-    says_no = ScriptedTutor(["No."])
-    assert check_message(says_no, "I hurt myself playing football", SETTINGS) is None
-    assert "I hurt myself playing football" in says_no.requests[0].user_text
+    # Dismissed only when the model says "no" to "at risk?" and "yes" to the opposite question.
+    sure = ScriptedTutor(["No.", "Yes."])
+    assert check_message(sure, "I hurt myself playing football", SETTINGS) is None
+    risk_question, harmless_question = (c[-1]["content"] for c in sure.completions)
+    assert "I hurt myself playing football" in risk_question and "at risk" in risk_question
+    assert "harmless" in harmless_question
+    says_no_to_everything = ScriptedTutor(["No", "No"])
+    flag = check_message(says_no_to_everything, "I hurt myself playing football", SETTINGS)
+    assert flag is not None and (flag.stage, flag.judge) == ("judge_unsure", "unsure")
 
     says_yes = ScriptedTutor(["Yes"])
     flag = check_message(says_yes, "nobody would care if i was gone", SETTINGS)
     assert flag is not None and (flag.stage, flag.judge, flag.category) == ("judge_confirmed", "yes", "self_harm")
+    assert len(says_yes.completions) == 1
 
     rambles = ScriptedTutor(["The main idea is that nobody"])
     assert check_message(rambles, "nobody would care if i was gone", SETTINGS).stage == "judge_unsure"

@@ -14,6 +14,7 @@ class ScriptedTutor:
     def __init__(self, texts: list[str]) -> None:
         self.texts = list(texts)
         self.requests: list[TutorRequest] = []
+        self.completions: list[list[dict[str, str]]] = []   # the messages complete() was given
         self.model_id = "scripted"
         self.adapter_version: int | None = None
 
@@ -29,3 +30,11 @@ class ScriptedTutor:
         return TutorReply(text=text, answer_key=None, stopped=False, notice=None, n_tokens=len(text.split()),
                           ttft_s=0.0, tokens_per_s=0.0, model_id=self.model_id, adapter_version=None,
                           messages=({"role": "user", "content": request.user_text + request.facts},))
+
+    def complete(self, messages: list[dict[str, str]], settings: GenerationSettings, *,
+                 max_new_tokens: int | None = None, temperature: float | None = None,
+                 stop: threading.Event | None = None) -> str:
+        self.completions.append([dict(m) for m in messages])
+        if not self.texts:
+            raise AssertionError(f"the script has no completion left for {messages[-1]['content']!r}")
+        return self.texts.pop(0)
