@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "evaluate it against the active adapter and the base, and register it as a candidate. "
                     "Promoting it is a separate teacher action (tutorloop adapters promote).")
     add_arguments(adapt)
+    adapt.add_argument("--class-folder", metavar="FOLDER",
+                       help="train on the approved examples the teacher published to this class folder (this "
+                            "machine joined the class) and write the candidate back for the teacher")
     adapt.set_defaults(func=run_guarded(_adapt))
 
     teacher_opts = argparse.ArgumentParser(add_help=False)
@@ -101,6 +104,10 @@ def _version(text: str) -> int:
 def _adapt(args: argparse.Namespace) -> int:
     from learner.adapt.__main__ import run_from_args
 
+    if args.class_folder:
+        from app.cli.classroom import adapt_for_class
+
+        return adapt_for_class(args)
     return run_from_args(args)
 
 

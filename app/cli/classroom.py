@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from app.cli.common import PASSWORD_ENV, run_command, say, sign_in_teacher
+from app.cli.common import (
+    EXIT_ERROR,
+    PASSWORD_ENV,
+    UsageError,
+    run_command,
+    say,
+    sign_in_teacher,
+)
 from learner.classroom import model_id_for
 from learner.review_prompt import prompt_messages_for
 from learner.settings import load_generation_settings
 from storage import Database, classfolder, users
+from storage.classfolder import training
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sy = sub.add_parser("sync", help="send and receive now (the window does it every few minutes)")
     sy.add_argument("--json", action="store_true", help="print one JSON object")
     sy.set_defaults(func=run_command(_sync))
+
+    pe = sub.add_parser("publish-examples", parents=[teacher_opts],
+                        help="put every approved example in the class folder, signed, for `adapt --class-folder` "
+                             "on another machine (teacher)")
+    pe.set_defaults(func=run_command(_publish_examples))
 
 
 def _create(db: Database, args: argparse.Namespace) -> int:
@@ -101,4 +115,45 @@ def _sync(db: Database, args: argparse.Namespace) -> int:
         print(report.summary())
     for note in report.notes:
         say(note)
+    return 0
+
+
+def _publish_examples(db: Database, args: argparse.Namespace) -> int:
+    teacher = sign_in_teacher(db, args)
+    seq = training.publish_examples(db, teacher)
+    print(f"Published the approved examples as set {seq}. On the training machine (joined to the class): "
+          "tutorloop adapt --class-folder FOLDER")
+    return 0
+
+
+def adapt_for_class(args: argparse.Namespace) -> int:
+    """`tutorloop adapt --class-folder FOLDER`: take the teacher's signed examples, run one round
+    (`python -m learner.adapt`, under torchrun/accelerate too: every rank takes the same examples,
+    rank 0 sends the candidate), and write the candidate to the class folder for the teacher."""
+    import os
+
+    from learner.adapt.__main__ import run_from_args
+    from storage import adapters, resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir).ensure()
+    with Database(data_dir.db_path) as db:
+        member = classfolder.require_membership(db)
+        if Path(os.path.abspath(args.class_folder)) != member.folder:
+            raise UsageError(f"this machine joined class {member.name} in {member.folder}, not {args.class_folder}; "
+                             "join that folder first (tutorloop class join FOLDER).")
+        taken = training.take_examples(db)
+        before = adapters.latest_version(db)
+    say(f"Class {member.name}: {taken.count} approved examples from set {taken.seq} ({taken.added} new, "
+        f"{taken.removed} no longer approved).")
+    code = run_from_args(args)
+    if code != 0 or int(os.environ.get("RANK", "0")) != 0:
+        return code
+    with Database(data_dir.db_path) as db:
+        version = adapters.latest_version(db)
+        if version <= before:
+            say("tutorloop: the round made no candidate; nothing was sent.")
+            return EXIT_ERROR
+        path = training.write_candidate(db, version, examples_seq=taken.seq)
+    say(f"Candidate v{version} written to {path}. The teacher's desktop takes it in at its next sync; only a "
+        "teacher can promote it.")
     return 0

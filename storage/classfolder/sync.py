@@ -22,6 +22,7 @@ from storage.classfolder.membership import (
     require_membership,
 )
 from storage.classfolder.outbox import SendReport, send
+from storage.classfolder.training import import_candidates
 from storage.db import Database, utcnow
 from storage.errors import StorageError
 from storage.review import PromptBuilder
@@ -37,6 +38,7 @@ class SyncReport:
     imported: ImportReport | None = None
     published: published.PublishReport | None = None
     picked_up: published.PickUp | None = None
+    candidates: tuple[int, ...] = ()       # versions trained elsewhere, registered as candidates here
     notes: tuple[str, ...] = ()
 
     @property
@@ -116,9 +118,12 @@ def sync(db: Database, actor: User | None = None, *, prompt_for: PromptBuilder |
     notes: list[str] = []
     if member.is_teacher:
         imported = import_outboxes(db, actor)
+        candidates, waiting = import_candidates(db)
         report = published.publish(db)
-        notes += list(imported.problems)
-        result = SyncReport(role="teacher", imported=imported, published=report, notes=tuple(notes))
+        notes += list(imported.problems) + waiting
+        notes += [f"Candidate v{v} trained elsewhere is ready to review (Teacher ▸ Adaptation…)." for v in candidates]
+        result = SyncReport(role="teacher", imported=imported, published=report, notes=tuple(notes),
+                            candidates=tuple(candidates))
     else:
         sent = send(db, prompt_for=prompt_for)
         picked = published.pick_up(db)
