@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 _ANSWER_KEY_LINE = re.compile(r"^[ \t>#*_-]*answer[ \t]*key[ \t*_]*[:：\-–—][ \t*_]*", re.IGNORECASE | re.MULTILINE)
 _ANSWER_KEY_WORDS = "answer key:"
 _PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
+_MESSAGE_MARK = "\u2063tutorloop-message\u2063"   # where a message goes, found again in the rendered prompt
 
 
 def split_answer_key(text: str) -> tuple[str, str | None]:
@@ -150,6 +151,23 @@ class Tutor:
         generation = self.engine.stream(list(messages), self.sampling(settings, max_new_tokens=max_new_tokens,
                                                                       temperature=temperature), stop)
         return "".join(generation).strip()
+
+    def prefill(self, request: TutorRequest, settings: GenerationSettings, *,
+                stop: threading.Event | None = None) -> int:
+        """Prefill the prompt `request` will have, up to where the student's message goes, while the
+        student is still typing (its text is not needed: the system prompt, the conversation and the
+        mode's instructions come first). The reply then prefills only the message and what follows.
+        Returns the tokens cached (0 on an engine that keeps no cache between calls)."""
+        warm_text = getattr(self.engine, "warm_text", None)
+        render_text = getattr(self.engine, "render_text", None)
+        if warm_text is None or render_text is None or request.mode not in MODES:
+            return 0
+        probe = replace(request, user_text=_MESSAGE_MARK, facts="")
+        built = build_prompt(probe, PromptTokenizer(self.engine), context_window=self.engine.context_window,
+                             max_new_tokens=settings.max_new_tokens)
+        text = render_text(built.messages)
+        cut = text.find(_MESSAGE_MARK)
+        return warm_text(text[:cut], stop) if cut > 0 else 0
 
     def reply(self, request: TutorRequest, settings: GenerationSettings, *,
               on_text: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> TutorReply:

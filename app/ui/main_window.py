@@ -146,6 +146,7 @@ class MainWindow(QMainWindow):
         self.chat = ChatView(ctx)
         self.composer = Composer()
         self.composer.send_requested.connect(self.send_message)
+        self.composer.writing_started.connect(self.prefill_reply)
         self.composer.stop_requested.connect(self.stop_generation)
         self.composer.retry_requested.connect(self.start_model)
 
@@ -451,6 +452,23 @@ class MainWindow(QMainWindow):
         self.composer.set_generating(True)
         self.ctx.changes.notify(ChangeKind.MESSAGES)
         self.ctx.changes.notify(ChangeKind.SESSIONS)
+
+    @Slot(str)
+    def prefill_reply(self, mode: str) -> None:
+        """The student began writing: prefill what the reply's prompt holds before their message (the
+        system prompt, this conversation, the mode's instructions), so the reply starts sooner."""
+        if self.pending is not None or self.ctx.student is None:
+            return
+        from learner.types import TutorRequest
+
+        try:
+            history = _history(chat.list_messages(self.ctx.db, self.session.id)) if self.session else ()
+        except StorageError:
+            return   # sending will say what is wrong
+        request = TutorRequest(user_text="…", mode=mode, history=history,  # type: ignore[arg-type]
+                               grade=_prompt_grade(self.ctx.student.grade),
+                               topic=self.session.topic if self.session else "")
+        self.model.prefill(request, self.settings)
 
     @Slot()
     def stop_generation(self) -> None:

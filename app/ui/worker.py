@@ -45,6 +45,15 @@ class AdapterJob:
         tutor.set_adapter(self.path, self.version)
         return AdapterSwapped(self.version)
 
+@dataclass(frozen=True, slots=True)
+class PrefillJob:
+    """Prefill a reply's prompt up to where the student's message goes, while they type."""
+    request: TutorRequest
+
+    def run_with_tutor(self, tutor: Tutor, settings: GenerationSettings, stop: threading.Event) -> int:
+        return tutor.prefill(self.request, settings, stop=stop)
+
+
 # Model states, as ModelHost.state reports them.
 IDLE, LOADING, READY, FAILED = "idle", "loading", "ready", "failed"
 JOB_SETTINGS = GenerationSettings(temperature=0.0)   # jobs that need no sampling settings of their own
@@ -228,6 +237,13 @@ class ModelHost(QObject):
         request_id = self._new_request()
         self._job_requested.emit(request_id, job, settings, self._stops[request_id])
         return request_id
+
+    def prefill(self, request: TutorRequest, settings: GenerationSettings) -> int | None:
+        """While the student types: prefill the prompt `request` (its text not needed) will have, so the
+        reply starts sooner. Only when the model is loaded and idle; None when nothing was queued."""
+        if self.state != READY or self.busy:
+            return None
+        return self.run_job(PrefillJob(self.filtered(request)), settings)
 
     def _new_request(self) -> int:
         request_id = next(self._ids)

@@ -63,6 +63,7 @@ class Generation:
     once the iteration ends the figures below are final."""
     prompt_tokens: int
     pieces: Iterator[str] = field(repr=False)
+    cached_tokens: int = 0    # prompt tokens taken from the KV cache (a conversation's shared start)
     token_ids: list[int] = field(default_factory=list)   # generated, the end-of-turn token excluded
     finish_reason: FinishReason | None = None
     started_at: float = field(default_factory=time.perf_counter)

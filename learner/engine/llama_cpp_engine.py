@@ -144,6 +144,7 @@ class LlamaCppEngine:
         self._piece_buffer = ctypes.create_string_buffer(256)
         self._adapter_path: Path | None = None
         self._adapter_handle: Any = None
+        self.last_cached_tokens = 0   # prompt tokens the last prefill found in the KV cache
         template = llama.metadata.get("tokenizer.chat_template")
         self._template = compile_chat_template(template) if template else None
         self._special_tokens = {name: self._token_text(getattr(llama, f"token_{kind}")())
@@ -246,6 +247,7 @@ class LlamaCppEngine:
                 break
             keep += 1
         llm.n_tokens = min(keep, len(ids) - 1)   # Llama.eval drops the cache from n_tokens on
+        self.last_cached_tokens = llm.n_tokens
         for start in range(llm.n_tokens, len(ids), PREFILL_BATCH):
             if stop.is_set():
                 return False
@@ -259,7 +261,9 @@ class LlamaCppEngine:
         sampler = self._sampler(settings)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
-            if not self._prefill(ids, stop):
+            prefilled = self._prefill(ids, stop)
+            generation.cached_tokens = self.last_cached_tokens
+            if not prefilled:
                 generation.finish_reason = "stopped"
                 return
             if settings.repetition_penalty != 1.0:
@@ -305,6 +309,16 @@ class LlamaCppEngine:
             self._prefill(ids + [ids[-1]], stop or threading.Event())   # the extra token is dropped again
             self._llm.n_tokens = min(self._llm.n_tokens, len(ids))
         return self._llm.n_tokens
+
+    def warm_text(self, text: str, stop: threading.Event | None = None) -> int:
+        """Prefill the start of a prompt given as rendered text (the chat template's output up to where
+        the student's message will go) while the student is still typing. Returns the tokens cached."""
+        return self.warm(list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)), stop)
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens in the KV cache now (the start the next prompt may share)."""
+        return int(self._llm.n_tokens)
 
     def forget_cache(self) -> None:
         """Drop the KV cache, so the next reply prefills its whole prompt (benchmarks measure a

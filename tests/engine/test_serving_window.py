@@ -53,3 +53,24 @@ def test_a_promoted_adapter_changes_the_next_reply_without_a_reload(qtbot, data_
         assert ask(qtbot, host, settings).text == base.text   # back to the base model exactly
     finally:
         host.shutdown()
+
+
+def test_prefilling_while_the_student_types_leaves_only_the_message(qtbot, data_dir: DataDir, tiny_gguf: Path) -> None:
+    settings = GenerationSettings(model_spec=str(tiny_gguf), **GREEDY)
+    host = ModelHost(data_dir)
+    try:
+        host.load(settings)
+        qtbot.waitUntil(lambda: host.state == READY, timeout=LOAD_TIMEOUT_MS)
+        engine = host.worker._tutor.engine
+        with qtbot.waitSignal(host.worker.job_finished, timeout=REPLY_TIMEOUT_MS) as prefilled:
+            assert host.prefill(TutorRequest(user_text="…", mode="hint", grade="6"), settings) is not None
+        cached = prefilled.args[1]
+        assert cached > 50, "the system prompt and the hint instructions are prefilled"
+        with qtbot.waitSignal(host.worker.finished, timeout=REPLY_TIMEOUT_MS):
+            host.generate(TutorRequest(user_text="Is 3/4 + 1/8 = 4/12?", mode="hint", grade="6"), settings)
+        assert engine.last_cached_tokens >= cached - 2   # the reply found them (a token at the seam may differ)
+        with qtbot.waitSignal(host.worker.finished, timeout=REPLY_TIMEOUT_MS):
+            host.generate(TutorRequest(user_text="Thanks!", mode="explain"), settings)
+        assert host.prefill(TutorRequest(user_text="…", mode="explain"), settings) is not None
+    finally:
+        host.shutdown()

@@ -68,6 +68,7 @@ class Composer(QWidget):
     send_requested = Signal(str, str)   # text, mode
     stop_requested = Signal()
     retry_requested = Signal()          # load the model again after a failure or a cancel
+    writing_started = Signal(str)       # mode: the student began a message (its prompt can be prefilled)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +98,7 @@ class Composer(QWidget):
         self.mode_hint = ElidedLabel(MODE_HELP["explain"][1])
         self.mode_hint.setStyleSheet("color: #5f6368;")
         self.mode_group.idClicked.connect(lambda i: self.mode_hint.setText(MODE_HELP[MODES[i]][1]))
+        self.mode_group.idClicked.connect(self._on_mode_clicked)
         modes_row.addWidget(self.mode_hint, 1)
         outer.addLayout(modes_row)
 
@@ -107,6 +109,8 @@ class Composer(QWidget):
         self.input.setFixedHeight(84)
         self.input.submitted.connect(self.submit)
         self.input.textChanged.connect(self._update_buttons)
+        self.input.textChanged.connect(self._on_text_changed)
+        self._writing = False
         input_row.addWidget(self.input, 1)
         buttons = QVBoxLayout()
         self.send_button = QPushButton("Send")
@@ -171,6 +175,18 @@ class Composer(QWidget):
     @property
     def can_send(self) -> bool:
         return self._model_ready and not self._generating and bool(self.text().strip())
+
+    @Slot()
+    def _on_text_changed(self) -> None:
+        writing = bool(self.text().strip())
+        if writing and not self._writing:
+            self.writing_started.emit(self.mode)
+        self._writing = writing
+
+    @Slot(int)
+    def _on_mode_clicked(self, _index: int) -> None:
+        if self._writing:   # another mode: other instructions come before the message
+            self.writing_started.emit(self.mode)
 
     @Slot()
     def _update_buttons(self) -> None:

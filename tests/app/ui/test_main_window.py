@@ -341,3 +341,20 @@ def test_a_reply_records_the_adapter_that_wrote_it_when_a_swap_was_queued_first(
     assert reply.adapter_version == 1
     [stored] = assistant_messages(ctx.db, window.session.id)
     assert (stored.model_id, stored.adapter_version) == (window.model.model_id, 1)
+
+
+def test_the_composer_says_when_a_message_begins_so_its_prompt_can_be_prefilled(qtbot) -> None:
+    from app.ui.chat.composer import Composer
+
+    composer = Composer()
+    qtbot.addWidget(composer)
+    begun: list[str] = []
+    composer.writing_started.connect(begun.append)
+    composer.input.setPlainText("W")
+    composer.input.setPlainText("What is")
+    assert begun == ["explain"]           # once per message, not per keystroke
+    composer.mode_buttons["hint"].click()
+    assert begun == ["explain", "hint"]   # another mode has other instructions before the message
+    composer.clear()
+    composer.input.setPlainText("Next")
+    assert begun == ["explain", "hint", "hint"]
