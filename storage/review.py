@@ -264,13 +264,14 @@ WHERE m.role = 'assistant' AND m.status IN ('complete', 'stopped') AND s.private
 _IMPORTED_SQL = """
 SELECT 'imported' AS kind, NULL AS message_id, x.id AS imported_id, x.completion AS reply, x.mode AS mode,
        x.created_at AS created_at, NULL AS session_id, x.source_ref AS session_title, x.topic AS topic,
-       NULL AS student_id, '' AS student_name, x.grade AS grade,
+       NULL AS student_id, COALESCE(cx.student_name, '') AS student_name, x.grade AS grade,
        (SELECT json_extract(j.value, '$.content') FROM json_each(x.prompt_json) j
           WHERE json_extract(j.value, '$.role') = 'user' ORDER BY j.key DESC LIMIT 1) AS student_message,
-       NULL AS rating, NULL AS suggestion,
+       cx.rating AS rating, cx.suggestion AS suggestion,
        r.id AS review_id, r.decision AS decision, r.teacher_name AS decided_by, r.created_at AS decided_at,
        r.reason AS reason, r.example_id AS example_id, te.completion AS approved_completion
 FROM imported_exchanges x
+LEFT JOIN class_exchanges cx ON cx.imported_id = x.id   -- from a class folder: the student's rating and suggestion
 LEFT JOIN reviews r ON r.imported_id = x.id AND r.undone_at IS NULL
 LEFT JOIN training_examples te ON te.id = r.example_id
 """
@@ -299,7 +300,7 @@ def _item(row: Mapping[str, Any]) -> ReviewItem:
 
 def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
     parts = [_REPLY_SQL]
-    if filt.include_imported and filt.student_id is None and filt.rating in (None, "unrated"):
+    if filt.include_imported and filt.student_id is None:   # class exchanges carry ratings too
         parts.append(_IMPORTED_SQL)
     sql = "SELECT * FROM (" + " UNION ALL ".join(parts) + ") AS q WHERE student_message IS NOT NULL"
     params: list[Any] = []

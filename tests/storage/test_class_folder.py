@@ -117,8 +117,11 @@ def test_round_trip_exchange_to_queue_to_approval_to_student_adapter(desks, fold
     assert sorted(i.student_message for i in queue) == ["What is 1/2 + 1/4?", "What is 2/3 of 9?"]
     ana_item = next(i for i in queue if i.reply == "3/4.")
     assert "Ana" in ana_item.session_title and "class 7B" in ana_item.session_title      # who and where
-    row = teacher.db.query("SELECT * FROM class_exchanges WHERE student_name = 'Ana'")[0]
-    assert (row["rating"], row["suggestion"]) == (-1, "Show the quarters first.")
+    assert (ana_item.student_name, ana_item.rating, ana_item.suggestion) == ("Ana", -1, "Show the quarters first.")
+    assert queue[0].key == ana_item.key                                       # "Not helpful" first, as on one desktop
+    down = review.list_queue(teacher.db, teacher.user, review.QueueFilter(rating="down"))
+    assert [i.key for i in down] == [ana_item.key]
+    assert review.editor_prefill(teacher.db, teacher.user, ana_item.key) == "Show the quarters first."
 
     review.approve(teacher.db, teacher.user, ana_item.key)
     (example,) = review.list_examples(teacher.db)
