@@ -1,7 +1,12 @@
 """Serving-engine benchmark: prints ONE JSON object on stdout (progress goes to stderr).
 
-    python bench/engines.py [--data-dir DIR] [--engines llama.cpp,transformers] [--max-new-tokens 128]
-                            [--repeats 3] [--adapter PEFT_FOLDER] [--alt-python onnxruntime-genai=PYTHON]
+    python bench/engines.py [--data-dir DIR] [--model SPEC] [--engines llama.cpp,transformers]
+                            [--max-new-tokens 128] [--repeats 3] [--adapter PEFT_FOLDER]
+                            [--alt-python onnxruntime-genai=PYTHON]
+
+--model picks the model (default: the embedded 0.5B; "embedded-1.5b" for the larger one, whose
+packages `make run MODEL=1.5b` installs). Each engine's speed and memory are also written to the
+data folder's measured figures (learner.engine.figures), which Settings shows beside each model.
 
 Each engine runs in its own child process (so its peak RSS is its own) and reports:
 - load_s: from nothing to a loaded engine (for llama.cpp: finding the assembled GGUF + loading it;
@@ -9,6 +14,8 @@ Each engine runs in its own child process (so its peak RSS is its own) and repor
 - ttft_s: a ~300-token tutoring prompt (system prompt, one earlier exchange, the explain wrapper),
   from build_prompt to the first generated token, the KV cache empty (a conversation's first reply);
   ttft_followup_s: the next turn of the same conversation (what a chat mostly sees);
+  ttft_prefilled_s: the same prompt after `Tutor.prefill` ran while the student typed (what the window
+  does), so only the message and what follows it are prefilled when Send is pressed;
 - tokens_per_s / tokens_per_s_adapter: greedy decoding speed after the first token, without and with
   a LoRA adapter (rank 16, every linear layer: the recipe's shape);
 - adapter_swap_s: setting an adapter on the loaded model (and back to the base), first export apart;
@@ -158,6 +165,23 @@ def engine_round(engine, settings: SamplingSettings, *, cold: bool) -> dict[str,
         list(warm)
         result["ttft_warmed_s"] = (warm.first_token_at or time.perf_counter()) - started
         result["warmed_tokens"] = engine.count_tokens(built.messages[:1])
+    if hasattr(engine, "warm_text"):
+        # What the window does (learner.tutor.Tutor.prefill): while the student types, prefill the
+        # prompt up to where their message goes; the reply then prefills the message and the rest.
+        from learner.settings import GenerationSettings
+        from learner.tutor import Tutor
+
+        engine.forget_cache()
+        Tutor(engine).prefill(request_fields(), GenerationSettings(temperature=0.0,
+                                                                   max_new_tokens=settings.max_new_tokens))
+        started = time.perf_counter()
+        built_again = build_prompt(request_fields(), PromptTokenizer(engine), context_window=engine.context_window,
+                                   max_new_tokens=settings.max_new_tokens)
+        typed = engine.stream(built_again.messages, SamplingSettings(max_new_tokens=1, temperature=0.0,
+                                                                     repetition_penalty=REPETITION_PENALTY))
+        list(typed)
+        result["ttft_prefilled_s"] = (typed.first_token_at or time.perf_counter()) - started
+        result["prefilled_tokens"] = typed.cached_tokens
     # The next turn of the same conversation: its prompt starts with this one's.
     history = (*HISTORY, ("user", QUESTION), ("assistant", text))
     built = build_prompt(request_fields(FOLLOW_UP, history), PromptTokenizer(engine),
@@ -171,19 +195,19 @@ def engine_round(engine, settings: SamplingSettings, *, cold: bool) -> dict[str,
     return result
 
 
-def load_engine(name: str, data_dir: DataDir, threads: int):
+def load_engine(name: str, data_dir: DataDir, threads: int, spec: str = "default"):
     if name == "llama.cpp":
         from learner.engine.gguf_source import gguf_for_spec
         from learner.engine.llama_cpp_engine import LlamaCppEngine
 
-        model = gguf_for_spec("default", data_dir)
+        model = gguf_for_spec(spec, data_dir)
         return LlamaCppEngine.load(model.path, model_id=model.model_id, n_threads=threads), model.path
     from learner.engine.gguf_source import gguf_for_spec
     from learner.engine.transformers_engine import TransformersEngine
     from learner.sources import prepare_model
 
-    engine = TransformersEngine.load(prepare_model("default", data_dir))
-    return engine, gguf_for_spec("default", data_dir).path
+    engine = TransformersEngine.load(prepare_model(spec, data_dir))
+    return engine, gguf_for_spec(spec, data_dir).path
 
 
 def run_child(args: argparse.Namespace) -> int:
@@ -194,7 +218,7 @@ def run_child(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(threads)
     started = time.perf_counter()
-    engine, gguf_path = load_engine(args.child, data_dir, threads)
+    engine, gguf_path = load_engine(args.child, data_dir, threads, args.model)
     load_s = time.perf_counter() - started
     settings = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=0.0,
                                 repetition_penalty=REPETITION_PENALTY)
@@ -207,7 +231,7 @@ def run_child(args: argparse.Namespace) -> int:
         from learner.engine.lora_gguf import ensure_lora_gguf
 
         t = time.perf_counter()
-        exported = ensure_lora_gguf(adapter, gguf_path)
+        exported = ensure_lora_gguf(adapter, gguf_path, dtype=args.lora_dtype)
         swap["export_s"] = time.perf_counter() - t
         adapter_file = exported.path
     else:
@@ -260,12 +284,16 @@ def run_child(args: argparse.Namespace) -> int:
     tps_adapter = best(adapter_rounds, "tokens_per_s")
     ref_tps = best(references, "tokens_per_s")
     result = {
-        "engine": args.child, "model_id": engine.model_id, "load_s": load_s, "threads": threads,
+        "engine": args.child, "model_spec": args.model, "model_id": engine.model_id, "load_s": load_s,
+        "threads": threads,
+        "lora_dtype": args.lora_dtype if args.child == "llama.cpp" else None,
         "prompt_tokens": base_rounds[0]["prompt_tokens"], "max_new_tokens": args.max_new_tokens,
         "n_tokens": base_rounds[0]["n_tokens"],
         "ttft_s": best(base_rounds, "ttft_s", low=True),
         "ttft_followup_s": best(base_rounds, "ttft_followup_s", low=True),
         "ttft_warmed_s": best(base_rounds, "ttft_warmed_s", low=True) if "ttft_warmed_s" in base_rounds[0] else None,
+        "ttft_prefilled_s": best(base_rounds, "ttft_prefilled_s", low=True) if "ttft_prefilled_s" in base_rounds[0] else None,
+        "prefilled_tokens": base_rounds[0].get("prefilled_tokens"),
         "followup_prompt_tokens": base_rounds[0]["followup_prompt_tokens"],
         "tokens_per_s": tps, "tokens_per_s_adapter": tps_adapter,
         "ttft_s_adapter": best(adapter_rounds, "ttft_s", low=True),
@@ -377,9 +405,48 @@ def make_random_adapter(model_dir: Path, out: Path, *, seed: int = 0, scale: flo
     return out
 
 
+def make_random_adapter_from_gguf(gguf: Path, out: Path, *, seed: int = 0, scale: float = 0.004) -> Path:
+    """The same adapter shape for a model with no bf16 cache (the 1.5B one: converting it would take
+    6 GB and minutes): the architecture is read from the GGUF's metadata and the base weights are left
+    uninitialised (never read: only the LoRA weights are saved)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from learner.adapt.recipe import DEFAULT_TARGETS
+
+    torch.manual_seed(seed)
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model = model.to_empty(device="cpu")
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, bias="none",
+                                                  target_modules=list(DEFAULT_TARGETS), task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_A" in name:
+                parameter.normal_(0.0, 1.0 / 16)
+            elif "lora_B" in name:
+                parameter.normal_(0.0, scale)
+    peft_model.save_pretrained(out)
+    return out
+
+
+def record_measured(data_dir: DataDir, engines: dict[str, object]) -> None:
+    """Each engine's best decoding speed and peak memory, for Settings to show beside the model."""
+    from learner.engine.figures import record_bench
+
+    for name, measured in engines.items():
+        if isinstance(measured, dict) and measured.get("tokens_per_s") and measured.get("model_id"):
+            record_bench(data_dir, model_id=str(measured["model_id"]), engine=name,
+                         tokens_per_s=float(measured["tokens_per_s"]), memory_mb=float(measured["peak_rss_mb"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", help="a data folder holding (or to hold) the prepared model")
+    parser.add_argument("--model", default="default",
+                        help="model spec: default (the embedded 0.5B model), embedded-1.5b, or a .gguf file")
     parser.add_argument("--engines", default="llama.cpp,transformers")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
@@ -389,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ort-python", help="the Python that has onnxruntime-genai (default: this one)")
     parser.add_argument("--quiet-wait", type=float, default=0.0,
                         help="before each round wait up to this many seconds for other processes to go idle")
+    parser.add_argument("--lora-dtype", choices=("f32", "f16"), default="f16",
+                        help="the GGUF LoRA's number format (the engine's default: f16)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--prompt-ids", help=argparse.SUPPRESS)
     parser.add_argument("--gguf", help=argparse.SUPPRESS)
@@ -408,15 +477,22 @@ def main(argv: list[str] | None = None) -> int:
     from learner.engine.gguf_source import gguf_for_spec
     from learner.sources import prepare_model
 
-    log(f"preparing the embedded model in {data_dir.root}")
-    gguf_for_spec("default", data_dir)
-    prepared = prepare_model("default", data_dir)
-    adapter = Path(args.adapter) if args.adapter else data_dir.root / "bench-adapter"
+    log(f"preparing the model {args.model!r} in {data_dir.root}")
+    gguf = gguf_for_spec(args.model, data_dir)
+    # The bf16 cache only for the transformers engine, or to shape the default model's adapter as before.
+    wants_cache = "transformers" in args.engines.split(",") or args.model == "default" or gguf is None
+    prepared = prepare_model(args.model, data_dir) if wants_cache else None
+    default_adapter = "bench-adapter" if args.model == "default" else f"bench-adapter-{Path(args.model).stem}"
+    adapter = Path(args.adapter) if args.adapter else data_dir.root / default_adapter
     if not (adapter / "adapter_model.safetensors").is_file():
         log(f"making a random rank-16 adapter in {adapter}")
-        make_random_adapter(prepared.path, adapter)
+        if prepared is not None:
+            make_random_adapter(prepared.path, adapter)
+        else:
+            make_random_adapter_from_gguf(gguf.path, adapter)
 
-    result: dict[str, object] = {"machine": platform.machine(), "cpu": _cpu_name(), "threads": args.threads,
+    result: dict[str, object] = {"model_spec": args.model, "machine": platform.machine(), "cpu": _cpu_name(),
+                                 "threads": args.threads,
                                  "python": platform.python_version(), "engines": {}}
     try:
         import llama_cpp
@@ -425,9 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         result["llama_cpp_python"] = None
     for name in filter(None, args.engines.split(",")):
-        cmd = [sys.executable, __file__, "--child", name, "--data-dir", str(data_dir.root), "--adapter", str(adapter),
+        cmd = [sys.executable, __file__, "--child", name, "--model", args.model, "--data-dir", str(data_dir.root),
+               "--adapter", str(adapter),
                "--max-new-tokens", str(args.max_new_tokens), "--repeats", str(args.repeats),
-               "--threads", str(args.threads), "--quiet-wait", str(args.quiet_wait)]
+               "--threads", str(args.threads), "--quiet-wait", str(args.quiet_wait), "--lora-dtype", args.lora_dtype]
         log(f"engine {name}")
         done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
@@ -436,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         result["engines"][name] = json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[index]
     if args.ort_model:
         result["engines"]["onnxruntime-genai"] = _run_ort(args, data_dir)  # type: ignore[index]
+    record_measured(data_dir, result["engines"])  # type: ignore[arg-type]
     print(json.dumps(_rounded(result), ensure_ascii=False))
     return 0
 
@@ -445,7 +523,7 @@ def _run_ort(args: argparse.Namespace, data_dir: DataDir) -> dict[str, object]:
     from learner.engine.gguf_source import gguf_for_spec
     from learner.engine.llama_cpp_engine import LlamaCppEngine
 
-    model = gguf_for_spec("default", data_dir)
+    model = gguf_for_spec(args.model, data_dir)
     engine = LlamaCppEngine.load(model.path, model_id=model.model_id, n_threads=1)
     built = build_prompt(request_fields(), PromptTokenizer(engine), context_window=engine.context_window,
                          max_new_tokens=args.max_new_tokens)
