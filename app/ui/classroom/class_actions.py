@@ -28,6 +28,7 @@ from app.ui.features import WindowHost
 from learner.classroom import model_id_for
 from learner.review_prompt import prompt_messages_for
 from storage import Database, StorageError, classfolder, users
+from storage.classfolder import training
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,9 @@ class ClassroomActions(QObject):
         menu.addSeparator()
         self.sync_action = menu.addAction("&Sync now", self.sync)
         self.status_action = menu.addAction("Class &status…", self.show_status)
+        menu.addSeparator()
+        self.examples_action = menu.addAction("&Publish examples for training elsewhere",
+                                              lambda: self.host.with_teacher(self.publish_examples))
         return menu
 
     # -- state ------------------------------------------------------------------------------------
@@ -191,6 +195,7 @@ class ClassroomActions(QObject):
         self.join_action.setEnabled(member is None)
         self.sync_action.setEnabled(member is not None)
         self.status_action.setEnabled(member is not None)
+        self.examples_action.setEnabled(member is not None and member.is_teacher)
         if member is None:
             self.label.setText("")
             self.label.setVisible(False)
@@ -258,6 +263,19 @@ class ClassroomActions(QObject):
         self.sync()
         return joined
 
+    def publish_examples(self) -> int | None:
+        """Every approved example into the class folder, signed, for `tutorloop adapt --class-folder`."""
+        try:
+            seq = training.publish_examples(self.ctx.db, self.ctx.teacher)   # type: ignore[arg-type]
+        except StorageError as exc:
+            QMessageBox.warning(self.host.widget(), "Publish examples", str(exc))
+            return None
+        QMessageBox.information(self.host.widget(), "Examples published",
+                                f"The approved examples are in the class folder (set {seq}). On the training machine, "
+                                "which joined the class: tutorloop adapt --class-folder FOLDER. Its candidate comes "
+                                "back at the next sync; only a teacher can promote it.")
+        return seq
+
     def show_status(self) -> None:
         try:
             status = classfolder.status(self.ctx.db)
@@ -277,6 +295,8 @@ class ClassroomActions(QObject):
         if report.adapter_changed:
             self.ctx.changes.notify(ChangeKind.ADAPTERS)       # AdapterSync hot-swaps the chat's model
             self.host.show_message(f"{classfolder.status(self.ctx.db).headline()}.", timeout_ms=10_000)
+        if report.candidates:
+            self.ctx.changes.notify(ChangeKind.ADAPTERS)       # the Adaptation window lists the new candidate
         if report.imported is not None and (report.imported.imported or report.imported.retracted):
             self.ctx.changes.notify(ChangeKind.REVIEWS)
             self.host.show_message(report.summary(), timeout_ms=10_000)

@@ -90,4 +90,6 @@ def test_the_teacher_creates_the_class_and_sees_its_status(qtbot, open_window, c
     feature.show_status()
     assert feature.dialog is not None and feature.dialog.table.isVisibleTo(feature.dialog)
     assert made.fingerprint in feature.dialog.summary.text()
+    assert feature.examples_action.isEnabled() and feature.publish_examples() == 1
+    assert (tmp_path / "share" / "examples" / "00000001.json").is_file()
     qtbot.waitUntil(lambda: not feature.runner.busy, timeout=LOAD_TIMEOUT_MS)
