@@ -33,7 +33,12 @@ from learner.maths.check import (
 )
 from learner.maths.errors import MathsError
 from learner.maths.evaluate import evaluate
-from learner.maths.recognise import Computation, expression_runs
+from learner.maths.recognise import (
+    Computation,
+    as_arithmetic,
+    expression_runs,
+    recognise,
+)
 from learner.maths.render import plain_maths
 
 _VALUE = r"(?P<value>(?:[a-zA-Z]\s*=\s*)?[-−]?[$£€]?\s*\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%)?)"
@@ -42,6 +47,12 @@ _SAYS_ANSWER = re.compile(
     r"(?:\b(?:final\s+)?answer\s*(?:is|was|=|:|would\s+be|will\s+be)|\bi\s+(?:got|get|make\s+it|think\s+it'?s|"
     r"think\s+it\s+is|found|calculated)|\bit\s+comes\s+to|\bso\s+it'?s)\s*:?\s*\**\s*" + _VALUE, re.IGNORECASE)
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# Where the student's own work starts: "My solution:", "I got", "I did", … (or their first worked step).
+_WORK_STARTS = re.compile(r"\b(?:my\s+(?:solution|working|work|answer|steps?|attempt)|here(?:'s|\s+is)\s+(?:my|what)|"
+                          r"i\s+(?:got|get|did|think|worked|calculated|found|tried|wrote|make\s+it))\b", re.IGNORECASE)
+# Numbers in words make a question the engine has not read whole ("two pounds lighter", "twice as many").
+_NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|"
+                           r"thousand|twice|thrice|half|halves|double|triple|quarter|dozen|third)s?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,16 +136,27 @@ def _answer_to_question(text: str, computations: Sequence[Computation], final: s
     the student's working and answer is in it); or a bare "2/3 + 1/6 = 3/9, is it right?"."""
     if solved_by_programs:
         return computations[0] if computations else None
-    asked = [c for c in computations if c.claimed is None or c.kind == "equation"]
+    question_text = _question_part(text)
+    in_question = {c.statement for c in recognise(question_text)}
+    asked = [c for c in computations if (c.claimed is None or c.kind == "equation") and c.statement in in_question]
     outside = _numbers_outside_working(text, final)
     if asked:
         question = asked[-1]
-        return question if outside <= _numbers(question.expression) else None
-    if outside or final is None:
+        whole = outside <= _numbers(question.expression) and not _NUMBER_WORDS.search(question_text)
+        return question if whole else None
+    if outside or final is None or _NUMBER_WORDS.search(question_text):
         return None
     value = _value(final)
     claimed = [c for c in computations if c.claimed is not None and _value(c.claimed) == value]
     return claimed[0] if len(claimed) == 1 and len(computations) == 1 else None
+
+
+def _question_part(text: str) -> str:
+    """The message up to where the student's own work starts."""
+    starts = [m.start() for m in _WORK_STARTS.finditer(text)][:1]
+    starts += [text.find(run) for run in expression_runs(text)    # a worked step; an equation is the question
+               if "=" in run and run.strip("= ") and not re.search(r"[A-Za-z]", as_arithmetic(run))][:1]
+    return text[:min(starts)] if starts else text
 
 
 def _numbers(text: str) -> set[Fraction]:

@@ -29,6 +29,7 @@ from learner.maths.program import run_program
 from learner.maths.recognise import (
     Computation,
     as_arithmetic,
+    cut_off,
     expression_runs,
     recognise,
 )
@@ -72,7 +73,7 @@ def _chain_sides(run: str) -> list[str] | None:
     # only a label's "=" and lone words at the edges go: "* 40% = 120" (after "300 fireworks") keeps
     # its operator, so its cut-off left side is not read as 40% = 120
     run = _EDGE_WORD_AFTER.sub("", _EDGE_WORD_BEFORE.sub("", run.strip().lstrip("=").strip()))
-    if re.search(r"[A-Za-z]", run):
+    if re.search(r"[A-Za-z]", run) or cut_off(run):
         return None
     sides = [s.strip(" ([").strip() for s in run.split("=")]
     return [s.strip(")]").strip() if s.count(")") > s.count("(") else s for s in sides]
@@ -144,6 +145,8 @@ def contradictions(reply: str, computations: Sequence[Computation] = ()) -> tupl
             true, stated = _value(result.expression or ""), _value(result.stated)
             if true is None or stated is None or true == stated or _rounded_match(result.stated, stated, true):
                 continue
+            if result.stated.strip().endswith("%") and true == stated * 100:   # "0.24 × 100 = 24%"
+                continue
             if result.expression in wrong_chains:   # "3 + 4 × 2 = 7 × 2 = 14" is one mistake, told once
                 continue
             wrong_chains.add(result.expression or "")
@@ -213,8 +216,10 @@ def student_claim_verdict(computation: Computation) -> Verdict | None:
     """The verdict on the result the student's own message states for this computation, if any."""
     if computation.claimed is None:
         return None
-    verdict = judge(computation.claimed, computation.result, require_simplest=False,
-                    wrong_answers=computation.wrong_answers)
+    claimed = computation.claimed.strip()
+    if claimed.endswith("%") and _value(claimed[:-1]) is not None and _value(claimed[:-1]) in computation.values:
+        claimed = claimed[:-1]        # "0.24 × 100 = 24%": the percent sign names what the 24 is
+    verdict = judge(claimed, computation.result, require_simplest=False, wrong_answers=computation.wrong_answers)
     return verdict if verdict.outcome != "unreadable" else None
 
 

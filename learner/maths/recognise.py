@@ -403,7 +403,8 @@ def _balanced(text: str) -> str:
 
 def _is_computation(expression: str, *, claimed: bool = False) -> bool:
     """An operation, not a lone number, fraction, percentage, date or range. "5-10" written tight
-    with nothing after it is a range (pages 5-10); "12 - 7", or "12-7 = 5" with a result, subtracts."""
+    with nothing after it is a range (pages 5-10); "12 - 7", or "12-7 = 5" with a result, subtracts;
+    "60 / 12 = 7" with a result divides (or simplifies: "6/8 = 3/4"), so it is checked too."""
     if re.search(r"\d+/\d+/\d+", expression) or (not claimed and re.fullmatch(r"\d+-\d+(?:-\d+)*", expression)):
         return False
     try:
@@ -416,18 +417,30 @@ def _is_computation(expression: str, *, claimed: bool = False) -> bool:
         body = body.operand
     if isinstance(body, ast.Constant):
         return False
-    return not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)
-                and body.func.id in ("frac", "mixed", "percent"))
+    lone = ("mixed", "percent") if claimed else ("frac", "mixed", "percent")
+    return not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name) and body.func.id in lone)
+
+
+def cut_off(side: str) -> bool:
+    """A side that starts with an operator ("* 1/4", "- 5 + 3") lost its left operand to the words
+    before it; "-5 + 3" (a tight minus) is a negative number."""
+    return re.match(r"\s*(?:[+*/×÷^·]|[-−](?!\d))", side) is not None
 
 
 _ARTICLE = re.compile(r"(?<=[\d)])\s+[aAI]$")   # "= 104000 a year": the article, not an unknown a
+_LETTER_LABEL = re.compile(r"^[A-Za-z]\s*=\s*(?=[^=]+=)")
+# "to a 12 - 2 = 10 pound weight", "that's 60 / 12 = 5": a word's letter before the numbers (x is times)
+_LEADING_ARTICLE = re.compile(r"^[A-WYZa-wyz]\s+(?=[$£€\d(])")
 
 
 def as_arithmetic(run: str) -> str:
     """A run as arithmetic where its letters are words, not unknowns: the x of "7 x 8" and "3x4" is
-    times when no other letter is left ("3x + 4 = 10" keeps its unknown), and a trailing "a" or "I"
-    after a number is the next sentence's word."""
-    run = _ARTICLE.sub("", run.strip())
+    times when no other letter is left ("3x + 4 = 10" keeps its unknown), and an "a" or "I" before
+    or after the numbers is a word of the sentence ("a 12 - 2 = 10 pound weight", "= 104000 a year")."""
+    run = _LEADING_ARTICLE.sub("", _ARTICLE.sub("", run.strip()))
+    label = _LETTER_LABEL.match(run)
+    if label and not re.search(r"[A-Za-z]", TIMES_X.sub(" × ", run[label.end():])):
+        run = "= " + run[label.end():]     # "B = 64 / 8 = 7": a named result worked out, not an equation
     times = TIMES_X.sub(" × ", run)
     return times if not re.search(r"[A-Za-z]", _trim(times, keep_letters=False)) else run
 
@@ -440,9 +453,12 @@ def _from_run(run: str) -> list[Computation]:
     if "=" in run and re.search(r"[A-Za-z]", run):
         equation = _equation(_trim(run, keep_letters=True))
         return [equation] if equation is not None else []
-    sides = [_balanced(_trim(side, keep_letters=False)) for side in run.split("=")]
-    while sides and not sides[0]:          # a label before the chain: "Total = 15 × 80 = 1199"
-        sides.pop(0)
+    raw = run.split("=")
+    while raw and not raw[0].strip():      # a label before the chain: "Total = 15 × 80 = 1199"
+        raw.pop(0)
+    if raw and cut_off(raw[0]):            # "64 cars * 1/4 = 16": its left operand is in the words
+        raw.pop(0)
+    sides = [_balanced(_trim(side, keep_letters=False)) for side in raw]
     if not sides:
         return []
     claimed = next((s for s in reversed(sides[1:]) if s), None)

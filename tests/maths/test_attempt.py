@@ -40,3 +40,12 @@ def test_the_wrong_step_and_the_true_final_answer_of_a_worked_solution() -> None
     assert attempt.status == "wrong_step" and [s.stated for s in attempt.wrong_steps] == ["18000 - 12000 = 6010"]
     assert attempt.final == "6010" and attempt.withheld is not None and attempt.withheld.result == "6000"
     assert attempt.steps_checked == 2
+
+
+def test_numbers_in_the_students_working_do_not_make_it_the_question() -> None:
+    """"50% of 8" is in the student's working, and "two pounds lighter" is a number the engine did
+    not read: the engine cannot know the answer, so a right solution is unverified, not wrong."""
+    attempt = _read("Jamaal uses an 8-pound weight. He increases it by 50%. It is too heavy, so he uses a weight "
+                    "two pounds lighter than that. What weight does he use now?\n\nMy solution: An increase of 50% "
+                    "of 8 is 1.5*8=12.\nHe switches to a 12 - 2 = 10 pound weight. So the answer is 10. Is it right?")
+    assert attempt.status == "unverified" and attempt.answer is None and attempt.withheld.result == "10"

@@ -146,3 +146,9 @@ def test_every_link_of_a_chain_after_a_label_is_checked() -> None:
 @pytest.mark.parametrize("reply", ["15% of 80 = 12.", "So 1/2 of 10 = 5.", "3 boxes of 4 = 12 pens."])
 def test_a_phrase_ending_in_a_number_is_not_a_wrong_chain(reply: str) -> None:
     assert contradictions(reply) == ()
+
+
+def test_times_100_written_as_a_percentage_is_right() -> None:
+    reply = "So 0.24 * 100 = 24% of the students, and 200 / 2000 * 100 = 10%."
+    assert contradictions(reply) == ()
+    assert all(student_claim_verdict(c).outcome == "correct" for c in recognise(reply))  # type: ignore[union-attr]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from learner.maths import MathsError, recognise, solve_linear
+from learner.maths import MathsError, contradictions, recognise, solve_linear
 from learner.maths.misconceptions import (
     EQUATION_SIGN_ERROR,
     FRACTION_ADDED_ACROSS,
@@ -143,3 +143,23 @@ def test_reference_solutions_state_no_wrong_step() -> None:
             if verdict is not None and verdict.outcome != "correct":
                 wrong.append(f"{step.expression} = {step.claimed}")
     assert wrong == []
+
+
+def test_an_article_before_a_step_is_a_word() -> None:
+    (step,) = recognise("He switches to a 12 - 2 = 10 pound weight.")
+    assert (step.expression, step.claimed, step.result) == ("12 - 2", "10", "10")
+    assert [c.statement for c in recognise("a + 3 = 5")] == ["a + 3 = 5, so a = 2"]
+
+
+@pytest.mark.parametrize("text, expression, claimed, result", [
+    ("so that's 60 / 12 = 7 dozen.", "60 ÷ 12", "7", "5"),                   # a division with its result
+    ("Therefore, there are B = 64 / 8 = 7 chocolate bars.", "64 ÷ 8", "7", "8"),   # a letter naming the result
+])
+def test_more_steps_are_read_with_their_claims(text: str, expression: str, claimed: str, result: str) -> None:
+    (step,) = recognise(text)
+    assert (step.expression, step.claimed, step.result) == (expression, claimed, result)
+
+
+@pytest.mark.parametrize("text", ["64 cars * 1/4 = 16 cars", "10 apples - 5 + 3 = 8 apples"])
+def test_a_step_whose_left_operand_is_in_the_words_is_not_read(text: str) -> None:
+    assert recognise(text) == () and contradictions(text) == ()
