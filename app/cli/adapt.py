@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from app.cli.classroom import publish_to_class
 from app.cli.common import EXIT_ERROR, ctrl_c_sets, run_command, run_guarded, say, sign_in_teacher
 from storage import Database, resolve_data_dir
 from storage import adapters
@@ -168,6 +169,7 @@ def _promote(db: Database, args: argparse.Namespace) -> int:
         say(f"tutorloop: {exc}")
         return EXIT_ERROR
     say(f"v{adapter.version} is now active; a running tutorloop switches to it before its next answer.")
+    publish_to_class(db)
     return 0
 
 
@@ -175,12 +177,14 @@ def _rollback(db: Database, args: argparse.Namespace) -> int:
     teacher = sign_in_teacher(db, args)
     adapter = adapters.rollback(db, teacher, args.version)
     say(f"v{adapter.version} is active again." if adapter else "No earlier version: students get the base model.")
+    publish_to_class(db)
     return 0
 
 
 def _use_base(db: Database, args: argparse.Namespace) -> int:
     adapters.use_base(db, sign_in_teacher(db, args))
     say("No adapter is active: students get the base model.")
+    publish_to_class(db)
     return 0
 
 

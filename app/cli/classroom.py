@@ -23,7 +23,7 @@ from app.cli.common import (
 from learner.classroom import model_id_for
 from learner.review_prompt import prompt_messages_for
 from learner.settings import load_generation_settings
-from storage import Database, classfolder, users
+from storage import Database, StorageError, classfolder, users
 from storage.classfolder import training
 
 
@@ -157,3 +157,19 @@ def adapt_for_class(args: argparse.Namespace) -> int:
     say(f"Candidate v{version} written to {path}. The teacher's desktop takes it in at its next sync; only a "
         "teacher can promote it.")
     return 0
+
+
+def publish_to_class(db: Database) -> None:
+    """After a promotion, rollback or "use the base model" on the teacher's desktop: tell the class
+    now instead of at the next sync. Not in a class, or the folder unreachable: said, nothing else."""
+    member = classfolder.membership(db)
+    if member is None or not member.is_teacher:
+        return
+    try:
+        report = classfolder.publish(db)
+    except StorageError as exc:
+        say(f"Not yet sent to class {member.name}: {exc} `tutorloop class sync` tries again.")
+        return
+    if report.published:
+        what = f"v{report.version}" if report.version else "the base model"
+        say(f"Class {member.name}: published {what}, signed; student desktops take it at their next sync.")

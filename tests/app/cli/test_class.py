@@ -60,6 +60,11 @@ def test_create_join_sync_and_status_from_the_command_line(tmp_path: Path) -> No
     assert table.returncode == 0 and "v1" in table.stdout
     assert "Class: 7B, tutor updated today" in tutorloop("class", "status", home=ana_home).stdout
 
+    rolled = tutorloop("adapters", "rollback", home=teacher_home, TUTORLOOP_PASSWORD=PASSWORD)
+    assert rolled.returncode == 0 and "Class 7B: published the base model, signed" in rolled.stderr
+    back = json.loads(tutorloop("class", "sync", "--json", home=ana_home).stdout)
+    assert back["adapter_changed"] is True and back["version"] is None
+
     nowhere = tutorloop("class", "status", home=tmp_path / "fresh")
     assert nowhere.returncode == 1 and "tutorloop class join" in nowhere.stderr
 
