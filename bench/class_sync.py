@@ -13,6 +13,7 @@ question, as the window records them) and one class folder. Then times:
   every file's SHA-256, copy-in checked again, registered active). The hot-swap in the model
   afterwards is the engine's (docs/serving.md); a student desktop polls every 3 minutes, so the
   wait for an adapter is at most that plus the pick-up time;
+- the review queue with every exchange pending: counting it, listing its first page (50);
 - folder bytes per exchange (the outbox segments over the exchanges they carry).
 """
 from __future__ import annotations
@@ -112,7 +113,8 @@ def main() -> int:
         imported, import_s = timed(lambda: classfolder.import_outboxes(tdb, teacher))
         assert imported.imported == total, imported
         again, reimport_s = timed(lambda: classfolder.import_outboxes(tdb, teacher))
-        queue = review.count_queue(tdb, teacher)
+        queue, count_s = timed(lambda: review.count_queue(tdb, teacher))
+        _, page_s = timed(lambda: review.list_queue(tdb, teacher, review.QueueFilter(limit=50)))
 
         folder = fake_adapter(teacher_dir.adapters_dir / "v1", args.adapter_mb)
         adapters.register_adapter(tdb, version=1, base_model_id=MODEL, path=str(folder), n_examples=1, n_heldout=0,
@@ -134,6 +136,7 @@ def main() -> int:
         "send_s": {"mean": round(sum(send_times) / len(send_times), 4), "max": max(send_times)},
         "import_s": import_s, "import_per_exchange_ms": round(import_s / total * 1000, 3),
         "reimport_s": reimport_s, "reimport_new": again.imported, "queue_pending": queue,
+        "queue_count_s": count_s, "queue_first_page_s": page_s,
         "bytes_per_exchange": round(outbox_bytes / total, 1), "outbox_bytes": outbox_bytes,
         "adapter_mb": args.adapter_mb, "publish_s": publish_s, "pickup_s": pickup_s,
         "student_sync_with_new_adapter_s": idle_sync_s, "student_sync_nothing_new_s": nothing_new_s,
