@@ -4,7 +4,8 @@ Recording an alert is not a teacher action (the chat does it as it answers); rea
 acknowledging alerts are, and check the role themselves (`require_teacher`), so a student profile
 cannot list what others wrote. A flagged exchange, and every later reply in its session (whose
 prompt holds the flagged message), is kept out of the review queue and out of training by
-`storage.review` (`_FLAGGED_REPLY`, `_TRAINABLE`).
+`storage.review` (its reply query, `_flagged_reply` and `_TRAINABLE`) and out of the class folder
+by `storage.classfolder.outbox`.
 """
 from __future__ import annotations
 

@@ -79,8 +79,8 @@ class TeacherActions(QObject):
             if self.ctx.teacher is None:   # signed out (the menu, a profile change, idle time): close the tools
                 self._close_windows()
             self._update()
-        elif kind is ChangeKind.SAFEGUARDING:
-            self._update_alerts()
+        elif kind in (ChangeKind.SAFEGUARDING, ChangeKind.MESSAGES):
+            self._update_alerts()   # MESSAGES too: `tutorloop ask` in another process may have added one
 
     def _update(self) -> None:
         teacher = self.ctx.teacher
