@@ -4,7 +4,8 @@
         [--explain 100] [--hint 50] [--explain-minutes M] [--hint-minutes M] [--data-dir FOLDER]
         [--explain-start 0] [--hint-start 100] [--records FILE.jsonl]
         (--explain 0 --hint 0: no model, the first two parts only)
-    python bench/correctness.py --rescore RESULT.json   (a saved run's replies scored again)
+    python bench/correctness.py --rescore RESULT.json   (a saved run's replies scored again, and put
+        through today's post-generation checks as <path>_rechecked; no model)
 
 - practice_keys: `--items` generated practice items spread over every topic with a generator,
   each key recomputed from the question text alone by tests/maths/recompute.py (its own parsers,
@@ -18,6 +19,10 @@
   compared with it. `in_code_match_today` is what the chat's existing in-code check
   (`learner.guard.answers_match`) accepts of the attempts that are right, for comparison: today
   everything else goes to the model.
+- attempt_checking (no model): students' worked solutions to all of ../shared/data/gsm8k-300.jsonl
+  (`wrong_attempt`, with "*", "x" and "×" for times), with a slip in the final step and right:
+  wrong steps found, false alarms on right working, the Hint guard's key, and the policy
+  (`learner.grounded.review_reply`) on the real model's confirming openings (`attempt_checking`).
 - explain_accuracy: final-answer accuracy of Explain replies to the first `--explain` GSM8K
   problems (../shared/data/gsm8k-300.jsonl, never trained on) through the base reply path, the
   grounded one (`learner.grounded.reply_grounded`, programs as GenerationSettings says) and the
@@ -187,6 +192,77 @@ def answer_checking(count: int, seed: int) -> dict:
         "in_code_match_today": f"{today_accepts}/{today_right}" if today_right else None,
         "errors": errors[:5],
     }
+
+
+# -- the student's attempt, read and checked (no model) --------------------------------------------
+
+# Replies that call the attempt right, written the way the real 0.5B model opened its Hint replies
+# to wrong worked solutions (bench records 2026-12-01).
+CONFIRMING_REPLIES = (
+    "Yes, your solution is correct! Let's break down the problem step by step.",
+    "The student's solution is correct. To verify this, we can follow the same steps.",
+    "The student's calculation is correct. Let's verify it using the calculator.",
+    "Your answer is right, well done. So, the answer is indeed {wrong}.",
+    "Great job! You got it right. The calculation confirms that the answer is {wrong}.",
+)
+
+
+def attempt_checking(data: Path = GSM8K, *, seed: int = 0, signs: tuple[str, ...] = ("*", "x", "×")) -> dict:
+    """The engine on students' worked solutions to every problem of `data` (the reference working
+    written out by `wrong_attempt`, with each multiplication sign in `signs`), once with an
+    arithmetic slip in the final step and once right, sent in Hint mode. Nothing is generated:
+
+    - wrong attempts: `learner.maths.attempt` finds a wrong step (and it is the slipped one); the
+      Hint guard's key is the true final answer;
+    - right attempts: a false alarm is a wrong step or wrong answer reported in right working;
+    - the policy on `CONFIRMING_REPLIES` (the real model's confirmations, one per attempt in turn)
+      through `learner.grounded.review_reply`: false confirmations left by the rule of
+      `agrees_with_attempt` on wrong attempts, and on right ones how often the confirmation is
+      kept (the engine verified the answer) or hedged (it could not)."""
+    from learner.grounded import ground, review_reply
+    from learner.types import TutorRequest
+
+    rows = _rows(data, 0, None)
+    result: dict = {"data": str(data.relative_to(ROOT.parent)) if data.is_relative_to(ROOT.parent) else str(data),
+                    "problems": len(rows), "per_sign": {}}
+    for sign in signs:
+        rng = random.Random(seed + 17)
+        wrong_found = slip_named = key_right = wrong_total = confirmed = 0
+        right_total = false_alarms = 0
+        right_status: Counter[str] = Counter()
+        right_rewrite: Counter[str] = Counter()
+        alarms = []
+        for index, row in enumerate(rows):
+            reply = CONFIRMING_REPLIES[index % len(CONFIRMING_REPLIES)]
+            wrong = wrong_attempt(row, rng, times=sign)
+            if wrong is not None:
+                wrong_total += 1
+                grounding = ground(TutorRequest(user_text=wrong["message"], mode="hint"))
+                attempt = grounding.attempt
+                wrong_found += attempt.status == "wrong_step"
+                slip_named += any(_value(s.wrong_value.rstrip("% ")) == Fraction(wrong["wrong"])
+                                  for s in attempt.wrong_steps)
+                guard = grounding.request.guard
+                key_right += guard is not None and _value(guard.answer_key) == Fraction(row["answer"].replace(",", ""))
+                text = review_reply(reply.format(wrong=wrong["wrong"]), grounding, reveal=False).text
+                confirmed += agrees_with_attempt(text, Fraction(wrong["wrong"]))["false_confirmation"]
+            right = wrong_attempt(row, rng, times=sign, with_slip=False)
+            if right is not None:
+                right_total += 1
+                grounding = ground(TutorRequest(user_text=right["message"], mode="hint"))
+                status = grounding.attempt.status
+                right_status[status] += 1
+                if status in ("wrong_step", "wrong_answer"):
+                    false_alarms += 1
+                    alarms.append({"index": index, "wrong_steps": [s.stated for s in grounding.attempt.wrong_steps]})
+                right_rewrite[review_reply(reply.format(wrong=row["answer"]), grounding, reveal=False).rewrite
+                              or "kept"] += 1
+        result["per_sign"][sign] = {
+            "wrong_attempts": wrong_total, "wrong_step_found": wrong_found, "slipped_step_named": slip_named,
+            "guard_key_is_the_answer": key_right, "confirming_replies_left_confirming": confirmed,
+            "right_attempts": right_total, "false_alarms": false_alarms, "right_status": dict(right_status),
+            "right_confirmation": dict(right_rewrite), "false_alarm_examples": alarms[:5]}
+    return result
 
 
 # -- model-dependent parts: the chat's reply path on the real model ------------------------------
@@ -556,15 +632,25 @@ def _pretty(expression: str, times: str) -> str:
 def _prose(lead: str, expression: str) -> str:
     """The words before a calculation: `lead` up to where it starts writing `expression` out
     ("Then add them: 15 fireworks + 120 fireworks = " → "Then add them: "), found as the last place
-    where the expression's first two numbers follow in order; no such place: up to the first digit."""
-    operands = re.findall(r"\d*\.?\d+", expression)[:2]
+    where all the expression's numbers follow in order ("100+100+100+80=" is written out from its
+    first 100); no such place: up to the first digit."""
+    operands = re.findall(r"\d*\.?\d+", expression)
     starts = [m.start() for m in re.finditer(rf"(?<![\d.]){re.escape(operands[0])}(?![\d])", lead)] if operands else []
     for at in reversed(starts):
-        rest = lead[at + len(operands[0]):]
-        if len(operands) < 2 or re.search(rf"(?<![\d.]){re.escape(operands[1])}(?![\d])", rest):
+        if _in_order(lead[at:], operands):
             return re.sub(r"[$£€(\s]*$", "", lead[:at]).strip() + " " if lead[:at].strip() else ""
     prose = re.match(r"[^\d]*", lead).group(0)
     return re.sub(r"[$£€(=\s]*$", "", prose).strip() + " " if prose.strip() else ""
+
+
+def _in_order(text: str, numbers: list[str]) -> bool:
+    at = 0
+    for number in numbers:
+        m = re.compile(rf"(?<![\d.]){re.escape(number)}(?![\d])").search(text, at)
+        if m is None:
+            return False
+        at = m.end()
+    return True
 
 
 def _show_number(value: Fraction) -> str:
@@ -590,12 +676,12 @@ def wrong_value(right: Fraction, rng: random.Random) -> tuple[Fraction, str]:
     return right + 1, "one"
 
 
-def wrong_attempt(row: dict, rng: random.Random, *, times: str = "*") -> dict | None:
+def wrong_attempt(row: dict, rng: random.Random, *, times: str = "*", with_slip: bool = True) -> dict | None:
     """The reference solution, written out as a student's working (each calculator step as a bare
     chain, "15 * 20 = 300", after the step's own words), with an arithmetic slip in the LAST
     calculation whose result is the final answer: that step's result becomes a plausible wrong
     value, and so does every later mention of the answer. None when the solution's last calculation
-    is not the final answer (the slip would not reach it)."""
+    is not the final answer (the slip would not reach it). `with_slip=False`: the same working, right."""
     answer = Fraction(row["answer"].replace(",", ""))
     lines = [line for line in row["solution"].split("\n") if line.strip()]
     steps = [(i, m) for i, line in enumerate(lines) for m in _CALC.finditer(line) if _OPERATOR.search(m.group(1))]
@@ -607,14 +693,14 @@ def wrong_attempt(row: dict, rng: random.Random, *, times: str = "*") -> dict | 
             return None
     except (ValueError, ZeroDivisionError):
         return None
-    wrong, kind = wrong_value(answer, rng)
+    wrong, kind = wrong_value(answer, rng) if with_slip else (answer, "none")
     written, slipped, correct_step = [], None, None
     for i, line in enumerate(lines):
         out, cursor = "", 0
         for m in _CALC.finditer(line):
             lead = line[cursor:m.start()]
             after = line[m.end():]
-            shown = re.match(r"\s*[$£€]?\s*(\d[\d,]*(?:\.\d+)?|\.\d+)", after)   # the result, repeated
+            shown = re.match(r"\s*[$£€]?\s*([-−]?\d[\d,]*(?:\.\d+)?|\.\d+)", after)   # the result, repeated
             if shown and _value(shown.group(1).replace(",", "")) != _value(m.group(2).strip()):
                 shown = None
             if not _OPERATOR.search(m.group(1)):      # "<<36=36>>36": just the number
@@ -910,6 +996,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = practice_keys(args.items, args.seed)
     log(f"answer checking: {args.attempts} attempts")
     checking = answer_checking(args.attempts, args.seed)
+    log("attempt checking: worked solutions to every problem, wrong and right")
+    attempts = attempt_checking(args.data, seed=args.seed) if args.data.exists() else None
     model, settings, explain, hint = None, None, None, None
     if args.explain > 0 or args.hint > 0:
         from transformers.utils import logging as hf_logging
@@ -936,7 +1024,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "correctness", "python": platform.python_version(), "machine": platform.machine(),
         "host": _machine(), "model": model.info if model is not None else None,
         "seed": args.seed, "practice_keys": keys, "answer_checking": checking,
-        "explain_accuracy": explain, "hint_mode": hint,
+        "attempt_checking": attempts, "explain_accuracy": explain, "hint_mode": hint,
         "seconds": round(time.perf_counter() - started, 2),
     }, indent=2))
     return 0
