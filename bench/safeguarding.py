@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:   # runnable as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from learner.safeguarding import check_message, default_lexicon, screen  # noqa: E402
+from learner.safeguarding import check_message, default_lexicon, screen
 
 DEFAULT_SET = ROOT / "assets" / "safeguarding" / "labelled.jsonl"
 

@@ -9,8 +9,18 @@ from pathlib import Path
 import pytest
 
 from learner.safeguarding import (
-    HELP_PATH, Screening, check_message, decide, default_lexicon, help_text, judge, load_lexicon, normalise,
-    parse_verdict, safe_reply, screen,
+    HELP_PATH,
+    Screening,
+    check_message,
+    decide,
+    default_lexicon,
+    help_text,
+    judge,
+    load_lexicon,
+    normalise,
+    parse_verdict,
+    safe_reply,
+    screen,
 )
 from learner.settings import GenerationSettings
 from learner.types import TutorReply, TutorRequest

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from storage import Database, PermissionDenied, ValidationError, audit, chat, review, safeguarding
+from storage import (
+    Database,
+    PermissionDenied,
+    ValidationError,
+    audit,
+    chat,
+    review,
+    safeguarding,
+)
 from tests.support.classroom import Classroom, add_exchange, fixed_prompt
 
 

@@ -22,7 +22,7 @@ def tutorloop(*args: str, password: str | None = PASSWORD, **extra_env: str) -> 
         env["TUTORLOOP_PASSWORD"] = password
     env.update({"HF_HUB_OFFLINE": "1", **extra_env})
     return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=180)
+                          stdin=subprocess.DEVNULL, timeout=180, check=False)
 
 
 def test_ask_answers_a_flagged_message_with_the_school_help_text_and_alerts(
