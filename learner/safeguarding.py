@@ -11,8 +11,9 @@ Every student message is screened before generation, in two stages:
 2. **Judge** (`judge`): the local model is asked a yes/no question about the message, through the
    tutor's own `Tutor.complete`. It is consulted only for *ambiguous* hits, and only a clear "no"
    dismisses one, and only when the model also calls the message harmless when asked the opposite
-   question (a model biased towards "no" cannot dismiss). Explicit phrases ("I want to kill myself") stand whatever the model says; when the
-   judge is unavailable (no model, an error, a stop) or unsure (anything but yes/no), the hit stands.
+   question (a model biased towards "no" cannot dismiss). Explicit phrases ("I want to kill
+   myself") stand whatever the model says; when the judge is unavailable (no model, an error, a
+   stop) or unsure (anything but yes/no), the hit stands.
    So stage 2 can only remove stage-1 hits it is sure about: it adds precision, and never takes
    away an explicit hit. A message the lexicon does not flag is never flagged by the model.
 
@@ -57,7 +58,7 @@ RISK_QUESTION = _QUOTED + ("Does this message say that the student, or someone t
                            "Answer yes or no.")
 HARMLESS_QUESTION = _QUOTED + ("Is this message harmless: a joke, an exaggeration or a figure of speech, or about a game, "
                                "a story, a film or schoolwork? Answer yes or no.")
-_YES = re.compile(r"^\W*(yes|si|oui|ja)\b", re.IGNORECASE)
+_YES = re.compile(r"^\W*(yes|si|sí|oui|ja)\b", re.IGNORECASE)
 _NO = re.compile(r"^\W*(no|non|nein)\b", re.IGNORECASE)
 
 
