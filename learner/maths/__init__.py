@@ -10,6 +10,8 @@ and returns plain data.
 - `generator_for`: practice items whose keys are computed in code (`generators.py`).
 - `plain_maths`: LaTeX in a reply turned into readable text (`render.py`).
 - `contradictions`, `with_corrections`, `prompt_facts`: a reply checked against the truth (`check.py`).
+- `read_attempt`: a student's own worked attempt, every step checked, and whether the engine can
+  call it right (`attempt.py`).
 
 Everything the engine refuses raises a `MathsError` (`MathsRefused`, `NoExactValue`), a
 `LearnerError` with a message for the person at the screen.
@@ -17,6 +19,7 @@ Everything the engine refuses raises a `MathsError` (`MathsRefused`, `NoExactVal
 from __future__ import annotations
 
 from learner.maths.answers import ParsedAnswer, Verdict, equivalent, judge, parse_answer
+from learner.maths.attempt import Attempt, read_attempt
 from learner.maths.check import (
                                  Contradiction,
                                  KeyCheck,
@@ -38,10 +41,10 @@ from learner.maths.recognise import Computation, ProgramVotes, computation_from_
 from learner.maths.render import plain_maths
 
 __all__ = [
-    "EXPRESSION_LIMITS", "PROGRAM_LIMITS", "TOPICS", "Computation", "Contradiction", "Evaluation", "GeneratedItem",
+    "EXPRESSION_LIMITS", "PROGRAM_LIMITS", "TOPICS", "Attempt", "Computation", "Contradiction", "Evaluation", "GeneratedItem",
     "KeyCheck", "Limits", "LinearSolution", "MathsError", "MathsRefused", "Misconception", "NoExactValue",
     "ParsedAnswer", "ProgramResult", "ProgramVotes", "Verdict", "WrongAnswer", "checked_line", "computation_from_programs",
     "contradictions", "diagnose", "equivalent", "evaluate", "evaluate_with_steps", "generate", "generator_for", "judge",
-    "key_agrees_with_program", "parse_answer", "plain_maths", "program_from_reply", "prompt_facts", "recognise",
-    "run_program", "solve_linear", "stated_results", "with_corrections",
+    "key_agrees_with_program", "parse_answer", "plain_maths", "program_from_reply", "prompt_facts", "read_attempt",
+    "recognise", "run_program", "solve_linear", "stated_results", "with_corrections",
 ]
