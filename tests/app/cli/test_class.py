@@ -73,3 +73,33 @@ def teacher_desktop_from(db: Database, data_dir: DataDir):
     from tests.support.class_folder import Desktop
 
     return Desktop(data_dir=data_dir, db=db, user=users.find_user(db, "Ms Lee"))
+
+
+def test_two_desktops_syncing_at_the_same_moment_as_real_processes(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from storage import classfolder
+    from tests.support.class_folder import make_class
+    from tests.support.cli import ROOT
+
+    teacher = teacher_desktop(tmp_path / "teacher")
+    desks = [student_desktop(tmp_path / name.lower(), name) for name in ("Ana", "Ben")]
+    (tmp_path / "share").mkdir()
+    make_class(teacher, tmp_path / "share" / "7b", *desks)
+    for desk in desks:
+        for n in range(25):
+            chat_reply(desk, f"{desk.user.name} question {n}?", "An answer.")
+        desk.close()
+    env = {k: v for k, v in os.environ.items() if k != "TUTORLOOP_PASSWORD"}
+    procs = [subprocess.Popen([sys.executable, "-m", "app", "class", "sync", "--json"], cwd=ROOT,
+                              env={**env, "TUTORLOOP_HOME": str(desk.data_dir.root)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for desk in desks for _ in range(2)]              # two processes per desktop, four at once
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    report = classfolder.import_outboxes(teacher.db, teacher.user)
+    assert (report.imported, report.duplicates, report.waiting) == (50, 0, ())
+    assert not list((tmp_path / "share").rglob(".tmp-*"))
+    teacher.close()
