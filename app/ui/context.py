@@ -35,6 +35,12 @@ class Changes(QObject):
         self.changed.emit(kind)
 
 
+class Navigation(QObject):
+    """Requests to show something another feature owns (features never import each other)."""
+
+    review_item = Signal(str)    # open the review window at this item key ("m12" chat reply, "i3" import)
+
+
 @dataclass(eq=False)
 class AppContext:
     data_dir: DataDir
@@ -42,3 +48,4 @@ class AppContext:
     student: User | None = None       # the profile chatting now
     teacher: User | None = None       # set after a teacher signs in; cleared on sign-out
     changes: Changes = field(default_factory=Changes)
+    navigation: Navigation = field(default_factory=Navigation)

@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
         header_layout.addWidget(self.private_check)
 
         self.chat = ChatView(ctx)
+        self.chat.model_host = self.model
         self.composer = Composer()
         self.composer.send_requested.connect(self.send_message)
         self.composer.writing_started.connect(self.prefill_reply)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext, ChangeKind
 from app.ui.errors import present_error
+from app.ui.why_panel import WhyPanel
 from learner.maths import plain_maths
 from storage import StorageError, chat
 from storage.chat import Feedback, Message
@@ -117,6 +118,7 @@ class MessageWidget(QFrame):
     """One message. Assistant messages gain feedback controls once they are finished."""
 
     feedback_changed = Signal(int)     # message id
+    why_requested = Signal(int)        # message id: "Why this answer?" was pressed
 
     def __init__(self, ctx: AppContext, message: Message, feedback: Feedback | None = None,
                  parent: QWidget | None = None) -> None:
@@ -196,6 +198,10 @@ class MessageWidget(QFrame):
         self.suggest_button = QPushButton("Suggest a better answer…")
         self.suggest_button.clicked.connect(self.suggest_better_answer)
         row.addWidget(self.suggest_button)
+        self.why_button = QPushButton("Why this answer?")
+        self.why_button.setToolTip("Which model and adapter wrote this, how it was checked, and what it learned from")
+        self.why_button.clicked.connect(lambda: self.why_requested.emit(self.message.id))
+        self._second_row.addWidget(self.why_button)
         self.feedback_status = QLabel()
         self.feedback_status.setStyleSheet(f"color: {MUTED_TEXT};")
         row.addWidget(self.feedback_status)
@@ -350,6 +356,8 @@ class ChatView(QScrollArea):
         super().__init__(parent)
         self.ctx = ctx
         self.session_id: int | None = None
+        self.model_host: object | None = None     # the window's ModelHost: "Why this answer?" measures on it
+        self.why_panel: WhyPanel | None = None
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -406,6 +414,7 @@ class ChatView(QScrollArea):
 
     def add_message(self, message: Message, feedback: Feedback | None = None, *, scroll: bool = True) -> MessageWidget:
         widget = MessageWidget(self.ctx, message, feedback)
+        widget.why_requested.connect(self.explain)
         widget.set_narrow(self._narrow())
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._widgets[message.id] = widget
@@ -416,6 +425,15 @@ class ChatView(QScrollArea):
 
     def _narrow(self) -> bool:
         return self.viewport().width() < NARROW_CHAT_PX
+
+    @Slot(int)
+    def explain(self, message_id: int) -> None:
+        """Open the "Why this answer?" panel for a tutor reply (one at a time)."""
+        if self.why_panel is not None:
+            self.why_panel.close()
+        self.why_panel = WhyPanel(self.ctx, message_id, host=self.model_host, parent=self.window())
+        self.why_panel.finished.connect(lambda _result: setattr(self, "why_panel", None))
+        self.why_panel.open()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext, ChangeKind
 from app.ui.errors import present_error
+from app.ui.why_panel import WhyPanel
 from app.ui.window_keys import add_close_keys
 from learner.maths import plain_maths
 from learner.review_prompt import prompt_messages_for
@@ -162,6 +163,12 @@ class ReviewView(QWidget):
         self.reject_button = QPushButton("&Reject…  (R)")
         self.bulk_button = QPushButton("Approve selected  (Shift+A)")
         self.undo_button = QPushButton("Undo  (Ctrl+Z)")
+        self.why_button = QPushButton("Why this answer?")
+        self.why_button.setToolTip("The model and adapter that wrote this reply, its gate, and the approved "
+                                   "examples closest to it")
+        self.why_button.clicked.connect(self.explain_current)
+        self.model_host: object | None = None   # the window's ModelHost (set by the Teacher menu): influence
+        self.why_panel: WhyPanel | None = None
         self.approve_button.clicked.connect(self.approve_current)
         self.edit_button.clicked.connect(self.edit_current)
         self.reject_button.clicked.connect(self.reject_current)
@@ -171,6 +178,7 @@ class ReviewView(QWidget):
         for b in (self.approve_button, self.edit_button, self.reject_button, self.bulk_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        buttons.addWidget(self.why_button)
         buttons.addWidget(self.undo_button)
         self.status_line = QLabel()
         self.status_line.setWordWrap(True)
@@ -418,11 +426,41 @@ class ReviewView(QWidget):
         for button in (self.approve_button, self.edit_button, self.reject_button):
             button.setEnabled(pending and has_item)
         selected = len(self.list.selectedItems())
+        self.why_button.setEnabled(has_item and self.current_item().key.startswith("m"))  # type: ignore[union-attr]
         self.bulk_button.setEnabled(pending and selected > 1)
         self.bulk_button.setText(f"Approve selected ({selected})  (Shift+A)" if selected > 1
                                  else "Approve selected  (Shift+A)")
 
     # -- navigation --------------------------------------------------------------------------------
+
+    def show_item(self, key: str) -> None:
+        """Select item `key` (an approved example's source, from "Why this answer?"): every filter is
+        cleared and the list shows approved items."""
+        widgets = (self.status_filter, self.student_filter, self.topic_filter, self.mode_filter, self.rating_filter,
+                   self.since_edit, self.until_edit)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.status_filter.setCurrentText("approved")
+        for combo in (self.student_filter, self.topic_filter, self.mode_filter, self.rating_filter):
+            combo.setCurrentIndex(0)
+        self.since_edit.setDate(NO_DATE)
+        self.until_edit.setDate(NO_DATE)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self.refresh(select_key=key)
+        if self.current_item() is None or self.current_item().key != key:  # type: ignore[union-attr]
+            self.status_line.setText(f"Item {key} is not in the queue any more (its chat may have been deleted).")
+
+    @Slot()
+    def explain_current(self) -> None:
+        item = self.current_item()
+        if item is None or not item.key.startswith("m"):
+            return
+        if self.why_panel is not None:
+            self.why_panel.close()
+        self.why_panel = WhyPanel(self.ctx, int(item.key[1:]), host=self.model_host, parent=self)
+        self.why_panel.finished.connect(lambda _result: setattr(self, "why_panel", None))
+        self.why_panel.open()
 
     @Slot()
     def next_item(self) -> None:

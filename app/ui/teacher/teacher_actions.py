@@ -71,6 +71,7 @@ class TeacherActions(QObject):
         self.alert_indicator.clicked.connect(self.open_safeguarding)
         host.add_status_widget(self.alert_indicator)
         self.ctx.changes.changed.connect(self._on_changed)
+        self.ctx.navigation.review_item.connect(self.open_review_at)
         self._update()
 
     @Slot(object)
@@ -131,12 +132,22 @@ class TeacherActions(QObject):
             if self.review_window is None:
                 # A child window of the main window: it closes when the app does.
                 self.review_window = ReviewView(self.ctx, self.parent_widget)
+                self.review_window.model_host = self.host.model
                 self.review_window.setWindowFlag(Qt.WindowType.Window)
                 self.review_window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
                 self.review_window.destroyed.connect(lambda: setattr(self, "review_window", None))
             self.review_window.show()
             self.review_window.raise_()
             self.review_window.activateWindow()
+        self.host.with_teacher(show)
+
+    @Slot(str)
+    def open_review_at(self, key: str) -> None:
+        """"Why this answer?" asked to see an approved example where it was decided."""
+        def show() -> None:
+            self.open_review()
+            if self.review_window is not None:
+                self.review_window.show_item(key)
         self.host.with_teacher(show)
 
     @Slot()
