@@ -143,6 +143,13 @@ def attempt_facts(attempt: Attempt) -> str:
         step = attempt.wrong_steps[0]
         return (f"The student's step {step.subject} = {step.wrong_value} is wrong. Do NOT say their solution is "
                 f"right; point them to that step without giving its result.")
+    if attempt.status == "wrong_answer":
+        misconception = attempt.verdict.misconception if attempt.verdict is not None else None
+        mistake = (f" Their mistake: they {misconception.name}. Say so kindly, and hint: {misconception.hint}"
+                   if misconception is not None else "")
+        return f"The student's answer {attempt.final} is NOT correct; do not call it right.{mistake}"
+    if attempt.status == "verified":
+        return f"The student's answer {attempt.final} is correct: you may tell them so."
     if attempt.status == "unverified":
         return ("The calculator could not check whether the student's whole solution is right. Do NOT say it is "
                 "right or correct; ask them to check each step against the question.")
@@ -171,7 +178,8 @@ def agrees_with_student(reply: str) -> bool:
 def _not_quite(computation: Computation, verdict: object, *, claimed: str, reveal: bool) -> str:
     """The engine's own words for a wrong result the model called right. In Hint mode it shows a
     first step only when that step does not state the result."""
-    lines = [f"Not quite: {claimed} is not the result of {computation.expression}."]
+    lines = [f"Not quite: I worked this problem out and got a different answer from {claimed}."
+             if computation.kind == "word_problem" else f"Not quite: {claimed} is not the result of {computation.expression}."]
     misconception = getattr(verdict, "misconception", None)
     if misconception is not None:
         lines.append(f"It looks like you {misconception.name}. {misconception.hint}")

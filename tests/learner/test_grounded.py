@@ -252,3 +252,20 @@ def test_a_wrong_step_the_reply_already_corrects_is_not_named_twice() -> None:
     review = review_reply("Look at your last line: 15 * 80 = 1199.", grounding, reveal=False)
     assert review.text == "Look at your last line: 15 * 80 = 1199.\n\nChecked: 15 * 80 is not 1199."
     assert review.rewrite == "" and review.corrected
+
+
+def test_the_prompt_says_whether_the_students_answer_is_right() -> None:
+    wrong = ground(TutorRequest(user_text="What is 2/3 + 1/6? I got 3/9.", mode="hint")).request.facts
+    assert "The student's answer 3/9 is NOT correct" in wrong and "added the numerators" in wrong
+    right = ground(TutorRequest(user_text="What is 2/3 + 1/6? I got 5/6.", mode="hint")).request.facts
+    assert "The student's answer 5/6 is correct" in right
+
+
+def test_a_wrong_answer_to_a_word_problem_is_not_quoted_back_as_an_expression() -> None:
+    program = "def solution():\n    return 3 * 4 - 2\n"
+    problem = "Sam has 3 bags with 4 apples each. He eats 2 apples. How many apples are left? I got 14."
+    tutor = ScriptedTutor(["Yes, that's right!", "Correct, well done."])
+    reply = _ask(tutor, problem, mode="hint", write_programs=lambda _p: [program, program])
+    assert reply.maths.attempt == "wrong_answer" and reply.maths.rewrite == "replaced"
+    assert reply.text.startswith("Not quite: I worked this problem out and got a different answer from 14.")
+    assert "10" not in reply.text
