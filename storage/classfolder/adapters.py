@@ -40,6 +40,9 @@ ADAPTERS = "adapters"
 ACTIVE = "active"
 MANIFEST = "tutorloop-class-manifest.json"
 _RECORD = re.compile(r"^(\d{8})\.json$")
+_VERSION = re.compile(r"^v(\d+)$")
+KEEP_PUBLISHED = 5          # versions kept in the class folder: the newest published ones (a rollback further
+                            # back publishes that version again from the teacher's desktop)
 _BLOCK = 1 << 20
 
 
@@ -147,7 +150,28 @@ def publish(db: Database) -> PublishReport:
             break
         seq += 1
     audit.record(db, None, "class.publish", target=f"v{wanted}" if wanted else "base", details={"seq": seq})
+    _prune(member)
     return PublishReport(version=wanted, published=True, seq=seq)
+
+
+def _prune(member: Membership, keep: int = KEEP_PUBLISHED) -> list[int]:
+    """Delete the class folder's copies of versions older than the newest `keep` that active records
+    named (the teacher's desktop is their only writer); the one in use now always stays."""
+    named: list[int] = []
+    for _, path in _records(member.folder):                       # newest first
+        data = read_json(path)
+        version = data.get("version") if isinstance(data, dict) else None
+        if isinstance(version, int) and version not in named:
+            named.append(version)
+    kept = set(named[:keep])
+    removed = []
+    root = member.folder / ADAPTERS
+    for folder in list(root.iterdir()) if root.is_dir() else ():
+        found = _VERSION.match(folder.name)
+        if found and int(found.group(1)) not in kept and not folder.is_symlink() and named:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(int(found.group(1)))
+    return sorted(removed)
 
 
 # -- student: verify and take in ---------------------------------------------------------------
@@ -203,7 +227,11 @@ def _copy_in(db: Database, member: Membership, manifest: dict[str, Any]) -> Path
     partial.mkdir(parents=True)
     try:
         for name, expected in sorted(manifest["files"].items()):
-            _copy_file(member.folder / ADAPTERS / f"v{version}" / name, partial / name)
+            try:
+                _copy_file(member.folder / ADAPTERS / f"v{version}" / name, partial / name)
+            except OSError as exc:     # gone meanwhile (a newer publication pruned it), or the share dropped
+                raise AdapterRefused(f"{name} of adapter v{version} could not be copied ({exc.strerror or exc}); "
+                                     "it will be tried again at the next sync. The current adapter stays.") from None
             if file_sha256(partial / name) != expected["sha256"]:
                 raise AdapterRefused(f"{name} of adapter v{version} changed while it was copied; it will be tried "
                                      "again at the next sync. The current adapter stays.")

@@ -166,6 +166,24 @@ def test_rollback_publishes_a_signed_active_record_and_students_follow(desks, fo
     assert sorted(p.name for p in (folder / "active").iterdir()) == [f"{n:08d}.json" for n in (1, 2, 3, 4)]
 
 
+def test_the_class_folder_keeps_the_newest_published_versions_and_a_rollback_brings_one_back(desks,
+                                                                                            folder: Path) -> None:
+    from storage.classfolder.adapters import KEEP_PUBLISHED
+
+    teacher, ana, _ = desks
+    folder.parent.mkdir()
+    make_class(teacher, folder, ana)
+    for version in range(1, KEEP_PUBLISHED + 3):
+        publish_fake_version(teacher, version, seed=version)
+        classfolder.sync(teacher.db, teacher.user)
+    newest = KEEP_PUBLISHED + 2
+    assert sorted(p.name for p in (folder / "adapters").iterdir()) == [f"v{v}" for v in range(3, newest + 1)]
+    adapters.rollback(teacher.db, teacher.user, 1)             # pruned from the folder: published again
+    assert classfolder.sync(teacher.db, teacher.user).published.version == 1
+    assert (folder / "adapters" / "v1" / MANIFEST).is_file()
+    assert classfolder.sync(ana.db).picked_up.version == 1
+
+
 def test_import_is_idempotent(desks, folder: Path) -> None:
     teacher, ana, _ = desks
     folder.parent.mkdir()
