@@ -32,12 +32,24 @@ from learner.maths.check import (
                                  with_corrections,
 )
 from learner.maths.errors import MathsError, MathsRefused, NoExactValue
-from learner.maths.evaluate import EXPRESSION_LIMITS, PROGRAM_LIMITS, Evaluation, Limits, evaluate, evaluate_with_steps
+from learner.maths.evaluate import (
+                                 EXPRESSION_LIMITS,
+                                 PROGRAM_LIMITS,
+                                 Evaluation,
+                                 Limits,
+                                 evaluate,
+                                 evaluate_with_steps,
+)
 from learner.maths.generators import TOPICS, GeneratedItem, generate, generator_for
 from learner.maths.linear import LinearSolution, solve_linear
 from learner.maths.misconceptions import Misconception, WrongAnswer
 from learner.maths.program import ProgramResult, program_from_reply, run_program
-from learner.maths.recognise import Computation, ProgramVotes, computation_from_programs, recognise
+from learner.maths.recognise import (
+                                 Computation,
+                                 ProgramVotes,
+                                 computation_from_programs,
+                                 recognise,
+)
 from learner.maths.render import plain_maths
 
 __all__ = [

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from learner.maths.errors import MathsRefused, NoExactValue
-from learner.maths.evaluate import EXPRESSION_LIMITS, Interpreter, Limits, describe, parse, to_python_syntax
+from learner.maths.evaluate import (
+    EXPRESSION_LIMITS,
+    Interpreter,
+    Limits,
+    describe,
+    parse,
+    to_python_syntax,
+)
 from learner.maths.numbers import show
 
 

@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from learner.maths.errors import MathsRefused
-from learner.maths.evaluate import PROGRAM_LIMITS, Interpreter, Limits, Value, describe, parse, show_value
+from learner.maths.evaluate import (
+    PROGRAM_LIMITS,
+    Interpreter,
+    Limits,
+    Value,
+    describe,
+    parse,
+    show_value,
+)
 from learner.maths.numbers import show, terminates
 
 MAX_TRACE_LINES = 30

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from learner.grounded import agrees_with_student, ground, looks_like_word_problem, reply_grounded
+from learner.grounded import (
+    agrees_with_student,
+    ground,
+    looks_like_word_problem,
+    reply_grounded,
+)
 from learner.guard import WITHHELD_MESSAGE
 from learner.settings import GenerationSettings
 from learner.types import TutorRequest
 from tests.support.scripted_tutor import ScriptedTutor
 
 SETTINGS = GenerationSettings(model_spec="scripted", device="cpu", temperature=0.0, max_new_tokens=64)
-NO_PROGRAMS = lambda _problem: []  # noqa: E731 - the engine reads these questions itself
+NO_PROGRAMS = lambda _problem: []  # the engine reads these questions itself
 
 
 def _ask(tutor: ScriptedTutor, text: str, mode: str = "explain", **kwargs):

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from learner.errors import LearnerError
-from learner.maths import EXPRESSION_LIMITS, MathsError, MathsRefused, NoExactValue, evaluate, evaluate_with_steps
+from learner.maths import (
+    EXPRESSION_LIMITS,
+    MathsError,
+    MathsRefused,
+    NoExactValue,
+    evaluate,
+    evaluate_with_steps,
+)
 from learner.maths.evaluate import Limits
 
 

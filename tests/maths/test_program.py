@@ -6,7 +6,12 @@ from fractions import Fraction
 
 import pytest
 
-from learner.maths import MathsRefused, computation_from_programs, program_from_reply, run_program
+from learner.maths import (
+    MathsRefused,
+    computation_from_programs,
+    program_from_reply,
+    run_program,
+)
 
 FIREWORKS = '''
 def solution():
