@@ -36,9 +36,16 @@ from storage.classfolder.membership import (
     require_membership,
 )
 from storage.classfolder.outbox import SendReport, send
-from storage.classfolder.sync import ClassStatus, DeviceStatus, SyncReport, status, sync
+from storage.classfolder.sync import (
+    ClassStatus,
+    DeviceStatus,
+    InUse,
+    SyncReport,
+    status,
+    sync,
+)
 
-__all__ = ["AdapterRefused", "BadSignature", "ClassInfo", "ClassStatus", "DeviceStatus", "ImportReport", "Membership",
+__all__ = ["AdapterRefused", "BadSignature", "ClassInfo", "ClassStatus", "DeviceStatus", "ImportReport", "InUse", "Membership",
            "NotInClass", "PickUp", "PublishReport", "SendReport", "SyncReport", "create_class", "fingerprint",
            "import_outboxes", "join_class", "membership", "pick_up", "publish", "read_class_file",
            "require_membership", "send", "status", "sync", "verify_version"]

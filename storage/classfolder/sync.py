@@ -98,17 +98,26 @@ class ClassStatus:
                 "devices": [d.to_dict() for d in self.devices]}
 
 
-def _write_device_status(db: Database, member: Membership) -> None:
-    active = versions.active_adapter(db)
+@dataclass(frozen=True, slots=True)
+class InUse:
+    """The adapter version the desktop's loaded model answers with now (None: the base model)."""
+    version: int | None
+
+
+def _write_device_status(db: Database, member: Membership, in_use: InUse | None) -> None:
+    if in_use is None:      # no model loaded here (the CLI): the active version is what it would use
+        active = versions.active_adapter(db)
+        in_use = InUse(active.version if active else None)
     write_json(member.folder / DEVICES / f"{member.device_id}.json",
                {"device_id": member.device_id, "device_name": member.device_name, "role": member.role,
-                "last_sync_at": utcnow(), "adapter_version": active.version if active else None},
-               replace=True)
+                "last_sync_at": utcnow(), "adapter_version": in_use.version}, replace=True)
 
 
-def sync(db: Database, actor: User | None = None, *, prompt_for: PromptBuilder | None = None) -> SyncReport:
+def sync(db: Database, actor: User | None = None, *, prompt_for: PromptBuilder | None = None,
+         in_use: InUse | None = None) -> SyncReport:
     """One sync (see the module's docstring). Problems with the folder end in a note, never a
-    half-done state: each step is whole on its own."""
+    half-done state: each step is whole on its own. `in_use`: what the window's model answers with,
+    reported in this desktop's status file (without it, the active version)."""
     member = require_membership(db)
     if not member.folder.is_dir():
         note = (f"The class folder {member.folder} cannot be reached; check the network drive or the sync tool. "
@@ -130,7 +139,9 @@ def sync(db: Database, actor: User | None = None, *, prompt_for: PromptBuilder |
         if picked.refused:
             notes.append(picked.refused)
         result = SyncReport(role="student", sent=sent, picked_up=picked, notes=tuple(notes))
-    _write_device_status(db, member)
+    if result.adapter_changed:
+        in_use = None       # the window swaps to the new version next; report that one
+    _write_device_status(db, member, in_use)
     record_sync(db, " ".join(notes) or None)
     return result
 

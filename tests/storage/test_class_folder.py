@@ -144,6 +144,9 @@ def test_round_trip_exchange_to_queue_to_approval_to_student_adapter(desks, fold
     assert by_name[ana_id].adapter_version == 1 and by_name[ana_id].pending_segments == 0
     assert by_name[ana_id].last_sync_at is not None
     assert classfolder.status(ana.db).headline() == "Class: 7B, tutor updated today"
+    # A window whose model answers without the adapter (say, another model is loaded) reports that.
+    classfolder.sync(ana.db, in_use=classfolder.InUse(None))
+    assert {d.device_id: d for d in classfolder.status(teacher.db).devices}[ana_id].adapter_version is None
 
 
 def test_rollback_publishes_a_signed_active_record_and_students_follow(desks, folder: Path) -> None:

@@ -6,6 +6,7 @@ rollback. A new adapter taken in is announced as ChangeKind.ADAPTERS, so Adapter
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext, ChangeKind
 from app.ui.features import WindowHost
+from app.ui.worker import READY
 from learner.classroom import model_id_for
 from learner.review_prompt import prompt_messages_for
 from storage import Database, StorageError, classfolder, users
@@ -41,11 +43,11 @@ class _SyncWorker(QObject):
     finished = Signal(object)     # classfolder.SyncReport
     failed = Signal(str)
 
-    @Slot(str)
-    def run(self, db_path: str) -> None:
+    @Slot(str, object)
+    def run(self, db_path: str, in_use: classfolder.InUse | None) -> None:
         try:
             with Database(Path(db_path), migrate=False) as db:
-                report = classfolder.sync(db, prompt_for=prompt_messages_for)
+                report = classfolder.sync(db, prompt_for=prompt_messages_for, in_use=in_use)
         except StorageError as exc:
             self.failed.emit(str(exc))
             return
@@ -61,11 +63,13 @@ class ClassSync(QObject):
 
     finished = Signal(object)
     failed = Signal(str)
-    _request = Signal(str)
+    _request = Signal(str, object)
 
-    def __init__(self, ctx: AppContext, parent: QObject | None = None) -> None:
+    def __init__(self, ctx: AppContext, parent: QObject | None = None, *,
+                 in_use: Callable[[], classfolder.InUse | None] = lambda: None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._in_use = in_use
         self.busy = False
         self._again = False
         self._thread = QThread()     # no parent: it must outlive nothing it runs; shutdown() stops it
@@ -85,7 +89,7 @@ class ClassSync(QObject):
         if not self._thread.isRunning():
             self._thread.start()
         self.busy = True
-        self._request.emit(str(self.ctx.data_dir.db_path))
+        self._request.emit(str(self.ctx.data_dir.db_path), self._in_use())
 
     @Slot(object)
     def _on_finished(self, report: classfolder.SyncReport) -> None:
@@ -148,7 +152,7 @@ class ClassroomActions(QObject):
         super().__init__(host.widget())
         self.host = host
         self.ctx = host.ctx
-        self.runner = ClassSync(self.ctx, self)
+        self.runner = ClassSync(self.ctx, self, in_use=self._in_use)
         self.runner.finished.connect(self._on_synced)
         self.runner.failed.connect(self._on_sync_failed)
         self.label = QLabel("")
@@ -182,6 +186,11 @@ class ClassroomActions(QObject):
         return menu
 
     # -- state ------------------------------------------------------------------------------------
+
+    def _in_use(self) -> classfolder.InUse | None:
+        """The adapter the chat's model answers with, once it is loaded (the teacher sees it per desktop)."""
+        model = self.host.model
+        return classfolder.InUse(model.adapter_version) if model.state == READY else None
 
     def membership(self) -> classfolder.Membership | None:
         try:

@@ -69,6 +69,8 @@ def test_a_student_window_joins_syncs_in_the_background_and_hot_swaps(qtbot, win
             feature.sync()
         assert window.model.adapter_version == 1
         assert "signed manifest" in window.statusBar().currentMessage()
+        (device,) = classfolder.status(teacher.db).devices
+        assert device.adapter_version == 1                  # what the chat's model answers with
         assert feature.label.text().endswith("⚠")
     finally:
         teacher.close()
