@@ -53,8 +53,12 @@ def _add_exchange(db: Database, member: Membership, teacher: User | None, device
     message_id = record.get("message_id")
     if not isinstance(message_id, int):
         raise ValidationError("an exchange without a message id")
-    if db.conn.execute("SELECT 1 FROM class_exchanges WHERE device_id = ? AND message_id = ?",
-                       (device_id, message_id)).fetchone():
+    known = db.conn.execute("SELECT retracted_at, retract_reason FROM class_exchanges WHERE device_id = ? AND "
+                            "message_id = ?", (device_id, message_id)).fetchone()
+    # Known: a duplicate, unless the student made its session public again after a "private" retraction
+    # (a "deleted" one is final). It then waits for review again; an earlier approval stays retracted.
+    restored = known is not None and bool(record.get("restored")) and known[0] is not None and known[1] == "private"
+    if known is not None and not restored:
         return False
     prompt = validate_prompt(record.get("prompt") or [], what=f"exchange {message_id}")
     completion = record.get("completion")
@@ -75,6 +79,8 @@ def _add_exchange(db: Database, member: Membership, teacher: User | None, device
          str(record.get("created_at") or now), _uid(device_id, message_id))).lastrowid
     rating = record.get("rating") if record.get("rating") in (-1, 1) else None
     suggestion = record.get("suggestion") if isinstance(record.get("suggestion"), str) else None
+    if restored:
+        db.conn.execute("DELETE FROM class_exchanges WHERE device_id = ? AND message_id = ?", (device_id, message_id))
     db.conn.execute(
         "INSERT INTO class_exchanges (device_id, message_id, imported_id, device_name, student_key, student_name, "
         "rating, suggestion, segment, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,5 +1,6 @@
 """A desktop's side of "exchanges in": new replies (with their rating and suggestion), later
-feedback on them, and retractions, appended to its own outbox as one new segment per sync.
+feedback on them, and retractions, appended to its own outbox as one new segment per sync. A reply
+retracted because its session was made private is sent again (marked restored) once it is not.
 
 What is sent is what the review queue would list on this desktop: finished (or stopped) replies in
 sessions not marked private, each with the exact prompt it was generated from. A reply sent and
@@ -40,11 +41,13 @@ class SendReport:
 _NEW_REPLIES = """
 SELECT m.id, m.content, m.mode, m.status, m.created_at, m.model_id, m.adapter_version,
        s.title, s.topic, u.id AS student_id, u.name AS student_name, u.grade,
-       f.rating, f.suggestion
+       f.rating, f.suggestion, EXISTS (SELECT 1 FROM class_sent c WHERE c.message_id = m.id) AS restored
 FROM messages m JOIN sessions s ON s.id = m.session_id JOIN users u ON u.id = s.user_id
 LEFT JOIN feedback f ON f.message_id = m.id
 WHERE m.role = 'assistant' AND m.status IN ('complete', 'stopped') AND s.private = 0
-  AND NOT EXISTS (SELECT 1 FROM class_sent c WHERE c.message_id = m.id)
+  -- not sent yet, or retracted when its session was made private and the session is no longer private
+  AND NOT EXISTS (SELECT 1 FROM class_sent c WHERE c.message_id = m.id
+                  AND (c.retracted_at IS NULL OR c.retract_reason != 'private'))
   AND NOT EXISTS (SELECT 1 FROM safeguarding_alerts sa  -- as the review queue: never sent for learning
                   WHERE sa.reply_id = m.id OR (sa.session_id = m.session_id AND sa.message_id < m.id))
 ORDER BY m.id LIMIT ?
@@ -83,7 +86,7 @@ def _exchange(db: Database, member: Membership, row: Mapping[str, Any],
             "student": {"key": f"{member.device_id}:{row['student_id']}", "name": row["student_name"],
                         "grade": row["grade"]},
             "session": {"title": row["title"], "topic": row["topic"]},
-            "rating": row["rating"], "suggestion": row["suggestion"]}
+            "rating": row["rating"], "suggestion": row["suggestion"], "restored": bool(row["restored"])}
 
 
 def send(db: Database, *, prompt_for: PromptBuilder | None = None) -> SendReport:
@@ -119,7 +122,9 @@ def send(db: Database, *, prompt_for: PromptBuilder | None = None) -> SendReport
             if write_new(outbox / segments.segment_name(number), segments.encode(header, records)):
                 break
             number += 1
-        db.conn.executemany("INSERT INTO class_sent (message_id, segment, sent_at) VALUES (?, ?, ?)",
+        db.conn.executemany("INSERT INTO class_sent (message_id, segment, sent_at) VALUES (?, ?, ?) "
+                            "ON CONFLICT(message_id) DO UPDATE SET segment = excluded.segment, "
+                            "sent_at = excluded.sent_at, retracted_at = NULL, retract_reason = NULL",
                             [(i, number, now) for i in sent_ids])
         db.conn.executemany("UPDATE class_sent SET sent_at = ? WHERE message_id = ?",
                             [(now, r["message_id"]) for r in feedback])

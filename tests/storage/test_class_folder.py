@@ -240,6 +240,18 @@ def test_retraction_takes_exchanges_out_of_the_queue_and_out_of_training(desks, 
     assert [e.completion for e in review.list_examples(teacher.db)] == ["Ben's answer."]
     assert len(review.list_examples(teacher.db, status="retracted")) == 1    # kept for provenance, never trained
 
+    # Made public again: the exchanges come back for review (the earlier approval stays retracted).
+    chat.update_session(ana.db, private_session.id, private=False)
+    assert classfolder.sync(ana.db).sent.exchanges == 2
+    assert classfolder.sync(teacher.db, teacher.user).imported.imported == 2
+    assert sorted(i.student_message for i in pending(teacher)) == ["Approved, then private?", "Kept?",
+                                                                    "Private later?"]
+    assert [e.completion for e in review.list_examples(teacher.db)] == ["Ben's answer."]
+    _mark_private(ana, private.id)
+    assert classfolder.sync(ana.db).sent.retractions == 2
+    classfolder.sync(teacher.db, teacher.user)
+    assert [i.student_message for i in pending(teacher)] == ["Kept?"]
+
     # Deleting the student (on the student's desktop) retracts the rest; on the teacher's side the text goes.
     session_id = _session_of(ana, kept.id)
     with ana.db.transaction():
