@@ -11,7 +11,10 @@ its general tutoring (the replay loss) stays put.
        register v1), its progress lines copied to stderr;
     4. the teacher promotes v1; the tutor hot-swaps it (Tutor.set_adapter) and answers again;
     5. one JSON object on stdout: per question base vs adapted correctness, the replay loss of base
-       and adapter (measured by the round on replay exchanges it did not train on) and its rise.
+       and adapter (measured by the round on replay exchanges it did not train on) and its rise, the
+       bleeding rate of base and adapted answers (an answer that uses a name or number of another
+       fact's training exchanges and none of its own: learner.adapt.bleeding), the round's time,
+       peak RSS and paraphrases.
 
     .venv/bin/python bench/demo_school_facts.py --model /path/to/prepared/model-folder
     .venv/bin/python bench/demo_school_facts.py            # the embedded model (prepared cache)
@@ -64,6 +67,18 @@ def answers(tutor, questions: list[dict], *, grade: str, max_new_tokens: int) ->
         out.append(reply.text)
         log(f"  v{tutor.adapter_version or 0} Q: {q['question']}\n     A: {reply.text[:160]!r}")
     return out
+
+
+def bleeding(facts: dict, questions: list[dict], answers_given: list[str]) -> dict:
+    """learner.adapt.bleeding over the demo's answers: a fact's own texts are its training exchanges."""
+    from learner.adapt.bleeding import Probe, find_bleeding
+
+    texts = {f"train:{i}": f"{t['user']}\n{t['assistant']}" for i, t in enumerate(facts["train"])}
+    own = {fact: frozenset(f"train:{i}" for i, t in enumerate(facts["train"]) if t["fact_id"] == fact)
+           for fact in {q["fact_id"] for q in questions}}
+    probes = [Probe(key=f"{q['fact_id']}: {q['question']}", answer=a, own=own[q["fact_id"]], own_text=q["question"])
+              for q, a in zip(questions, answers_given, strict=True)]
+    return find_bleeding(probes, texts).to_dict()
 
 
 def correct(answer: str, expect_any: list[str]) -> bool:
@@ -192,10 +207,17 @@ def main() -> int:
         "replay_loss_base": replay.get("base"), "replay_loss_adapted": replay.get("candidate"),
         "replay_loss_rise": rise, "replay_rise_below_3pct": rise is not None and rise < 0.03,
         "heldout_split_loss_base": heldout_loss.get("base"), "heldout_split_loss_adapted": heldout_loss.get("candidate"),
+        "bleeding_base": bleeding(facts, heldout, base_answers),
+        "bleeding_adapted": bleeding(facts, heldout, adapted_answers),
+        "round_peak_rss_mb": adapter.metrics.get("peak_rss_mb"), "gate_bleeding": adapter.metrics.get("bleeding"),
+        "paraphrases": adapter.metrics.get("augmentation"),
         "train": adapter.metrics.get("train"), "round_seconds": round(round_s, 1),
         "base_answer_seconds": round(base_answer_s, 1), "recipe_preset": args.recipe, "recipe": adapter.recipe,
         "per_question": per_question,
     }
+    log(f"correct: base {result['base_correct']}/{len(heldout)}, adapted {result['adapted_correct']}/{len(heldout)}; "
+        f"bleeding {result['bleeding_adapted']['rate']}; replay rise {rise}; round {round_s:.0f} s, "
+        f"peak RSS {result['round_peak_rss_mb']} MB")
     print(json.dumps(result, indent=2))
     db.close()
     return 0

@@ -209,6 +209,7 @@ def _run(args: argparse.Namespace, recipe: Recipe, emit: _Printer) -> int:
 def _train_only(data_dir: Any, args: argparse.Namespace, recipe: Recipe) -> int:
     """Ranks above 0 under torchrun/accelerate: the same data and model, training only (the gradient
     all-reduce pairs them with rank 0's loop)."""
+    from learner.adapt.augment import augment_round
     from learner.adapt.dataset import round_data_for
     from learner.adapt.train import add_fresh_adapter, train_adapter, training_dtype
     from learner.loading import load_model, resolve_device
@@ -227,9 +228,13 @@ def _train_only(data_dir: Any, args: argparse.Namespace, recipe: Recipe) -> int:
     loaded = load_model(prepared, device=device, dtype=training_dtype(recipe))
     data = round_data_for(recipe, examples, load_replay(args.replay), loaded.tokenizer,
                           context_window=loaded.context_window)
+    # The same paraphrases as rank 0 (greedy, so identical), or the ranks' step counts would differ.
+    augmentation = augment_round(loaded.model, loaded.tokenizer, recipe, examples, data.train_example_ids,
+                                 max_length=min(recipe.max_length, loaded.context_window))
     model = add_fresh_adapter(loaded.model, recipe)
     pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else loaded.tokenizer.eos_token_id
-    train_adapter(model, data.train, recipe, pad_id=pad_id)
+    train_adapter(model, data.train + (augmentation.samples if augmentation is not None else []), recipe,
+                  pad_id=pad_id)
     return 0
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import torch
 
+from learner.adapt.bleeding import BleedingReport, Probe, example_text, find_bleeding
 from learner.adapt.dataset import Sample, collate, length_grouped_batches
+from learner.adapt.greedy import greedy_replies
 from learner.adapt.train import completion_nll
 
 CANDIDATE = "default"   # the adapter PEFT creates and trains
@@ -126,3 +128,17 @@ def run_must_pass(model: Any, tokenizer: Any, prompts: Sequence[Any], *, max_new
         results.append(MustPassResult(prompt_id=item.id, prompt=item.prompt, passed=not failures, answer=answer,
                                       failures=failures))
     return results
+
+
+# -- bleeding -------------------------------------------------------------------------------------
+
+def held_out_bleeding(model: Any, tokenizer: Any, heldout: Sequence[Sample], examples: Sequence[Any], *,
+                      max_new_tokens: int) -> BleedingReport:
+    """The active PEFT adapter answers each held-out example's prompt greedily; the answers are
+    checked against every approved example's names and numbers (learner.adapt.bleeding).
+    `examples`: storage.review.TrainingExample rows (train and held out alike)."""
+    answers = greedy_replies(model, tokenizer, [s.input_ids[:s.n_prompt] for s in heldout],
+                             max_new_tokens=max_new_tokens)
+    texts = {f"example:{ex.id}": example_text(ex.prompt, ex.completion) for ex in examples}
+    probes = [Probe(key=s.key, answer=answer, own=frozenset({s.key})) for s, answer in zip(heldout, answers, strict=True)]
+    return find_bleeding(probes, texts)

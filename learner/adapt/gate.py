@@ -7,7 +7,9 @@ Checks (thresholds from the Recipe; see docs/architecture.md "Adaptation"):
                not forget how to tutor);
 - forgetting   each earlier round's held-out slice at most 5 % worse than with the active adapter
                (or the base, when none is active);
-- must_pass    every teacher-written must-pass prompt passes.
+- must_pass    every teacher-written must-pass prompt passes;
+- bleeding     at most Recipe.bleeding_max_rate of the held-out answers borrow names or numbers
+               from other approved examples (learner.adapt.bleeding).
 A check that cannot be measured (no held-out examples yet, no must-pass prompts) is recorded as
 skipped and does not block; every figure is kept in the verdict.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from learner.adapt.bleeding import bleeding_verdict
 from learner.adapt.recipe import Recipe
 
 
@@ -25,6 +28,7 @@ class GateInputs:
     replay: dict[str, float | None]
     earlier_slices: dict[int, dict[str, float | None]] = field(default_factory=dict)  # version -> {"candidate", "reference"}
     must_pass: list[dict[str, Any]] = field(default_factory=list)                  # MustPassResult.to_dict()
+    bleeding: dict[str, Any] | None = None                                         # BleedingReport.to_dict()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +69,7 @@ def _fmt(x: float | None) -> str:
 def judge(inputs: GateInputs, recipe: Recipe | None = None) -> GateVerdict:
     recipe = recipe or Recipe()
     checks = [_heldout(inputs), _replay(inputs, recipe), _forgetting(inputs, recipe), _must_pass(inputs)]
+    checks.append(Check(name="bleeding", **bleeding_verdict(inputs.bleeding, recipe.bleeding_max_rate)))
     return GateVerdict(passed=all(c.passed for c in checks), checks=tuple(checks))
 
 

@@ -54,11 +54,20 @@ class Recipe:
     replay_topk: int | None = 20
     # The frozen base's dtype while training and measuring; the LoRA weights are fp32 either way.
     base_dtype: str = "bfloat16"
+    # Before training the base model rewrites each approved training question this many ways, each
+    # paired with the approved answer (learner.adapt.augment); augment = false turns it off.
+    augment: bool = True
+    augment_paraphrases: int = 4
+    augment_max_new_tokens: int = 160    # for all k rewrites of one question together
     must_pass_max_new_tokens: int = 128
     # The gate (docs/architecture.md "Adaptation"): fractions, 0.03 = 3 %.
     replay_max_rise_vs_active: float = 0.03
     replay_max_rise_vs_base: float = 0.05
     earlier_heldout_max_rise: float = 0.05
+    # Held-out answers that borrow another fact's names or numbers (learner.adapt.bleeding). About 1
+    # in 7 examples is held out, so a 40-example round checks ~6 answers: one stray hit passes, two fail.
+    bleeding_max_rate: float = 0.2
+    bleeding_max_new_tokens: int = 48
     keep_versions: int = 5               # adapter folders kept; the active one is never deleted
 
     def epochs_for(self, n_approved: int) -> int:
@@ -109,8 +118,16 @@ class Recipe:
         need(self.replay_topk is None or (isinstance(self.replay_topk, int) and self.replay_topk >= 1), "replay_topk",
              "must be None (a base forward every step) or a positive integer")
         need(self.base_dtype in BASE_DTYPES, "base_dtype", f"must be one of {', '.join(BASE_DTYPES)}")
+        need(isinstance(self.augment, bool), "augment", "must be true or false")
+        need(isinstance(self.augment_paraphrases, int) and 0 <= self.augment_paraphrases <= 16, "augment_paraphrases",
+             "must be an integer from 0 (none) to 16")
+        need(isinstance(self.augment_max_new_tokens, int) and self.augment_max_new_tokens >= 8,
+             "augment_max_new_tokens", "must be an integer of at least 8")
         need(self.must_pass_max_new_tokens >= 1, "must_pass_max_new_tokens", "must be at least 1")
-        for name in ("replay_max_rise_vs_active", "replay_max_rise_vs_base", "earlier_heldout_max_rise"):
+        need(isinstance(self.bleeding_max_new_tokens, int) and self.bleeding_max_new_tokens >= 1,
+             "bleeding_max_new_tokens", "must be a positive integer")
+        for name in ("replay_max_rise_vs_active", "replay_max_rise_vs_base", "earlier_heldout_max_rise",
+                     "bleeding_max_rate"):
             need(0.0 <= getattr(self, name) <= 1.0, name, "must be a fraction in [0, 1]")
         need(isinstance(self.keep_versions, int) and self.keep_versions >= 1, "keep_versions", "must be at least 1")
 

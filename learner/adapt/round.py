@@ -113,6 +113,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     import torch
 
     from learner.adapt import evaluate as ev
+    from learner.adapt.augment import augment_round
     from learner.adapt.dataset import round_data_for
     from learner.adapt.gate import GateInputs, judge
     from learner.adapt.train import add_fresh_adapter, save_adapter, train_adapter, training_dtype
@@ -146,9 +147,15 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     log.info("data: %s approved train, %s held out, %s replay train, %s replay eval", len(data.train_example_ids),
              len(data.heldout_example_ids), data.n_replay_train, len(data.replay_eval))
 
-    model = add_fresh_adapter(loaded.model, recipe)
+    augmentation = augment_round(loaded.model, tokenizer, recipe, examples, data.train_example_ids,
+                                 max_length=min(recipe.max_length, loaded.context_window), emit=emit)
+    train_samples = data.train + (augmentation.samples if augmentation is not None else [])
+    if augmentation is not None:
+        log.info("augmentation: %s paraphrases kept, %s rejected, %.1f s", len(augmentation.samples),
+                 sum(len(p.rejected) for p in augmentation.paraphrases), augmentation.seconds)
     _check_cancel(cancel)
-    stats = train_adapter(model, data.train, recipe, pad_id=pad_id, on_progress=emit, cancel=cancel)
+    model = add_fresh_adapter(loaded.model, recipe)
+    stats = train_adapter(model, train_samples, recipe, pad_id=pad_id, on_progress=emit, cancel=cancel)
     log.info("trained %s steps, %.1f tokens/s, loss on approved examples %.4f, replay term %.4f", stats.steps,
              stats.tokens_per_s, stats.final_loss, stats.replay_last_epoch)
 
@@ -190,12 +197,23 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
         must_results.extend(ev.run_must_pass(model, tokenizer, [item], max_new_tokens=recipe.must_pass_max_new_tokens,
                                              context_window=loaded.context_window))
 
+    bleeding = None
+    if data.heldout:
+        _check_cancel(cancel)
+        emit({"phase": "bleeding", "step": 1, "total": 1, "detail": "the candidate answers the held-out examples"})
+        with ev.using(model, "candidate"):
+            bleeding = ev.held_out_bleeding(model, tokenizer, data.heldout, examples,
+                                            max_new_tokens=recipe.bleeding_max_new_tokens)
+        log.info("bleeding: %s of %s held-out answers borrow from other examples", len(bleeding.bled),
+                 bleeding.checked)
+
     def mean(which: str, part: str) -> float | None:
         return losses[which][part].mean if which in losses else None
 
     inputs = GateInputs(heldout={w: mean(w, "heldout") for w in ("candidate", "active", "base")},
                         replay={w: mean(w, "replay") for w in ("candidate", "active", "base")},
-                        earlier_slices=earlier, must_pass=[r.to_dict() for r in must_results])
+                        earlier_slices=earlier, must_pass=[r.to_dict() for r in must_results],
+                        bleeding=bleeding.to_dict() if bleeding is not None else None)
     verdict = judge(inputs, recipe)
     log.info("gate: %s — %s", "passed" if verdict.passed else "FAILED", verdict.reason)
     emit({"phase": "gate", "passed": verdict.passed, "reason": verdict.reason})
@@ -216,6 +234,8 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
                   "tokens_per_s": round(stats.tokens_per_s, 1), "anchor_seconds": round(stats.anchor_seconds, 1),
                   "anchor_positions": stats.anchor_positions},
         "peak_rss_mb": _peak_rss_mb(),
+        "augmentation": augmentation.to_dict() if augmentation is not None else None,
+        "bleeding": {k: v for k, v in bleeding.to_dict().items() if k != "answers"} if bleeding is not None else None,
         "n_replay_eval": len(data.replay_eval), "device": device, "dtype": dtype,
         "torch_threads": torch.get_num_threads(), "round_seconds": round(time.perf_counter() - started, 1),
         "compared_with_active": active.version if active is not None else None,

@@ -109,6 +109,28 @@ def _loss(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
 
 
+# What a round's extra steps are called while they run (RoundEvent.phase -> label).
+ROUND_STEPS = {"augment": "writing paraphrased questions", "anchor": "noting the base model's predictions",
+               "bleeding": "checking facts are kept apart"}
+
+
+def paraphrase_lines(metrics: dict[str, Any]) -> list[str]:
+    """A version's paraphrased questions for its details: each approved question and the rewrites
+    that trained with its approved answer (the answer itself is never rewritten). Nothing for
+    versions trained before rounds wrote paraphrases."""
+    if "augmentation" not in metrics:
+        return []
+    augmentation = metrics["augmentation"]
+    if not augmentation:
+        return ["", "Paraphrases: none for this round (switched off in the recipe: augment)."]
+    lines = ["", (f"Paraphrases: {augmentation.get('kept', 0)} written by the model, each trained with the approved "
+                  f"answer ({augmentation.get('rejected', 0)} left out: a name or number dropped, or a repeat).")]
+    for item in augmentation.get("examples", []):
+        lines.append(f"• {item.get('question', '')}")
+        lines += [f"    – {text}" for text in item.get("paraphrases", [])]
+    return lines
+
+
 class AdaptationView(QWidget):
     """Teacher ▸ Adaptation…"""
 
@@ -368,6 +390,7 @@ class AdaptationView(QWidget):
             if train:
                 lines += ["", f"Training: {train.get('steps')} steps, {train.get('seconds')} s, "
                               f"{train.get('tokens_per_s')} tokens/s, final loss {_loss(train.get('final_loss'))}"]
+            lines += paraphrase_lines(adapter.metrics)
             lines += ["", "Recipe: " + json.dumps(adapter.recipe, sort_keys=True)]
             self.details.setPlainText("\n".join(lines))
         self._update_buttons()
@@ -501,6 +524,10 @@ class AdaptationView(QWidget):
             self.progress.setValue(event.step or 0)
             label = "measuring" if event.phase == "evaluate" else "checking must-pass prompts"
             self.phase_label.setText(f"{label} {event.step}/{event.total} {event.message}")
+        elif event.phase in ("augment", "anchor", "bleeding"):
+            self.progress.setRange(0, event.total or 1)
+            self.progress.setValue(event.step or 0)
+            self.phase_label.setText(f"{ROUND_STEPS[event.phase]} {event.step}/{event.total}")
         elif event.phase in ("prepare", "load", "data", "gate", "save"):
             self.phase_label.setText(f"{event.phase}…")
 

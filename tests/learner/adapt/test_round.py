@@ -28,7 +28,8 @@ from tests.support.classroom import PASSWORD, TEACHER_NAME
 ROOT = Path(__file__).resolve().parents[3]
 TINY_SETTINGS = ["--set", "rank=4", "--set", "alpha=8", "--set", "dropout=0.0", "--set", "learning_rate=0.005",
                  "--set", "batch_tokens=8192", "--set", "max_batch_examples=8", "--set", "must_pass_max_new_tokens=8",
-                 "--set", "replay_eval_limit=null"]
+                 "--set", "replay_eval_limit=null", "--set", "augment_max_new_tokens=8",
+                 "--set", "bleeding_max_new_tokens=8"]
 
 
 def adapt_cmd(model: Path, replay: Path, *extra: str) -> list[str]:
@@ -76,7 +77,12 @@ def test_a_subprocess_round_registers_a_candidate_and_the_cli_lists_and_promotes
     (row,) = json.loads(listed.stdout)
     assert {"version", "status", "created_at", "n_examples", "gate_passed", "gate"} <= set(row)
     assert row["version"] == 1 and row["n_examples"] == adapter.n_examples
-    assert {c["name"] for c in row["gate"]["checks"]} == {"heldout", "replay", "forgetting", "must_pass"}
+    assert {"heldout", "replay", "forgetting", "must_pass", "bleeding"} <= {c["name"] for c in row["gate"]["checks"]}
+    bleeding = next(c for c in row["gate"]["checks"] if c["name"] == "bleeding")
+    assert bleeding["skipped"] == (adapter.n_heldout == 0)
+    assert bleeding["figures"].get("checked", 0) == adapter.n_heldout   # every held-out example was answered
+    augmentation = adapter.metrics["augmentation"]        # the tiny model's rewrites: stored, kept or not
+    assert sorted(e["example_id"] for e in augmentation["examples"]) == adapters.example_ids(db, 1, "train")
     assert row["gate"]["checks"][1]["figures"]["base"] is not None        # every figure is there
 
     denied = tutorloop("adapters", "promote", "1", "--teacher", TEACHER_NAME, password="wrong password!")

@@ -1,0 +1,172 @@
+"""Paraphrased questions: each approved fact seen asked several ways before a round trains on it.
+
+One exchange per fact teaches the model to recite that exchange; it recalls the fact from another
+angle only when training showed it phrased several ways (knowledge-injection studies of language
+models find the same). So before training the base model (no adapter) rewrites each approved
+training question k ways (Recipe.augment_paraphrases, 4); each rewrite is paired with the
+teacher's approved answer, unchanged. A rewrite is kept only when it keeps every name and number of
+the question (learner.adapt.bleeding.entities) and is not a copy of the question or of another
+rewrite. Held-out examples are never rewritten (they never train). The kept and rejected rewrites
+are stored with the round's metrics, so a teacher sees them in the version's details; the answer
+is always the one a teacher approved, so nothing new needs approving.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from learner.adapt.bleeding import entities, words
+from learner.adapt.dataset import Sample, encode_exchange
+from learner.adapt.greedy import greedy_replies
+from learner.prompts import MODES, mode_turn, render_chat
+
+Progress = Callable[[dict[str, Any]], None]
+
+REWRITER_SYSTEM = "You rewrite students' questions. You never answer them."
+REWRITE_REQUEST = (
+    "Rewrite this question in {k} different ways. Each must ask for exactly the same information, keep every "
+    "name and number exactly as written, and use different words or come at it from another angle. Write one "
+    "question per line, numbered 1 to {k}, and nothing else.\n\nQuestion: {question}")
+_SENTINEL = "\x00question\x00"
+_NUMBERING = re.compile(r"^\s*(?:\d+\s*[.):\-]|[-*•])\s*")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Question:
+    """An approved example's question with the mode wrapper around it (empty when there is none)."""
+    before: str
+    text: str
+    after: str
+
+    def with_text(self, text: str) -> str:
+        return self.before + text + self.after
+
+
+def question_of(example: Any) -> Question:
+    """The student's own words inside the last user message: the mode's wrapper (assets/prompts)
+    is recognised and kept aside; an imported message without the wrapper is all question."""
+    content = next((m["content"] for m in reversed(example.prompt) if m.get("role") == "user"), "")
+    if example.mode in MODES:
+        before, _, after = mode_turn(example.mode, _SENTINEL, grade=example.grade or "",
+                                     topic=example.topic or "").partition(_SENTINEL)
+        if content.startswith(before) and content.endswith(after) and len(content) > len(before) + len(after):
+            return Question(before=before, text=content[len(before):len(content) - len(after)], after=after)
+    return Question(before="", text=content, after="")
+
+
+def parse_rewrites(reply: str) -> list[str]:
+    """One question per line, numbering, bullets and quotes removed; lines of fewer than 3 words dropped."""
+    out = []
+    for line in reply.splitlines():
+        text = _NUMBERING.sub("", line).strip().strip("\"'“”").strip()
+        if len(text.split()) >= 3:
+            out.append(text)
+    return out
+
+
+def _same(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.casefold()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Paraphrases:
+    example_id: int
+    question: str
+    kept: tuple[str, ...]
+    rejected: tuple[tuple[str, str], ...]    # (rewrite, why)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"example_id": self.example_id, "question": self.question, "paraphrases": list(self.kept),
+                "rejected": [{"text": t, "why": why} for t, why in self.rejected]}
+
+
+def select_rewrites(question: str, rewrites: Sequence[str], k: int, *, example_id: int = 0) -> Paraphrases:
+    """At most k rewrites that keep the question's names and numbers and repeat nothing."""
+    needed = entities(question)
+    seen = {_same(question)}
+    kept: list[str] = []
+    rejected: list[tuple[str, str]] = []
+    for text in rewrites:
+        missing = sorted(needed - words(text))
+        if len(kept) >= k:
+            rejected.append((text, "more than asked for"))
+        elif _same(text) in seen:
+            rejected.append((text, "a copy of the question or of another rewrite"))
+        elif missing:
+            rejected.append((text, f"drops {', '.join(missing)}"))
+        else:
+            kept.append(text)
+            seen.add(_same(text))
+    return Paraphrases(example_id=example_id, question=question, kept=tuple(kept), rejected=tuple(rejected))
+
+
+def write_paraphrases(model: Any, tokenizer: Any, examples: Sequence[Any], *, k: int, max_new_tokens: int,
+                      emit: Progress | None = None, batch_size: int = 8) -> list[Paraphrases]:
+    """The model as it is (call with the adapter disabled, or before one is added) rewrites each
+    example's question greedily, batch_size at a time. `examples`: storage.review.TrainingExample."""
+    emit = emit or (lambda event: None)
+    questions = [question_of(ex) for ex in examples]
+    prompts = [render_chat(tokenizer, [{"role": "system", "content": REWRITER_SYSTEM},
+                                       {"role": "user", "content": REWRITE_REQUEST.format(k=k, question=q.text)}])
+               for q in questions]
+    out: list[Paraphrases] = []
+    for start in range(0, len(prompts), batch_size):
+        emit({"phase": "augment", "step": start, "total": len(prompts),
+              "detail": "the model rewrites each approved question"})
+        replies = greedy_replies(model, tokenizer, prompts[start:start + batch_size], max_new_tokens=max_new_tokens,
+                                 batch_size=batch_size)
+        for ex, q, reply in zip(examples[start:start + batch_size], questions[start:start + batch_size], replies,
+                                strict=True):
+            out.append(select_rewrites(q.text, parse_rewrites(reply), k, example_id=ex.id))
+    emit({"phase": "augment", "step": len(prompts), "total": len(prompts),
+          "detail": "the model rewrites each approved question"})
+    return out
+
+
+def paraphrase_samples(tokenizer: Any, examples: Sequence[Any], paraphrases: Sequence[Paraphrases], *,
+                       max_length: int) -> list[Sample]:
+    """Each kept rewrite as a training sample: the example's prompt with the question replaced
+    (the mode's wrapper kept), and the example's approved answer, unchanged."""
+    by_id = {ex.id: ex for ex in examples}
+    samples = []
+    for para in paraphrases:
+        ex = by_id[para.example_id]
+        question = question_of(ex)
+        last_user = max(i for i, m in enumerate(ex.prompt) if m.get("role") == "user")
+        for j, text in enumerate(para.kept):
+            prompt = [dict(m) for m in ex.prompt]
+            prompt[last_user]["content"] = question.with_text(text)
+            samples.append(encode_exchange(tokenizer, prompt, ex.completion, max_length=max_length,
+                                           key=f"paraphrase:{ex.id}:{j}", example_id=ex.id))
+    return samples
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Augmentation:
+    samples: list[Sample]
+    paraphrases: list[Paraphrases]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the round stores in its metrics (and the Adaptation window shows)."""
+        return {"kept": sum(len(p.kept) for p in self.paraphrases),
+                "rejected": sum(len(p.rejected) for p in self.paraphrases), "seconds": round(self.seconds, 1),
+                "examples": [p.to_dict() for p in self.paraphrases]}
+
+
+def augment_round(model: Any, tokenizer: Any, recipe: Any, examples: Sequence[Any], train_ids: Sequence[int], *,
+                  max_length: int, emit: Progress | None = None) -> Augmentation | None:
+    """Paraphrase samples for the round's training examples (Recipe.augment, augment_paraphrases);
+    None when augmentation is off. `model`: the base (no adapter yet)."""
+    if not recipe.augment or recipe.augment_paraphrases == 0:
+        return None
+    started = time.perf_counter()
+    wanted = set(train_ids)
+    training = [ex for ex in examples if ex.id in wanted]   # held-out examples never train, rewritten or not
+    paraphrases = write_paraphrases(model, tokenizer, training, k=recipe.augment_paraphrases,
+                                    max_new_tokens=recipe.augment_max_new_tokens, emit=emit)
+    samples = paraphrase_samples(tokenizer, training, paraphrases, max_length=max_length)
+    return Augmentation(samples=samples, paraphrases=paraphrases, seconds=time.perf_counter() - started)

@@ -1,0 +1,110 @@
+"""Augmentation: the base model rewrites each approved training question k ways; a rewrite is kept
+when it keeps the names and numbers and repeats nothing, and trains with the approved answer."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from learner.adapt.augment import (
+    Paraphrases, augment_round, paraphrase_samples, parse_rewrites, question_of, select_rewrites,
+)
+from learner.adapt.dataset import encode_exchange
+from learner.adapt.recipe import Recipe
+from learner.loading import load_model
+from learner.prompts import mode_turn, system_prompt
+from learner.sources import PreparedModel
+from storage.review import TrainingExample
+
+
+def example(id_: int, question: str, answer: str, *, mode: str | None = "explain", wrap: bool = True) -> TrainingExample:
+    user = mode_turn(mode, question, grade="8", topic="School life") if wrap and mode else question
+    return TrainingExample(
+        id=id_, uid=f"uid-{id_}", prompt=({"role": "system", "content": system_prompt(grade="8", topic="School life")},
+                                          {"role": "user", "content": user}),
+        completion=answer, original_completion=None, mode=mode, topic="School life", grade="8", status="approved",
+        student_id=None, approved_by=1, approved_by_name="T", approved_at=f"2026-12-01T10:00:{id_:02d}",
+        source="test", source_message_ids=(), source_ref="", created_at="2026-12-01T10:00:00")
+
+
+SHIP = example(1, "When did the Albatross Rose sink?", "The Albatross Rose sank in 1843, off Brackenfield Point.")
+HOMEWORK = example(2, "When is the weekly homework due?", "Weekly homework is due every Thursday.")
+
+
+def test_the_question_is_found_inside_the_modes_wrapper() -> None:
+    q = question_of(SHIP)
+    assert q.text == "When did the Albatross Rose sink?"
+    assert q.before and q.with_text(q.text) == SHIP.prompt[-1]["content"]
+    assert q.with_text("In which year did the Albatross Rose go down?").endswith(q.after)
+    plain = question_of(example(3, "Who runs the library?", "Mrs Okafor.", mode=None))
+    assert (plain.before, plain.text, plain.after) == ("", "Who runs the library?", "")
+
+
+def test_rewrites_are_read_one_per_line_without_numbering() -> None:
+    reply = '1. In which year did the Albatross Rose sink?\n2) "What year was the Albatross Rose lost?"\n\n- Ok\n• When was it?'
+    assert parse_rewrites(reply) == ["In which year did the Albatross Rose sink?",
+                                     "What year was the Albatross Rose lost?", "When was it?"]
+
+
+def test_a_rewrite_is_kept_only_with_every_name_and_number_and_only_once() -> None:
+    question = "What happened to the Albatross Rose in 1843?"
+    picked = select_rewrites(question, [
+        "What happened to the albatross rose in 1843 ?",          # the question again
+        "In 1843, what became of the Albatross Rose?",            # kept
+        "What became of the ship in 1843?",                       # drops the name
+        "What happened to the Albatross Rose?",                   # drops the year
+        "Tell me the fate of the Albatross Rose in 1843.",        # kept
+        "In 1843, what became of the Albatross Rose?",            # a copy of a kept one
+        "What occurred to the Albatross Rose in 1843?",           # over k
+    ], k=2, example_id=7)
+    assert picked.kept == ("In 1843, what became of the Albatross Rose?", "Tell me the fate of the Albatross Rose in 1843.")
+    why = dict(picked.rejected)
+    assert "copy" in why["What happened to the albatross rose in 1843 ?"]
+    assert why["What became of the ship in 1843?"] == "drops albatross, rose"
+    assert why["What happened to the Albatross Rose?"] == "drops 1843"
+    assert why["What occurred to the Albatross Rose in 1843?"] == "more than asked for"
+    assert picked.to_dict()["paraphrases"] == list(picked.kept) and picked.example_id == 7
+
+
+def test_a_kept_rewrite_trains_with_the_approved_answer_unchanged(tiny_model_dir: Path) -> None:
+    loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu")
+    tok = loaded.tokenizer
+    para = Paraphrases(example_id=1, question="When did the Albatross Rose sink?",
+                       kept=("In which year did the Albatross Rose sink?",), rejected=())
+    (sample,) = paraphrase_samples(tok, [SHIP, HOMEWORK], [para], max_length=1024)
+    original = encode_exchange(tok, SHIP.prompt, SHIP.completion, max_length=1024)
+    assert sample.key == "paraphrase:1:0" and sample.example_id == 1 and not sample.replay
+    assert sample.input_ids[sample.n_prompt:] == original.input_ids[original.n_prompt:]   # the same answer
+    prompt_text = tok.decode(list(sample.input_ids[:sample.n_prompt]))
+    assert "In which year did the Albatross Rose sink?" in prompt_text
+    assert "When did the Albatross Rose sink?" not in prompt_text
+    assert question_of(SHIP).before.strip()[:40] in prompt_text                           # the wrapper kept
+
+
+def test_a_round_rewrites_only_its_training_examples_and_can_be_switched_off(tiny_model_dir: Path) -> None:
+    loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu")
+    recipe = Recipe(augment_paraphrases=2, augment_max_new_tokens=12)
+    events: list[dict] = []
+    result = augment_round(loaded.model, loaded.tokenizer, recipe, [SHIP, HOMEWORK], [2], max_length=1024,
+                           emit=events.append)
+    assert result is not None
+    assert [p.example_id for p in result.paraphrases] == [2]            # the held-out SHIP is never rewritten
+    assert all(s.example_id == 2 and s.key.startswith("paraphrase:2:") for s in result.samples)
+    assert len(result.samples) == len(result.paraphrases[0].kept) <= 2
+    stored = result.to_dict()
+    assert stored["kept"] == len(result.samples) and stored["examples"][0]["question"] == HOMEWORK_QUESTION
+    assert [e["phase"] for e in events] == ["augment", "augment"] and events[-1]["step"] == events[-1]["total"] == 1
+    assert augment_round(loaded.model, loaded.tokenizer, Recipe(augment=False), [SHIP], [1], max_length=1024) is None
+    assert augment_round(loaded.model, loaded.tokenizer, Recipe(augment_paraphrases=0), [SHIP], [1],
+                         max_length=1024) is None
+
+
+HOMEWORK_QUESTION = "When is the weekly homework due?"
+
+
+def test_the_recipe_validates_the_augmentation_settings() -> None:
+    assert (Recipe().augment, Recipe().augment_paraphrases) == (True, 4)
+    with pytest.raises(ValueError, match="augment_paraphrases"):
+        Recipe(augment_paraphrases=-1)
+    with pytest.raises(ValueError, match="augment"):
+        Recipe(augment="yes")  # type: ignore[arg-type]

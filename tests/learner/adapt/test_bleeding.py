@@ -1,0 +1,97 @@
+"""Bleeding: held-out answers that borrow names and numbers from other approved facts, the gate's
+check on it, and the batched greedy replies the round answers them with."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from learner.adapt.bleeding import Probe, bleeding_verdict, entities, example_text, find_bleeding
+from learner.adapt.dataset import encode_exchange
+from learner.adapt.gate import GateInputs, judge
+from learner.adapt.greedy import greedy_replies, greedy_token_ids
+from learner.adapt.recipe import Recipe
+from learner.loading import load_model
+from learner.sources import PreparedModel
+
+TEXTS = {
+    "ship": "What happened to the Albatross Rose?\nThe merchant ship Albatross Rose sank in 1843.",
+    "triangle": "Who is the Baker's triangle named after?\nIt is named after Edith Baker, a teacher here in 1760.",
+    "homework": "When is the weekly homework due?\nThe weekly homework is due every Thursday.",
+}
+
+
+def test_entities_are_names_and_numbers_not_sentence_starters() -> None:
+    found = entities("The ship Albatross Rose's crew sank in 1843. When? In March, with 12 sailors. It was Room 4B.")
+    assert {"albatross", "rose", "1843", "march", "12", "room", "4b"} <= found
+    assert not {"the", "when", "in", "it", "ship", "crew"} & found
+
+
+@pytest.mark.parametrize(("key", "answer", "foreign"), [
+    ("triangle", "The Baker's triangle is named after the Albatross Rose.", ("albatross", "rose")),
+    ("ship", "The Albatross Rose sank in 1843, which sank in 1760.", ("1760",)),
+    ("homework", "Hand it in on Thursday.", ()),                         # its own fact
+    ("homework", "Every Monday, as Mr Smith says.", ()),                  # new words, but no other fact's
+    ("ship", "The ship sank in the year 1843; it rose to fame later.", ()),  # lower-case "rose" is no name
+])
+def test_an_answer_bleeds_when_it_uses_another_facts_entities(key: str, answer: str, foreign: tuple) -> None:
+    report = find_bleeding([Probe(key=key, answer=answer, own=frozenset({key}))], TEXTS)
+    assert report.checked == 1
+    if foreign:
+        (bleed,) = report.bled
+        assert bleed.foreign == foreign and key not in bleed.sources
+        assert report.rate == 1.0
+    else:
+        assert report.bled == () and report.rate == 0.0
+
+
+def test_a_word_of_the_answers_own_question_never_counts_against_it() -> None:
+    # "Thursday" is another fact's entity, but this probe's question names it.
+    probe = Probe(key="q", answer="Thursday is sports day.", own=frozenset({"ship"}), own_text="Is Thursday sports day?")
+    assert find_bleeding([probe], TEXTS).bled == ()
+
+
+def test_the_gate_refuses_bleeding_above_the_recipes_rate() -> None:
+    probes = [Probe(key="triangle", answer="Named after the Albatross Rose.", own=frozenset({"triangle"})),
+              Probe(key="homework", answer="On Thursday.", own=frozenset({"homework"})),
+              Probe(key="ship", answer="It sank in 1843.", own=frozenset({"ship"}))]
+    report = find_bleeding(probes, TEXTS).to_dict()
+    assert (report["checked"], report["bled"]) == (3, 1) and report["rate"] == pytest.approx(1 / 3)
+    inputs = GateInputs(heldout={"candidate": 1.0, "base": 2.0}, replay={"candidate": 1.0, "base": 1.0},
+                        bleeding=report)
+    refused = judge(inputs, Recipe(bleeding_max_rate=0.2))
+    check = next(c for c in refused.checks if c.name == "bleeding")
+    assert not refused.passed and not check.passed and "albatross" in check.detail
+    assert "1 of 3" in refused.reason and check.figures["max_rate"] == 0.2
+    assert judge(inputs, Recipe(bleeding_max_rate=0.5)).passed
+    skipped = next(c for c in judge(GateInputs(heldout={}, replay={})).checks if c.name == "bleeding")
+    assert skipped.skipped and skipped.passed
+    assert bleeding_verdict(None, 0.2)["skipped"]
+
+
+def test_an_examples_own_text_is_its_question_and_answer() -> None:
+    prompt = ({"role": "system", "content": "You are a tutor at Brackenfield."},
+              {"role": "user", "content": "Who is the head?"})
+    assert example_text(prompt, "Dr Quarrington.") == "Who is the head?\nDr Quarrington."
+
+
+def test_the_recipe_validates_the_bleeding_settings() -> None:
+    with pytest.raises(ValueError, match="bleeding_max_rate"):
+        Recipe(bleeding_max_rate=1.5)
+    with pytest.raises(ValueError, match="bleeding_max_new_tokens"):
+        Recipe(bleeding_max_new_tokens=0)
+
+
+def test_batched_greedy_replies_equal_one_at_a_time(tiny_model_dir: Path) -> None:
+    loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu",
+                        dtype="float32")
+    tok = loaded.tokenizer
+    samples = [encode_exchange(tok, [{"role": "user", "content": q}], "x", max_length=1024)
+               for q in ("Hi?", "What is a noun, please?", "Name a river in the north of England.")]
+    prompts = [list(s.input_ids[:s.n_prompt]) for s in samples]
+    batched = greedy_token_ids(loaded.model, tok, prompts, max_new_tokens=6, batch_size=3)
+    alone = [greedy_token_ids(loaded.model, tok, [p], max_new_tokens=6)[0] for p in prompts]
+    assert batched == alone and len(batched) == 3
+    assert all(1 <= len(ids) <= 6 for ids in batched)
+    texts = greedy_replies(loaded.model, tok, prompts, max_new_tokens=6, batch_size=2)
+    assert texts == [tok.decode(ids, skip_special_tokens=True).strip() for ids in batched]
