@@ -15,9 +15,15 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from app.cli.common import EXIT_ERROR, UsageError, ctrl_c_sets, run_command, say, sign_in_teacher
-from storage import Database, resolve_data_dir
-from storage import example_search
+from app.cli.common import (
+    EXIT_ERROR,
+    UsageError,
+    ctrl_c_sets,
+    run_command,
+    say,
+    sign_in_teacher,
+)
+from storage import Database, example_search, resolve_data_dir
 from storage.example_search import Explanation
 
 

@@ -11,17 +11,25 @@ and Stop.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import (
-    QDialog, QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QTextBrowser, QVBoxLayout,
+    QDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTextBrowser,
+    QVBoxLayout,
     QWidget,
 )
 
 from app.ui.context import AppContext
 from app.ui.window_keys import add_close_keys
-from storage import StorageError
-from storage import example_search
+from storage import StorageError, example_search
 from storage.example_search import Explanation, SimilarExample
 
 POLL_MS = 200
@@ -199,11 +207,7 @@ class WhyPanel(QDialog):
             f"<b>Measured influence</b> on this reply{' (stopped early)' if stopped else ''}: how aligned training on "
             "each example is with this reply (gradient similarity over the adapter's weights; 1 = fully, "
             "below 0 = it pulled away).")
-        self._show_examples([(
-            f"<b>{s.cosine:+.3f}</b> (dot product {s.score:+.3g}) · example {s.example_id}, approved by "
-            f"{html.escape(s.approved_by_name)} on {html.escape(s.approved_at[:10])}<br>"
-            f"<i>Q:</i> {html.escape(_short(s.question))}<br><i>A:</i> {html.escape(_short(s.answer))}",
-            s.review_key) for s in scores])
+        self._show_examples([(_influence_entry(s), s.review_key) for s in scores])
         self.status.setText(f"{len(scores)} examples scored in {getattr(result, 'seconds', 0):.0f} s.")
 
     @Slot(int, str)
@@ -231,6 +235,13 @@ class WhyPanel(QDialog):
 def _short(text: str, limit: int = 220) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
+def _influence_entry(s: Any) -> str:
+    """One scored example (learner.adapt.influence.InfluenceScore) as rich text."""
+    return (f"<b>{s.cosine:+.3f}</b> (dot product {s.score:+.3g}) · example {s.example_id}, approved by "
+            f"{html.escape(s.approved_by_name)} on {html.escape(s.approved_at[:10])}<br>"
+            f"<i>Q:</i> {html.escape(_short(s.question))}<br><i>A:</i> {html.escape(_short(s.answer))}")
 
 
 def _example_entry(s: SimilarExample) -> tuple[str, str | None]:

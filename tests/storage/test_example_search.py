@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from storage import Database, PermissionDenied, ValidationError, adapters, chat, review, students, users
+from storage import (
+    Database,
+    PermissionDenied,
+    ValidationError,
+    adapters,
+    chat,
+    review,
+    students,
+    users,
+)
 from storage import example_search as search
 from storage.users import User
 from tests.storage.fake_adapter import write_fake_adapter

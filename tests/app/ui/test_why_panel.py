@@ -18,7 +18,14 @@ from learner.loading import load_model
 from learner.review_prompt import prompt_messages_for
 from learner.sources import prepare_model
 from storage import Database, DataDir, adapters, auth, chat, review
-from tests.support.classroom import FACTS, FAST, PASSWORD, TEACHER_NAME, add_exchange, approve
+from tests.support.classroom import (
+    FACTS,
+    FAST,
+    PASSWORD,
+    TEACHER_NAME,
+    add_exchange,
+    approve,
+)
 
 QUESTION = "Why do volcanoes erupt near tectonic plate boundaries?"
 ANSWER = "Magma rises where plates pull apart or sink under each other."

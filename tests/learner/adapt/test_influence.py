@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from learner.adapt.influence import (
-    Exchange, InfluenceJob, influence_inputs, influence_scores, load_adapted, lora_parameters,
+    Exchange,
+    InfluenceJob,
+    influence_inputs,
+    influence_scores,
+    load_adapted,
+    lora_parameters,
 )
 from learner.adapt.recipe import Recipe
 from learner.adapt.train import add_fresh_adapter, save_adapter
@@ -56,7 +61,7 @@ def test_the_planted_example_ranks_first_by_gradient_similarity(adapted) -> None
     examples.insert(3, Exchange(prompt=_prompt(PLANTED_Q), completion=PLANTED_A, example_id=99))
     seen: list[tuple[int, int]] = []
     result = influence_scores(model, tokenizer, reply, examples, on_progress=lambda d, t, _: seen.append((d, t)))
-    assert [s.example_id for s in result.scores][0] == 99
+    assert result.scores[0].example_id == 99
     assert result.scores[0].score > 0 and result.scores[0].cosine > 0.9 > max(s.cosine for s in result.scores[1:])
     # The raw dot product is kept and can rank by itself; it favours short answers (large gradients).
     by_dot = influence_scores(model, tokenizer, reply, examples, order="dot").scores
