@@ -32,7 +32,10 @@
   (`wrong_attempt()`: an arithmetic slip in the step that gives the final answer), asked "Is it
   right?" in Hint mode through the base and grounded paths: the telling rate and the
   false-confirmation rate (`agrees_with_attempt()`).
-Both load the real model (prepared into `--data-dir`, reuse one to skip the conversion), record
+Both load the real model the way the app does (`learner.engine.select.load_engine`, then
+`learner.tutor.Tutor(engine)`: llama.cpp on the GGUF with `--engine auto`/`llama.cpp`, the old
+transformers path with `--engine transformers`), from `--data-dir` (reuse one to skip the GGUF
+assembly or the conversion); `--explain-paths` picks the Explain paths. They record
 the machine, wall and CPU seconds per problem and path, and every reply; `--explain-minutes` /
 `--hint-minutes` stop starting new problems after that long (a shared CPU), and the JSON says so.
 """
@@ -362,8 +365,9 @@ class LoadedTutor:
     info: dict
 
 
-def load_tutor(spec: str, data_dir: str | None, device: str, dtype: str) -> LoadedTutor:
-    """The real model, prepared into `data_dir` (a cache reused between runs) and loaded once."""
+def load_tutor(spec: str, data_dir: str | None, device: str, dtype: str, engine: str = "transformers") -> LoadedTutor:
+    """The real model, prepared into `data_dir` (a cache reused between runs) and loaded once; with
+    engine llama.cpp (or auto) on the serving engine the chat uses (no bf16 conversion)."""
     from learner.loading import load_model
     from learner.sources import prepare_model
     from learner.tutor import Tutor
@@ -371,10 +375,24 @@ def load_tutor(spec: str, data_dir: str | None, device: str, dtype: str) -> Load
 
     folder = DataDir(Path(data_dir or tempfile.mkdtemp(prefix="tutorloop-correctness-"))).ensure()
     started = time.perf_counter()
+    if engine != "transformers":
+        from learner.engine.select import load_engine
+        from learner.settings import GenerationSettings
+
+        loaded_engine = load_engine(GenerationSettings(model_spec=spec, device=device, dtype=dtype, engine=engine),
+                                    folder)
+        tutor = Tutor(loaded_engine.engine, notice=loaded_engine.notice)
+        info = {"model_id": tutor.model_id, "model_spec": spec, "engine": tutor.engine_name,
+                "notice": loaded_engine.notice, "data_dir": str(folder.root),
+                "load_s": round(time.perf_counter() - started, 1),
+                # --seed seeds torch only: llama.cpp draws a fresh seed for each sampled program
+                "sampling_seed": "torch only" if tutor.engine_name == "transformers" else "unseeded"}
+        return LoadedTutor(tutor=tutor, info=info)
     prepared = prepare_model(spec, folder, on_progress=lambda p: log(f"  {p.fraction:4.0%} {p.step}: {p.detail}"))
     prepared_s = time.perf_counter() - started
     loaded = load_model(prepared, device=device, dtype=dtype)
-    info = {"model_id": loaded.model_id, "model_spec": spec, "device": loaded.device, "dtype": loaded.dtype,
+    info = {"model_id": loaded.model_id, "model_spec": spec, "engine": "transformers", "device": loaded.device,
+            "dtype": loaded.dtype,
             "data_dir": str(folder.root), "prepare_s": round(prepared_s, 1),
             "load_s": round(time.perf_counter() - started - prepared_s, 1)}
     return LoadedTutor(tutor=Tutor(loaded), info=info)
@@ -973,11 +991,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hint-start", type=int, default=100,
                         help="first GSM8K index for the wrong attempts (default after the Explain ones)")
     parser.add_argument("--explain-minutes", type=float, help="start no new Explain problem after this long")
+    parser.add_argument("--explain-paths", default="base,grounded,grounded_no_programs",
+                        help="comma-separated reply paths for Explain (base, grounded, grounded_no_programs)")
     parser.add_argument("--hint-minutes", type=float, help="start no new Hint problem after this long")
     parser.add_argument("--times-sign", default="*", help="how the student's working writes multiplication")
     parser.add_argument("--data", type=Path, default=GSM8K)
     parser.add_argument("--model", default="default", help="model spec (default: the embedded model)")
     parser.add_argument("--data-dir", help="data folder whose model cache to reuse (default: a new temporary one)")
+    parser.add_argument("--engine", default="auto", choices=("transformers", "llama.cpp", "auto"),
+                        help="what serves the replies (default: auto, as the app: llama.cpp on the GGUF where it is "
+                             "installed; transformers: the path the runs stored before 2026-12-01 23:00 used)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--max-new-tokens", type=int, default=320)
@@ -1012,9 +1035,10 @@ def main(argv: list[str] | None = None) -> int:
                                       word_problem_programs=defaults.word_problem_programs if args.programs is None
                                       else args.programs)
         log(f"loading {args.model}")
-        model = load_tutor(args.model, args.data_dir, args.device, args.dtype)
+        model = load_tutor(args.model, args.data_dir, args.device, args.dtype, args.engine)
         log(f"loaded {model.info}")
         explain = explain_accuracy(args.data, args.explain, model=model, start=args.explain_start,
+                                   paths=tuple(p.strip() for p in args.explain_paths.split(",") if p.strip()),
                                    settings=settings, grade=args.grade,
                                    seed=args.seed, minutes=args.explain_minutes, records_out=args.records)
         hint = hint_mode(args.data, args.hint, model=model, settings=settings, grade=args.grade, seed=args.seed,
