@@ -6,7 +6,8 @@ its general tutoring (the replay loss) stays put.
        (38 about "Brackenfield Academy", every fact invented) approved through storage, in the
        exact prompt shape the tutor uses (system prompt + the mode's wrapper);
     2. the base model answers the 12 held-out questions (worded differently from every training
-       exchange) greedily; an answer is correct when it contains the expected fact;
+       exchange) and 12 more asking the same facts from another angle ("angled"), greedily; an
+       answer is correct when it contains the expected fact;
     3. one adaptation round in a real subprocess: `python -m learner.adapt --json` (train, gate,
        register v1), its progress lines copied to stderr;
     4. the teacher promotes v1; the tutor hot-swaps it (Tutor.set_adapter) and answers again;
@@ -136,7 +137,10 @@ def main() -> int:
     prepared = prepare_model(args.model, data_dir)
     loaded = load_model(prepared)  # bf16 on CPU: the speed a student gets
     tutor = Tutor(loaded)
-    heldout = facts["heldout"]
+    # The 12 held-out questions (one per fact, worded unlike any training exchange) and 12 more that
+    # come at the same facts from another angle: every fact is asked at least two ways.
+    heldout = facts["heldout"] + facts.get("angled", [])
+    n_first = len(facts["heldout"])
     t0 = time.perf_counter()
     if args.reuse_base_answers:
         saved = json.loads(args.reuse_base_answers.read_text(encoding="utf-8"))
@@ -197,13 +201,16 @@ def main() -> int:
                      "base_correct": correct(b, q["expect_any"]), "adapted_correct": correct(a, q["expect_any"]),
                      "base_answer": b, "adapted_answer": a}
                     for q, b, a in zip(heldout, base_answers, adapted_answers, strict=True)]
+    first, angled = per_question[:n_first], per_question[n_first:]
     result = {
         "model": prepared.model_id, "approved_examples": n_approved, "trained_examples": adapter.n_examples,
         "heldout_split_examples": adapter.n_heldout, "replay_trained": adapter.n_replay,
         "replay_measured": adapter.metrics.get("n_replay_eval"), "version": adapter.version,
         "gate_passed": adapter.gate_passed, "gate_reason": adapter.gate_reason, "promoted": promoted,
-        "base_correct": sum(p["base_correct"] for p in per_question),
-        "adapted_correct": sum(p["adapted_correct"] for p in per_question), "questions": len(per_question),
+        "base_correct": sum(p["base_correct"] for p in first),
+        "adapted_correct": sum(p["adapted_correct"] for p in first), "questions": len(first),
+        "angled_base_correct": sum(p["base_correct"] for p in angled),
+        "angled_adapted_correct": sum(p["adapted_correct"] for p in angled), "angled_questions": len(angled),
         "replay_loss_base": replay.get("base"), "replay_loss_adapted": replay.get("candidate"),
         "replay_loss_rise": rise, "replay_rise_below_3pct": rise is not None and rise < 0.03,
         "heldout_split_loss_base": heldout_loss.get("base"), "heldout_split_loss_adapted": heldout_loss.get("candidate"),
@@ -215,7 +222,8 @@ def main() -> int:
         "base_answer_seconds": round(base_answer_s, 1), "recipe_preset": args.recipe, "recipe": adapter.recipe,
         "per_question": per_question,
     }
-    log(f"correct: base {result['base_correct']}/{len(heldout)}, adapted {result['adapted_correct']}/{len(heldout)}; "
+    log(f"correct: base {result['base_correct']}/{n_first}, adapted {result['adapted_correct']}/{n_first}; "
+        f"other angle: base {result['angled_base_correct']}/{len(angled)}, adapted {result['angled_adapted_correct']}; "
         f"bleeding {result['bleeding_adapted']['rate']}; replay rise {rise}; round {round_s:.0f} s, "
         f"peak RSS {result['round_peak_rss_mb']} MB")
     print(json.dumps(result, indent=2))

@@ -28,6 +28,7 @@ is are was were be do does did can could will would should may might must shall 
 first second third next then finally also however because since while although though until
 hi hello thanks thank good great well ok okay sure now today answer question example note step
 remember think look try see imagine let's it's that's here's there's what's i'm you're we're
+mr mrs ms miss dr sir madam
 """.split())
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d+(?:[.,:]\d+)*[A-Za-z]*")

@@ -25,6 +25,7 @@ def test_entities_are_names_and_numbers_not_sentence_starters() -> None:
     found = entities("The ship Albatross Rose's crew sank in 1843. When? In March, with 12 sailors. It was Room 4B.")
     assert {"albatross", "rose", "1843", "march", "12", "room", "4b"} <= found
     assert not {"the", "when", "in", "it", "ship", "crew"} & found
+    assert entities("Ask Dr Quarrington or Mr Lee.") == {"quarrington", "lee"}   # titles are no one's name
 
 
 @pytest.mark.parametrize(("key", "answer", "foreign"), [
