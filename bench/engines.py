@@ -456,8 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ort-python", help="the Python that has onnxruntime-genai (default: this one)")
     parser.add_argument("--quiet-wait", type=float, default=0.0,
                         help="before each round wait up to this many seconds for other processes to go idle")
-    parser.add_argument("--lora-dtype", choices=("f32", "f16"), default="f16",
-                        help="the GGUF LoRA's number format (the engine's default: f16)")
+    parser.add_argument("--lora-dtype", choices=("f32", "f16"), default="f32",
+                        help="the GGUF LoRA's number format (the engine's: f32; f16 measured slower on CPU)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--prompt-ids", help=argparse.SUPPRESS)
     parser.add_argument("--gguf", help=argparse.SUPPRESS)
@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     # The bf16 cache only for the transformers engine, or to shape the default model's adapter as before.
     wants_cache = "transformers" in args.engines.split(",") or args.model == "default" or gguf is None
     prepared = prepare_model(args.model, data_dir) if wants_cache else None
-    default_adapter = "bench-adapter" if args.model == "default" else f"bench-adapter-{Path(args.model).stem}"
+    default_adapter = "bench-adapter" if args.model == "default" else f"bench-adapter-{Path(args.model).name}"
     adapter = Path(args.adapter) if args.adapter else data_dir.root / default_adapter
     if not (adapter / "adapter_model.safetensors").is_file():
         log(f"making a random rank-16 adapter in {adapter}")
