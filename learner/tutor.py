@@ -154,15 +154,17 @@ class Tutor:
 
     def prefill(self, request: TutorRequest, settings: GenerationSettings, *,
                 stop: threading.Event | None = None) -> int:
-        """Prefill the prompt `request` will have, up to where the student's message goes, while the
-        student is still typing (its text is not needed: the system prompt, the conversation and the
-        mode's instructions come first). The reply then prefills only the message and what follows.
-        Returns the tokens cached (0 on an engine that keeps no cache between calls)."""
+        """Prefill the prompt `request` will have while the student is still typing: the system prompt,
+        the conversation, the mode's instructions and the whole words of `request.user_text` written so
+        far (the last, maybe unfinished word is left for the reply). The reply then prefills only the
+        rest. Returns the tokens cached (0 on an engine that keeps no cache between calls)."""
         warm_text = getattr(self.engine, "warm_text", None)
         render_text = getattr(self.engine, "render_text", None)
         if warm_text is None or render_text is None or request.mode not in MODES:
             return 0
-        probe = replace(request, user_text=_MESSAGE_MARK, facts="")
+        written = request.user_text if request.user_text != "…" else ""
+        whole_words = written[:len(written) - len(re.search(r"\S*$", written).group())]
+        probe = replace(request, user_text=whole_words + _MESSAGE_MARK, facts="")
         built = build_prompt(probe, PromptTokenizer(self.engine), context_window=self.engine.context_window,
                              max_new_tokens=settings.max_new_tokens)
         text = render_text(built.messages)

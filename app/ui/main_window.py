@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
         self.chat.model_host = self.model
         self.composer = Composer()
         self.composer.send_requested.connect(self.send_message)
-        self.composer.writing_started.connect(self.prefill_reply)
+        self.composer.prefill_wanted.connect(self.prefill_reply)
         self.composer.stop_requested.connect(self.stop_generation)
         self.composer.retry_requested.connect(self.start_model)
 
@@ -454,10 +454,11 @@ class MainWindow(QMainWindow):
         self.ctx.changes.notify(ChangeKind.MESSAGES)
         self.ctx.changes.notify(ChangeKind.SESSIONS)
 
-    @Slot(str)
-    def prefill_reply(self, mode: str) -> None:
-        """The student began writing: prefill what the reply's prompt holds before their message (the
-        system prompt, this conversation, the mode's instructions), so the reply starts sooner."""
+    @Slot(str, str)
+    def prefill_reply(self, mode: str, text: str) -> None:
+        """The student is writing: prefill what the reply's prompt holds up to here (the system prompt,
+        this conversation, the mode's instructions, the words written so far), so the reply starts
+        sooner. Skipped while the model is busy; the next pause catches up."""
         if self.pending is not None or self.ctx.student is None:
             return
         from learner.types import TutorRequest
@@ -466,7 +467,7 @@ class MainWindow(QMainWindow):
             history = _history(chat.list_messages(self.ctx.db, self.session.id)) if self.session else ()
         except StorageError:
             return   # sending will say what is wrong
-        request = TutorRequest(user_text="…", mode=mode, history=history,  # type: ignore[arg-type]
+        request = TutorRequest(user_text=text or "…", mode=mode, history=history,  # type: ignore[arg-type]
                                grade=_prompt_grade(self.ctx.student.grade),
                                topic=self.session.topic if self.session else "")
         self.model.prefill(request, self.settings)

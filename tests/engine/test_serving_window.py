@@ -74,3 +74,15 @@ def test_prefilling_while_the_student_types_leaves_only_the_message(qtbot, data_
         assert host.prefill(TutorRequest(user_text="…", mode="explain"), settings) is not None
     finally:
         host.shutdown()
+
+
+def test_the_words_written_so_far_are_prefilled_but_not_an_unfinished_one(tiny_llama_engine) -> None:
+    from learner.tutor import Tutor
+
+    tutor = Tutor(tiny_llama_engine)
+    settings = GenerationSettings(**GREEDY)
+    tiny_llama_engine.forget_cache()
+    before = tutor.prefill(TutorRequest(user_text="…", mode="explain"), settings)
+    words = tutor.prefill(TutorRequest(user_text="What is a fract", mode="explain"), settings)
+    assert words > before   # "What is a " joined the cache
+    assert tutor.prefill(TutorRequest(user_text="What is a ", mode="explain"), settings) == words

@@ -5,7 +5,7 @@ whitespace, while the model loads, and while a reply is being written (Stop take
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSizePolicy, QToolButton, QVBoxLayout,
@@ -50,6 +50,9 @@ class ElidedLabel(QLabel):
         super().setText(shown)
 
 
+PREFILL_PAUSE_MS = 600   # a pause in typing this long prefills the text so far
+
+
 class MessageInput(QPlainTextEdit):
     """A multi-line input where Enter submits and Shift+Enter inserts a line break."""
 
@@ -68,7 +71,9 @@ class Composer(QWidget):
     send_requested = Signal(str, str)   # text, mode
     stop_requested = Signal()
     retry_requested = Signal()          # load the model again after a failure or a cancel
-    writing_started = Signal(str)       # mode: the student began a message (its prompt can be prefilled)
+    # mode, the text so far: a message began or its writer paused; the reply's prompt up to here can be
+    # prefilled while they write, so Send leaves little to read
+    prefill_wanted = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,6 +116,10 @@ class Composer(QWidget):
         self.input.textChanged.connect(self._update_buttons)
         self.input.textChanged.connect(self._on_text_changed)
         self._writing = False
+        self._pause = QTimer(self)
+        self._pause.setSingleShot(True)
+        self._pause.setInterval(PREFILL_PAUSE_MS)
+        self._pause.timeout.connect(lambda: self._writing and self.prefill_wanted.emit(self.mode, self.text()))
         input_row.addWidget(self.input, 1)
         buttons = QVBoxLayout()
         self.send_button = QPushButton("Send")
@@ -180,13 +189,17 @@ class Composer(QWidget):
     def _on_text_changed(self) -> None:
         writing = bool(self.text().strip())
         if writing and not self._writing:
-            self.writing_started.emit(self.mode)
+            self.prefill_wanted.emit(self.mode, "")
         self._writing = writing
+        if writing:
+            self._pause.start()
+        else:
+            self._pause.stop()
 
     @Slot(int)
     def _on_mode_clicked(self, _index: int) -> None:
         if self._writing:   # another mode: other instructions come before the message
-            self.writing_started.emit(self.mode)
+            self.prefill_wanted.emit(self.mode, self.text())
 
     @Slot()
     def _update_buttons(self) -> None:

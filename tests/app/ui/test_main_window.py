@@ -343,18 +343,19 @@ def test_a_reply_records_the_adapter_that_wrote_it_when_a_swap_was_queued_first(
     assert (stored.model_id, stored.adapter_version) == (window.model.model_id, 1)
 
 
-def test_the_composer_says_when_a_message_begins_so_its_prompt_can_be_prefilled(qtbot) -> None:
+def test_the_composer_asks_for_prefill_when_a_message_begins_and_when_its_writer_pauses(qtbot) -> None:
     from app.ui.chat.composer import Composer
 
     composer = Composer()
     qtbot.addWidget(composer)
-    begun: list[str] = []
-    composer.writing_started.connect(begun.append)
+    wanted: list[tuple[str, str]] = []
+    composer.prefill_wanted.connect(lambda mode, text: wanted.append((mode, text)))
     composer.input.setPlainText("W")
-    composer.input.setPlainText("What is")
-    assert begun == ["explain"]           # once per message, not per keystroke
+    composer.input.setPlainText("What is 2/3")
+    assert wanted == [("explain", "")]             # at the start: the prompt before the message
+    qtbot.waitUntil(lambda: len(wanted) == 2, timeout=5_000)
+    assert wanted[1] == ("explain", "What is 2/3")  # a pause: the words so far
     composer.mode_buttons["hint"].click()
-    assert begun == ["explain", "hint"]   # another mode has other instructions before the message
-    composer.clear()
-    composer.input.setPlainText("Next")
-    assert begun == ["explain", "hint", "hint"]
+    assert wanted[2] == ("hint", "What is 2/3")     # another mode has other instructions before them
+    with qtbot.assertNotEmitted(composer.prefill_wanted, wait=800):
+        composer.clear()                            # a cleared box asks for nothing after a pause
