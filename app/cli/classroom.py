@@ -56,6 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sy.add_argument("--json", action="store_true", help="print one JSON object")
     sy.set_defaults(func=run_command(_sync))
 
+    lv = sub.add_parser("leave", parents=[teacher_opts],
+                        help="stop syncing with the class (a teacher's sign-in where this desktop has a teacher)")
+    lv.set_defaults(func=run_command(_leave))
+
     pe = sub.add_parser("publish-examples", parents=[teacher_opts],
                         help="put every approved example in the class folder, signed, for `adapt --class-folder` "
                              "on another machine (teacher)")
@@ -115,6 +119,14 @@ def _sync(db: Database, args: argparse.Namespace) -> int:
         print(report.summary())
     for note in report.notes:
         say(note)
+    return 0
+
+
+def _leave(db: Database, args: argparse.Namespace) -> int:
+    member = classfolder.require_membership(db)
+    actor = sign_in_teacher(db, args) if member.is_teacher or users.list_users(db, role="teacher") else None
+    left = classfolder.leave_class(db, actor)
+    print(f"Left class {left.name}; this desktop keeps its adapters and no longer syncs with {left.folder}.")
     return 0
 
 

@@ -31,6 +31,7 @@ from storage.classfolder.membership import (
     NotInClass,
     create_class,
     join_class,
+    leave_class,
     membership,
     read_class_file,
     require_membership,
@@ -47,5 +48,5 @@ from storage.classfolder.sync import (
 
 __all__ = ["AdapterRefused", "BadSignature", "ClassInfo", "ClassStatus", "DeviceStatus", "ImportReport", "InUse", "Membership",
            "NotInClass", "PickUp", "PublishReport", "SendReport", "SyncReport", "create_class", "fingerprint",
-           "import_outboxes", "join_class", "membership", "pick_up", "publish", "read_class_file",
+           "import_outboxes", "join_class", "leave_class", "membership", "pick_up", "publish", "read_class_file",
            "require_membership", "send", "status", "sync", "verify_version"]

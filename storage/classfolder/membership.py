@@ -214,6 +214,19 @@ def join_class(db: Database, actor: User | None, folder: Path | str) -> Membersh
     return require_membership(db)
 
 
+def leave_class(db: Database, actor: User | None) -> Membership:
+    """This desktop stops syncing with its class (it keeps its adapters, and what it already sent is
+    not sent again to a class it joins later). The same rule as joining: once the desktop has a
+    teacher profile, only a teacher may do it; the teacher's desktop always needs one."""
+    member = require_membership(db)
+    if member.is_teacher or list_users(db, role="teacher"):
+        require_teacher(actor, db)
+    with db.transaction():
+        db.conn.execute("DELETE FROM class_membership WHERE id = 1")
+        audit.record(db, actor, "class.leave", target=member.class_id, details={"name": member.name})
+    return member
+
+
 def record_sync(db: Database, note: str | None) -> None:
     with db.transaction():
         db.conn.execute("UPDATE class_membership SET last_sync_at = ?, last_sync_note = ? WHERE id = 1",

@@ -65,6 +65,14 @@ def test_create_join_sync_and_status_from_the_command_line(tmp_path: Path) -> No
     back = json.loads(tutorloop("class", "sync", "--json", home=ana_home).stdout)
     assert back["adapter_changed"] is True and back["version"] is None
 
+    left = tutorloop("class", "leave", home=ana_home)
+    assert left.returncode == 0 and "Left class 7B" in left.stdout
+    assert tutorloop("class", "sync", home=ana_home).returncode == 1
+    assert tutorloop("class", "join", str(folder / "7b"), home=ana_home).returncode == 0
+    assert "sent 0 exchange" in tutorloop("class", "sync", home=ana_home).stdout     # nothing sent twice
+    denied = tutorloop("class", "leave", home=teacher_home, TUTORLOOP_PASSWORD="wrong password")
+    assert denied.returncode == 3
+
     nowhere = tutorloop("class", "status", home=tmp_path / "fresh")
     assert nowhere.returncode == 1 and "tutorloop class join" in nowhere.stderr
 
