@@ -15,7 +15,9 @@ Each engine runs in its own child process (so its peak RSS is its own) and repor
   from build_prompt to the first generated token, the KV cache empty (a conversation's first reply);
   ttft_followup_s: the next turn of the same conversation (what a chat mostly sees);
   ttft_prefilled_s: the same prompt after `Tutor.prefill` ran while the student typed (what the window
-  does), so only the message and what follows it are prefilled when Send is pressed;
+  does when a message begins), so only the message and what follows it are prefilled at Send;
+  ttft_paused_s: the same after the student paused having written the question (its whole words
+  prefilled too), so Send leaves the last word and the assistant header;
 - tokens_per_s / tokens_per_s_adapter: greedy decoding speed after the first token, without and with
   a LoRA adapter (rank 16, every linear layer: the recipe's shape);
 - adapter_swap_s: setting an adapter on the loaded model (and back to the base), first export apart;
@@ -171,17 +173,20 @@ def engine_round(engine, settings: SamplingSettings, *, cold: bool) -> dict[str,
         from learner.settings import GenerationSettings
         from learner.tutor import Tutor
 
-        engine.forget_cache()
-        Tutor(engine).prefill(request_fields(), GenerationSettings(temperature=0.0,
-                                                                   max_new_tokens=settings.max_new_tokens))
-        started = time.perf_counter()
-        built_again = build_prompt(request_fields(), PromptTokenizer(engine), context_window=engine.context_window,
-                                   max_new_tokens=settings.max_new_tokens)
-        typed = engine.stream(built_again.messages, SamplingSettings(max_new_tokens=1, temperature=0.0,
-                                                                     repetition_penalty=REPETITION_PENALTY))
-        list(typed)
-        result["ttft_prefilled_s"] = (typed.first_token_at or time.perf_counter()) - started
-        result["prefilled_tokens"] = typed.cached_tokens
+        gen_settings = GenerationSettings(temperature=0.0, max_new_tokens=settings.max_new_tokens)
+        # "prefilled": the message began (the prompt before it is cached); "paused": the student paused
+        # after writing it (its whole words are cached too), then pressed Send.
+        for label, written in (("prefilled", "…"), ("paused", QUESTION)):
+            engine.forget_cache()
+            Tutor(engine).prefill(request_fields(written), gen_settings)
+            started = time.perf_counter()
+            built_again = build_prompt(request_fields(), PromptTokenizer(engine),
+                                       context_window=engine.context_window, max_new_tokens=settings.max_new_tokens)
+            typed = engine.stream(built_again.messages, SamplingSettings(max_new_tokens=1, temperature=0.0,
+                                                                         repetition_penalty=REPETITION_PENALTY))
+            list(typed)
+            result[f"ttft_{label}_s"] = (typed.first_token_at or time.perf_counter()) - started
+            result[f"{label}_tokens"] = typed.cached_tokens
     # The next turn of the same conversation: its prompt starts with this one's.
     history = (*HISTORY, ("user", QUESTION), ("assistant", text))
     built = build_prompt(request_fields(FOLLOW_UP, history), PromptTokenizer(engine),
@@ -294,6 +299,8 @@ def run_child(args: argparse.Namespace) -> int:
         "ttft_warmed_s": best(base_rounds, "ttft_warmed_s", low=True) if "ttft_warmed_s" in base_rounds[0] else None,
         "ttft_prefilled_s": best(base_rounds, "ttft_prefilled_s", low=True) if "ttft_prefilled_s" in base_rounds[0] else None,
         "prefilled_tokens": base_rounds[0].get("prefilled_tokens"),
+        "ttft_paused_s": best(base_rounds, "ttft_paused_s", low=True) if "ttft_paused_s" in base_rounds[0] else None,
+        "paused_tokens": base_rounds[0].get("paused_tokens"),
         "followup_prompt_tokens": base_rounds[0]["followup_prompt_tokens"],
         "tokens_per_s": tps, "tokens_per_s_adapter": tps_adapter,
         "ttft_s_adapter": best(adapter_rounds, "ttft_s", low=True),
