@@ -78,8 +78,7 @@ def _prompt(db: Database, message_id: int, prompt_for: PromptBuilder | None) -> 
         return None
 
 
-def _exchange(db: Database, member: Membership, row: Mapping[str, Any],
-              prompt: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+def _exchange(member: Membership, row: Mapping[str, Any], prompt: Sequence[Mapping[str, str]]) -> dict[str, Any]:
     return {"type": "exchange", "message_id": row["id"], "completion": row["content"], "mode": row["mode"],
             "status": row["status"], "created_at": row["created_at"], "model_id": row["model_id"],
             "adapter_version": row["adapter_version"], "prompt": [dict(m) for m in prompt],
@@ -105,7 +104,7 @@ def send(db: Database, *, prompt_for: PromptBuilder | None = None) -> SendReport
             if prompt is None:
                 waiting += 1
                 continue
-            records.append(_exchange(db, member, row, prompt))
+            records.append(_exchange(member, row, prompt))
             sent_ids.append(row["id"])
         feedback = [{"type": "feedback", "message_id": r["message_id"], "rating": r["rating"],
                      "suggestion": r["suggestion"]} for r in db.query(_NEW_FEEDBACK)]
