@@ -10,7 +10,8 @@ Recipe.bleeding_max_rate.
 
 Words, not whole names, are compared ("Albatross Rose" is {"albatross", "rose"}), case-folded, with
 a trailing possessive dropped, so "Rose's" and "rose" meet. A word that is an entity elsewhere but
-also occurs in this exchange's own text in any form never counts against it. Pure: no model here.
+also occurs in this exchange's own text in any form never counts against it, nor does one the
+approved texts also write in lower case (a common word starting a sentence). Pure: no model here.
 """
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ def entities(text: str) -> set[str]:
         elif word[0].isupper() and _norm(word) not in COMMON_CAPITALISED and len(word) > 1:
             found.add(_norm(word))
     return found
+
+
+def lowercase_words(text: str) -> set[str]:
+    """Words written in lower case somewhere in the text: common words, whatever starts a sentence."""
+    return {_norm(m.group()) for m in _WORD.finditer(text) if m.group()[0].islower()}
 
 
 def words(text: str) -> set[str]:
@@ -94,7 +100,10 @@ class BleedingReport:
 def find_bleeding(probes: Iterable[Probe], texts: Mapping[str, str]) -> BleedingReport:
     """`texts`: every approved text by key (question + answer); each probe is checked against the
     entities of the texts not in its `own`."""
-    entity_sets = {key: entities(text) for key, text in texts.items()}
+    # A capitalised word that the approved texts also write in lower case ("Ask ..." and "ask") is a
+    # common word that happened to start a sentence, not a name.
+    common = set().union(*(lowercase_words(text) for text in texts.values()))
+    entity_sets = {key: entities(text) - common for key, text in texts.items()}
     word_sets = {key: words(text) for key, text in texts.items()}
     checked = 0
     bled: list[Bleed] = []
@@ -102,7 +111,7 @@ def find_bleeding(probes: Iterable[Probe], texts: Mapping[str, str]) -> Bleeding
         checked += 1
         mine = words(probe.own_text).union(*(word_sets.get(k, set()) for k in probe.own))
         foreign: dict[str, set[str]] = {}
-        for word in entities(probe.answer) - mine:
+        for word in entities(probe.answer) - mine - lowercase_words(probe.answer):
             owners = {k for k, found in entity_sets.items() if k not in probe.own and word in found}
             if owners:
                 foreign[word] = owners

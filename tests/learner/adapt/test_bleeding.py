@@ -25,7 +25,15 @@ def test_entities_are_names_and_numbers_not_sentence_starters() -> None:
     found = entities("The ship Albatross Rose's crew sank in 1843. When? In March, with 12 sailors. It was Room 4B.")
     assert {"albatross", "rose", "1843", "march", "12", "room", "4b"} <= found
     assert not {"the", "when", "in", "it", "ship", "crew"} & found
-    assert entities("Ask Dr Quarrington or Mr Lee.") == {"quarrington", "lee"}   # titles are no one's name
+    assert entities("Dr Quarrington and Mr Lee.") == {"quarrington", "lee"}   # titles are no one's name
+
+
+def test_a_common_word_that_starts_a_sentence_is_no_fact_of_anothers() -> None:
+    texts = {**TEXTS, "office": "Where do I ask about trips?\nAsk at the Tuck Loft."}
+    # "Ask" is capitalised in one text but written in lower case too: a common word, not a name.
+    report = find_bleeding([Probe(key="ship", answer="Ask a teacher about the Tuck Loft.", own=frozenset({"ship"}))],
+                           texts)
+    assert [b.foreign for b in report.bled] == [("loft", "tuck")]
 
 
 @pytest.mark.parametrize(("key", "answer", "foreign"), [
