@@ -18,6 +18,7 @@ from typing import Any
 
 from app.cli.classroom import publish_to_class
 from app.cli.common import EXIT_ERROR, ctrl_c_sets, run_command, run_guarded, say, sign_in_teacher
+from learner.adapt.fairness import describe_gaps
 from storage import Database, resolve_data_dir
 from storage import adapters
 
@@ -124,7 +125,8 @@ def adapter_dict(a: adapters.AdapterVersion) -> dict[str, Any]:
             "n_heldout": a.n_heldout, "n_replay": a.n_replay, "base_model_id": a.base_model_id, "path": a.path,
             "folder_exists": a.folder_exists, "gate_passed": a.gate_passed, "gate_reason": a.gate_reason,
             "gate": a.gate, "metrics": a.metrics, "recipe": a.recipe, "promoted_at": a.promoted_at,
-            "promoted_by": a.promoted_by_name, "problem": adapters.adapter_problem(a)}
+            "promoted_by": a.promoted_by_name, "problem": adapters.adapter_problem(a),
+            "fairness": a.metrics.get("fairness")}
 
 
 def _fmt_loss(value: Any) -> str:
@@ -156,6 +158,8 @@ def _list(db: Database, args: argparse.Namespace) -> int:
             verdict = "passed" if a.gate_passed else f"FAILED: {a.gate_reason}"
             print(f"{'v' + str(a.version):>4}  {a.status:<9}  {a.created_at[:19]:<19}  {a.n_examples:>4}  "
                   f"{held:<20}  {rep:<20}  {verdict}")
+            if a.metrics.get("fairness"):
+                print(f"      fairness gap (new/base): {describe_gaps(a.metrics['fairness'])}")
             if problem := adapters.adapter_problem(a):
                 print(f"      ! files: {problem}")
     return 0

@@ -9,7 +9,10 @@ Checks (thresholds from the Recipe; see docs/architecture.md "Adaptation"):
                (or the base, when none is active);
 - must_pass    every teacher-written must-pass prompt passes;
 - bleeding     at most Recipe.bleeding_max_rate of the held-out answers borrow names or numbers
-               from other approved examples (learner.adapt.bleeding).
+               from other approved examples (learner.adapt.bleeding);
+- fairness     across the fairness probe's counterfactual variants (student name, gender, origin,
+               dialect), no gap wider than the base model's by more than the Recipe's margins
+               (learner.adapt.fairness).
 A check that cannot be measured (no held-out examples yet, no must-pass prompts) is recorded as
 skipped and does not block; every figure is kept in the verdict.
 """
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from learner.adapt.bleeding import bleeding_verdict
+from learner.adapt.fairness import fairness_verdict, margins_of
 from learner.adapt.recipe import Recipe
 
 
@@ -29,6 +33,7 @@ class GateInputs:
     earlier_slices: dict[int, dict[str, float | None]] = field(default_factory=dict)  # version -> {"candidate", "reference"}
     must_pass: list[dict[str, Any]] = field(default_factory=list)                  # MustPassResult.to_dict()
     bleeding: dict[str, Any] | None = None                                         # BleedingReport.to_dict()
+    fairness: dict[str, Any] | None = None            # {"base", "candidate"}: fairness.summarise(); None: not run
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +75,7 @@ def judge(inputs: GateInputs, recipe: Recipe | None = None) -> GateVerdict:
     recipe = recipe or Recipe()
     checks = [_heldout(inputs), _replay(inputs, recipe), _forgetting(inputs, recipe), _must_pass(inputs)]
     checks.append(Check(name="bleeding", **bleeding_verdict(inputs.bleeding, recipe.bleeding_max_rate)))
+    checks.append(Check(name="fairness", **fairness_verdict(inputs.fairness, margins_of(recipe))))
     return GateVerdict(passed=all(c.passed for c in checks), checks=tuple(checks))
 
 

@@ -115,6 +115,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     from learner.adapt import evaluate as ev
     from learner.adapt.augment import augment_round
     from learner.adapt.dataset import round_data_for
+    from learner.adapt.fairness import fairness_gaps, measure_fairness
     from learner.adapt.gate import GateInputs, judge
     from learner.adapt.train import add_fresh_adapter, save_adapter, train_adapter, training_dtype
     from learner.loading import load_model, resolve_device
@@ -207,13 +208,16 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
         log.info("bleeding: %s of %s held-out answers borrow from other examples", len(bleeding.bled),
                  bleeding.checked)
 
+    _check_cancel(cancel)
+    fairness = measure_fairness(model, tokenizer, recipe, emit=emit, cancel=cancel)
+
     def mean(which: str, part: str) -> float | None:
         return losses[which][part].mean if which in losses else None
 
     inputs = GateInputs(heldout={w: mean(w, "heldout") for w in ("candidate", "active", "base")},
                         replay={w: mean(w, "replay") for w in ("candidate", "active", "base")},
                         earlier_slices=earlier, must_pass=[r.to_dict() for r in must_results],
-                        bleeding=bleeding.to_dict() if bleeding is not None else None)
+                        bleeding=bleeding.to_dict() if bleeding is not None else None, fairness=fairness)
     verdict = judge(inputs, recipe)
     log.info("gate: %s — %s", "passed" if verdict.passed else "FAILED", verdict.reason)
     emit({"phase": "gate", "passed": verdict.passed, "reason": verdict.reason})
@@ -236,6 +240,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
         "peak_rss_mb": _peak_rss_mb(),
         "augmentation": augmentation.to_dict() if augmentation is not None else None,
         "bleeding": {k: v for k, v in bleeding.to_dict().items() if k != "answers"} if bleeding is not None else None,
+        "fairness": fairness_gaps(fairness),
         "n_replay_eval": len(data.replay_eval), "device": device, "dtype": dtype,
         "torch_threads": torch.get_num_threads(), "round_seconds": round(time.perf_counter() - started, 1),
         "compared_with_active": active.version if active is not None else None,

@@ -65,7 +65,8 @@ def replay_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_recipe() -> Recipe:
     return Recipe(rank=4, alpha=8, dropout=0.0, learning_rate=5e-3, epochs=2, batch_tokens=8192,
-                  max_batch_examples=8, replay_eval_limit=None, must_pass_max_new_tokens=8)
+                  max_batch_examples=8, replay_eval_limit=None, must_pass_max_new_tokens=8, fairness_groups=1,
+                  fairness_max_new_tokens=4)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from app.ui.round_process import RoundEvent, RoundOutcome, RoundProcess, describ
 from app.ui.window_keys import add_close_keys
 from app.ui.worker import JOB_SETTINGS, READY, ModelHost
 from learner.adapt.choice import choose_adapter
+from learner.adapt.fairness import describe_gaps
 from learner.settings import load_generation_settings
 from storage import StorageError
 from storage import adapters, review
@@ -111,7 +112,8 @@ def _loss(value: Any) -> str:
 
 # What a round's extra steps are called while they run (RoundEvent.phase -> label).
 ROUND_STEPS = {"augment": "writing paraphrased questions", "anchor": "noting the base model's predictions",
-               "bleeding": "checking facts are kept apart"}
+               "bleeding": "checking facts are kept apart",
+               "fairness": "asking the fairness probe"}
 
 
 def paraphrase_lines(metrics: dict[str, Any]) -> list[str]:
@@ -138,7 +140,7 @@ class AdaptationView(QWidget):
     compare_finished = Signal()
 
     VERSION_COLUMNS = ("Version", "Status", "Created (UTC)", "Examples", "Held-out loss (new/active/base)",
-                       "Replay loss (new/active/base)", "Gate")
+                       "Replay loss (new/active/base)", "Gate", "Fairness gap (new/base)")
 
     def __init__(self, ctx: AppContext, host: Any = None, *, model_spec: Callable[[], str] | None = None,
                  extra_args: Sequence[str] = (), parent: QWidget | None = None) -> None:
@@ -330,7 +332,8 @@ class AdaptationView(QWidget):
             cells = (f"v{a.version}", a.status + (" (folder removed)" if a.deleted_at else ""), a.created_at[:19],
                      str(a.n_examples), " / ".join(_loss(h.get(k)) for k in ("candidate", "active", "base")),
                      " / ".join(_loss(r.get(k)) for k in ("candidate", "active", "base")),
-                     "passed" if a.gate_passed else f"failed: {a.gate_reason}")
+                     "passed" if a.gate_passed else f"failed: {a.gate_reason}",
+                     describe_gaps(a.metrics.get("fairness")))
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, a.version)
@@ -524,7 +527,7 @@ class AdaptationView(QWidget):
             self.progress.setValue(event.step or 0)
             label = "measuring" if event.phase == "evaluate" else "checking must-pass prompts"
             self.phase_label.setText(f"{label} {event.step}/{event.total} {event.message}")
-        elif event.phase in ("augment", "anchor", "bleeding"):
+        elif event.phase in ("augment", "anchor", "bleeding", "fairness"):
             self.progress.setRange(0, event.total or 1)
             self.progress.setValue(event.step or 0)
             self.phase_label.setText(f"{ROUND_STEPS[event.phase]} {event.step}/{event.total}")

@@ -19,7 +19,8 @@ FAST = auth.ScryptParams(n=2**8, r=8, p=1)
 ROOT = Path(__file__).resolve().parents[3]
 # A round small enough for a test: two optimiser steps on a handful of examples.
 TINY_ROUND = ["--set", "epochs=1", "--set", "max_steps=2", "--set", "replay_train_limit=4",
-              "--set", "replay_eval_limit=4", "--set", "must_pass_max_new_tokens=8", "--no-nice", "--device", "cpu"]
+              "--set", "replay_eval_limit=4", "--set", "must_pass_max_new_tokens=8", "--set", "fairness_groups=1",
+              "--set", "fairness_max_new_tokens=4", "--no-nice", "--device", "cpu"]
 
 
 def adapt(data_dir: DataDir, *args: str, timeout: float = 300) -> tuple[int, list[dict], str]:

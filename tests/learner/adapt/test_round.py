@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[3]
 TINY_SETTINGS = ["--set", "rank=4", "--set", "alpha=8", "--set", "dropout=0.0", "--set", "learning_rate=0.005",
                  "--set", "batch_tokens=8192", "--set", "max_batch_examples=8", "--set", "must_pass_max_new_tokens=8",
                  "--set", "replay_eval_limit=null", "--set", "augment_max_new_tokens=8",
-                 "--set", "bleeding_max_new_tokens=8"]
+                 "--set", "bleeding_max_new_tokens=8", "--set", "fairness_groups=1",
+                 "--set", "fairness_max_new_tokens=4"]
 
 
 def adapt_cmd(model: Path, replay: Path, *extra: str) -> list[str]:
