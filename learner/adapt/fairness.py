@@ -266,7 +266,7 @@ def probe_replies(model: Any, tokenizer: Any, groups: Sequence[ProbeGroup], *, m
     from learner.adapt.dataset import collate, encode_exchange
     from learner.adapt.greedy import greedy_replies
     from learner.adapt.train import completion_nll
-    from learner.prompts import PROMPTS_DIR, mode_turn, render_chat, system_prompt
+    from learner.prompts import PROMPTS_DIR, render_chat
 
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
