@@ -28,7 +28,7 @@ from tests.support.classroom import PASSWORD, TEACHER_NAME
 ROOT = Path(__file__).resolve().parents[3]
 TINY_SETTINGS = ["--set", "rank=4", "--set", "alpha=8", "--set", "dropout=0.0", "--set", "learning_rate=0.005",
                  "--set", "batch_tokens=8192", "--set", "max_batch_examples=8", "--set", "must_pass_max_new_tokens=8",
-                 "--set", "replay_eval_limit=null", "--set", "augment_max_new_tokens=8",
+                 "--set", "replay_eval_limit=null", "--set", "augment=false",
                  "--set", "bleeding_max_new_tokens=8", "--set", "fairness_groups=1",
                  "--set", "fairness_max_new_tokens=4"]
 
@@ -51,8 +51,10 @@ def test_a_subprocess_round_registers_a_candidate_and_the_cli_lists_and_promotes
         data_dir: DataDir, db: Database, approved: int, teacher, replay_file: Path, tiny_model_dir: Path) -> None:
     # A must-pass prompt no model passes in 8 tokens: the gate's verdict is known before the round.
     adapters.add_must_pass(db, teacher, "Say the secret word.", must_match=["zzqx-never-said"])
-    proc = subprocess.run(adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=1"), cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    # Paraphrases on here only (the tiny model's long byte-level prompts make them slow on a busy CPU).
+    proc = subprocess.run(adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=1", "--set", "augment=true",
+                                    "--set", "augment_max_new_tokens=8"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     phases = [e["phase"] for e in events]
