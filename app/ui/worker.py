@@ -22,7 +22,7 @@ import app.ui.qt_compat  # noqa: F401  - before any Qt use; see the module
 from storage import DataDir
 
 from learner.settings import GenerationSettings
-from learner.types import TutorJob, TutorRequest
+from learner.types import TutorJob, TutorReply, TutorRequest
 
 if TYPE_CHECKING:  # the model code (torch, transformers) is imported on the worker thread, lazily
     from learner.tutor import Tutor
@@ -122,8 +122,20 @@ class ModelWorker(QObject):
             answer = safe_reply(tutor, request, settings, reply=reply_grounded, data_dir=self._data_dir,
                                 on_text=lambda text: self.token.emit(request_id, text), stop=stop)
             (self.cancelled if answer.stopped else self.finished).emit(request_id, answer)
+            if not answer.stopped:
+                self._record_figures(tutor, answer)
 
         self._answer(request_id, reply)
+
+    def _record_figures(self, tutor: Tutor, answer: TutorReply) -> None:
+        """Settings shows each model's speed and memory on this machine, measured from real replies."""
+        from learner.engine.figures import record_reply
+
+        try:
+            record_reply(self._data_dir, model_id=answer.model_id, engine=tutor.engine_name,
+                         n_tokens=answer.n_tokens, tokens_per_s=answer.tokens_per_s)
+        except OSError as exc:   # a full or read-only data folder must not cost the reply
+            log.warning("the measured figures were not saved: %s", exc)
 
     @Slot(int, object, object, object)
     def run_job(self, request_id: int, job: TutorJob, settings: GenerationSettings, stop: threading.Event) -> None:
