@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="SPEC",
-                        help="'default' (the embedded model), a Hugging Face model folder, a .gguf file, "
+                        help="'default' (the embedded 0.5B model), 'embedded-1.5b' (the larger embedded model: "
+                             "make run MODEL=1.5b installs it), a Hugging Face model folder, a .gguf file, "
                              "or a hub id (needs internet); unset: the model chosen in Settings")
 
 
