@@ -101,29 +101,32 @@ def check_answer(answer: str, must_match: Sequence[str], must_not_match: Sequenc
 
 
 def generate_answer(model: Any, tokenizer: Any, prompt: str, *, mode: str, max_new_tokens: int,
-                    model_id: str = "", context_window: int = 4096) -> str:
-    """A greedy answer exactly as a student would get it (the Tutor's prompt and stop tokens)."""
+                    model_id: str = "", context_window: int = 4096, tutor: Any = None) -> str:
+    """A greedy answer exactly as a student would get it (the Tutor's prompt and stop tokens): from
+    `tutor` (the serving engine with the candidate, learner.adapt.serving_gate) when given, else from
+    the training model itself."""
     from learner.loading import LoadedModel
     from learner.settings import GenerationSettings
     from learner.tutor import Tutor
     from learner.types import TutorRequest
 
-    device = str(next(model.parameters()).device.type)
-    loaded = LoadedModel(model=model, tokenizer=tokenizer, model_id=model_id, device=device,
-                         dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
-                         context_window=context_window)
+    if tutor is None:
+        device = str(next(model.parameters()).device.type)
+        tutor = Tutor(LoadedModel(model=model, tokenizer=tokenizer, model_id=model_id, device=device,
+                                  dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
+                                  context_window=context_window))
     settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
-    reply = Tutor(loaded).reply(TutorRequest(user_text=prompt, mode=mode), settings)  # type: ignore[arg-type]
+    reply = tutor.reply(TutorRequest(user_text=prompt, mode=mode), settings)  # type: ignore[arg-type]
     return reply.text + (f"\nAnswer key: {reply.answer_key}" if reply.answer_key else "")
 
 
 def run_must_pass(model: Any, tokenizer: Any, prompts: Sequence[Any], *, max_new_tokens: int,
-                  context_window: int = 4096) -> list[MustPassResult]:
+                  context_window: int = 4096, tutor: Any = None) -> list[MustPassResult]:
     """`prompts`: storage.adapters.MustPassPrompt rows."""
     results = []
     for item in prompts:
         answer = generate_answer(model, tokenizer, item.prompt, mode=item.mode, max_new_tokens=max_new_tokens,
-                                 context_window=context_window)
+                                 context_window=context_window, tutor=tutor)
         failures = check_answer(answer, item.must_match, item.must_not_match)
         results.append(MustPassResult(prompt_id=item.id, prompt=item.prompt, passed=not failures, answer=answer,
                                       failures=failures))
@@ -133,12 +136,17 @@ def run_must_pass(model: Any, tokenizer: Any, prompts: Sequence[Any], *, max_new
 # -- bleeding -------------------------------------------------------------------------------------
 
 def held_out_bleeding(model: Any, tokenizer: Any, heldout: Sequence[Sample], examples: Sequence[Any], *,
-                      max_new_tokens: int) -> BleedingReport:
+                      max_new_tokens: int, tutor: Any = None) -> BleedingReport:
     """The active PEFT adapter answers each held-out example's prompt greedily; the answers are
     checked against every approved example's names and numbers (learner.adapt.bleeding).
     `examples`: storage.review.TrainingExample rows (train and held out alike)."""
-    answers = greedy_replies(model, tokenizer, [s.input_ids[:s.n_prompt] for s in heldout],
-                             max_new_tokens=max_new_tokens)
+    prompts = [s.input_ids[:s.n_prompt] for s in heldout]
+    if tutor is not None:   # the serving engine with the candidate: what students would read
+        from learner.adapt.serving_gate import greedy_answers
+
+        answers = greedy_answers(tutor, prompts, max_new_tokens=max_new_tokens)
+    else:
+        answers = greedy_replies(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
     texts = {f"example:{ex.id}": example_text(ex.prompt, ex.completion) for ex in examples}
     probes = [Probe(key=s.key, answer=answer, own=frozenset({s.key})) for s, answer in zip(heldout, answers, strict=True)]
     return find_bleeding(probes, texts)

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     from learner.adapt.dataset import round_data_for
     from learner.adapt.fairness import fairness_gaps, measure_fairness
     from learner.adapt.gate import GateInputs, judge
+    from learner.adapt.serving_gate import candidate_on_serving_engine
     from learner.adapt.train import add_fresh_adapter, save_adapter, train_adapter, training_dtype
     from learner.loading import load_model, resolve_device
     from learner.replay import load_replay
@@ -191,22 +193,27 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
         if cand is not None:
             earlier[previous.version] = {"candidate": cand, "reference": losses[reference]["heldout"].mean_over(keys)}
 
+    # Generated answers come from the engine students use: llama.cpp with the candidate applied to the
+    # GGUF base where the chat runs there (learner.adapt.serving_gate), else the training model.
     must_results = []
-    for i, item in enumerate(must_pass, start=1):
-        _check_cancel(cancel)
-        emit({"phase": "must_pass", "step": i, "total": len(must_pass)})
-        must_results.extend(ev.run_must_pass(model, tokenizer, [item], max_new_tokens=recipe.must_pass_max_new_tokens,
-                                             context_window=loaded.context_window))
-
     bleeding = None
-    if data.heldout:
-        _check_cancel(cancel)
-        emit({"phase": "bleeding", "step": 1, "total": 1, "detail": "the candidate answers the held-out examples"})
-        with ev.using(model, "candidate"):
-            bleeding = ev.held_out_bleeding(model, tokenizer, data.heldout, examples,
-                                            max_new_tokens=recipe.bleeding_max_new_tokens)
-        log.info("bleeding: %s of %s held-out answers borrow from other examples", len(bleeding.bled),
-                 bleeding.checked)
+    answering = candidate_on_serving_engine(model, recipe, model_spec, data_dir, adapter_name=ev.CANDIDATE) \
+        if must_pass or data.heldout else nullcontext(None)
+    with answering as served:
+        for i, item in enumerate(must_pass, start=1):
+            _check_cancel(cancel)
+            emit({"phase": "must_pass", "step": i, "total": len(must_pass)})
+            must_results.extend(ev.run_must_pass(model, tokenizer, [item], max_new_tokens=recipe.must_pass_max_new_tokens,
+                                                 context_window=loaded.context_window, tutor=served))
+        if data.heldout:
+            _check_cancel(cancel)
+            emit({"phase": "bleeding", "step": 1, "total": 1, "detail": "the candidate answers the held-out examples"})
+            with ev.using(model, "candidate"):
+                bleeding = ev.held_out_bleeding(model, tokenizer, data.heldout, examples,
+                                                max_new_tokens=recipe.bleeding_max_new_tokens, tutor=served)
+            log.info("bleeding: %s of %s held-out answers borrow from other examples", len(bleeding.bled),
+                     bleeding.checked)
+        served_by = served.engine_name if served is not None else "transformers"
 
     _check_cancel(cancel)
     fairness = measure_fairness(model, tokenizer, recipe, emit=emit, cancel=cancel)
@@ -228,6 +235,11 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     if active is not None:
         model.delete_adapter(ev.ACTIVE)
     save_adapter(model, partial, recipe)
+    from learner.engine.gguf_source import export_for_serving
+
+    if exported := export_for_serving(partial, model_spec, data_dir):   # hashed into the manifest with the rest
+        log.info("wrote the adapter's GGUF form for llama.cpp (%s pairs, sha256 %s)", exported.tensor_pairs,
+                 exported.sha256[:12])
     final = registry.commit(partial, version, run_id=run_id)
     metrics = {
         "heldout_loss": inputs.heldout, "replay_loss": inputs.replay,
@@ -244,6 +256,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
         "n_replay_eval": len(data.replay_eval), "device": device, "dtype": dtype,
         "torch_threads": torch.get_num_threads(), "round_seconds": round(time.perf_counter() - started, 1),
         "compared_with_active": active.version if active is not None else None,
+        "generated_on": served_by,   # the engine the gate's generated answers came from
     }
     if active_note:
         metrics["active_note"] = active_note
