@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage import audit
-from storage.classfolder import segments
+from storage.classfolder import practice, segments
 from storage.classfolder.membership import Membership, is_device_id, require_membership
 from storage.classfolder.outbox import OUTBOX
 from storage.db import Database, utcnow
@@ -35,6 +35,7 @@ class ImportReport:
     feedback: int = 0
     retracted: int = 0
     segments_read: int = 0
+    practice: int = 0                    # practice attempts stored (new ones)
     waiting: tuple[str, ...] = ()        # "<device>: segment 7 is not whole yet"
     problems: tuple[str, ...] = field(default_factory=tuple)
 
@@ -150,7 +151,7 @@ def import_outboxes(db: Database, actor: User | None = None) -> ImportReport:
     member = require_membership(db)
     if not member.is_teacher:
         raise ValidationError("Only the teacher's desktop imports the class's exchanges.")
-    counts = {"imported": 0, "duplicates": 0, "feedback": 0, "retracted": 0, "segments_read": 0}
+    counts = {"imported": 0, "duplicates": 0, "feedback": 0, "retracted": 0, "segments_read": 0, "practice": 0}
     waiting: list[str] = []
     problems: list[str] = []
     done = {(r["device_id"], r["segment"]) for r in db.query("SELECT device_id, segment FROM class_segments")}
@@ -187,6 +188,8 @@ def import_outboxes(db: Database, actor: User | None = None) -> ImportReport:
                             counts["feedback"] += _feedback(db, device_id, record)
                         elif kind == "retract":
                             counts["retracted"] += _retract(db, device_id, device_name, number, record)
+                        elif kind == "practice":
+                            counts["practice"] += practice.add_attempt(db, device_id, device_name, number, record)
                     except ValidationError as exc:
                         problems.append(f"{path.name} of {device_name or device_id[:8]}: {exc}")
                 db.conn.execute("INSERT INTO class_segments (device_id, segment, records, read_at) VALUES (?, ?, ?, ?)",
@@ -194,7 +197,7 @@ def import_outboxes(db: Database, actor: User | None = None) -> ImportReport:
                 counts["segments_read"] += 1
             if counts["retracted"]:
                 collect_garbage(db.conn)
-    if counts["imported"] or counts["retracted"]:
+    if counts["imported"] or counts["retracted"] or counts["practice"]:
         audit.record(db, actor, "class.import", target=member.class_id,
                      details={k: v for k, v in counts.items()})
     return ImportReport(**counts, waiting=tuple(waiting), problems=tuple(problems))

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage.classfolder import segments
+from storage.classfolder import practice, segments
 from storage.classfolder.files import write_new
 from storage.classfolder.membership import Membership, require_membership
 from storage.db import Database, utcnow
@@ -36,6 +36,7 @@ class SendReport:
     feedback: int
     retractions: int
     waiting: int             # replies without a recorded prompt and no prompt builder given
+    practice: int = 0        # practice attempts (when the teacher's class setting shares them)
 
 
 _NEW_REPLIES = """
@@ -110,7 +111,8 @@ def send(db: Database, *, prompt_for: PromptBuilder | None = None) -> SendReport
                      "suggestion": r["suggestion"]} for r in db.query(_NEW_FEEDBACK)]
         retractions = [{"type": "retract", "message_id": r["message_id"], "reason": r["reason"]}
                        for r in db.query(_RETRACTIONS)]
-        records += feedback + retractions
+        attempts = practice.new_attempts(db, member, MAX_RECORDS)
+        records += feedback + retractions + attempts
         if not records:
             return SendReport(segment=None, exchanges=0, feedback=0, retractions=0, waiting=waiting)
         number = max([member.next_segment, *(n + 1 for n, _ in segments.list_segments(outbox))])
@@ -129,6 +131,7 @@ def send(db: Database, *, prompt_for: PromptBuilder | None = None) -> SendReport
                             [(now, r["message_id"]) for r in feedback])
         db.conn.executemany("UPDATE class_sent SET retracted_at = ?, retract_reason = ? WHERE message_id = ?",
                             [(now, r["reason"], r["message_id"]) for r in retractions])
+        practice.mark_sent(db, attempts, number, now)
         db.conn.execute("UPDATE class_membership SET next_segment = ? WHERE id = 1", (number + 1,))
     return SendReport(segment=number, exchanges=len(sent_ids), feedback=len(feedback),
-                      retractions=len(retractions), waiting=waiting)
+                      retractions=len(retractions), waiting=waiting, practice=len(attempts))

@@ -13,6 +13,7 @@ from typing import Any
 
 from storage import adapters as versions
 from storage.classfolder import adapters as published
+from storage.classfolder.practice import class_settings
 from storage.classfolder.files import read_json, write_json
 from storage.classfolder.inbox import ImportReport, import_outboxes, pending_segments
 from storage.classfolder.membership import (
@@ -48,10 +49,12 @@ class SyncReport:
     def summary(self) -> str:
         parts = []
         if self.sent is not None:
-            parts.append(f"sent {self.sent.exchanges} exchange(s), {self.sent.retractions} retraction(s)")
+            parts.append(f"sent {self.sent.exchanges} exchange(s), {self.sent.retractions} retraction(s)"
+                         + (f", {self.sent.practice} practice attempt(s)" if self.sent.practice else ""))
         if self.imported is not None:
             parts.append(f"imported {self.imported.imported} exchange(s) ({self.imported.duplicates} already there), "
-                         f"{self.imported.retracted} retraction(s)")
+                         f"{self.imported.retracted} retraction(s)"
+                         + (f", {self.imported.practice} practice attempt(s)" if self.imported.practice else ""))
         if self.published is not None:
             what = f"v{self.published.version}" if self.published.version else "the base model"
             parts.append(f"published {what}" if self.published.published else f"the class uses {what}")
@@ -81,6 +84,7 @@ class ClassStatus:
     adapter_version: int | None
     adapter_since: str | None
     devices: tuple[DeviceStatus, ...]
+    share_practice: bool = False       # the teacher's signed class setting
 
     def headline(self, today: date | None = None) -> str:
         """"Class: 7B, tutor updated today" (what a student sees)."""
@@ -95,7 +99,7 @@ class ClassStatus:
     def to_dict(self) -> dict[str, Any]:
         return {**self.membership.to_dict(), "adapter_version": self.adapter_version,
                 "adapter_since": self.adapter_since, "headline": self.headline(),
-                "devices": [d.to_dict() for d in self.devices]}
+                "share_practice": self.share_practice, "devices": [d.to_dict() for d in self.devices]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,4 +177,5 @@ def status(db: Database) -> ClassStatus:
                                             pending_segments=waiting, incomplete_segments=incomplete,
                                             adapter_version=None))
     return ClassStatus(membership=member, adapter_version=active.version if active else None,
-                       adapter_since=active.promoted_at if active else None, devices=tuple(devices))
+                       adapter_since=active.promoted_at if active else None, devices=tuple(devices),
+                       share_practice=class_settings(member).share_practice)
