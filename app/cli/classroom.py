@@ -24,7 +24,7 @@ from learner.classroom import model_id_for
 from learner.review_prompt import prompt_messages_for
 from learner.settings import load_generation_settings
 from storage import Database, StorageError, classfolder, users
-from storage.classfolder import training
+from storage.classfolder import practice, training
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +65,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "on another machine (teacher)")
     pe.set_defaults(func=run_command(_publish_examples))
 
+    sp = sub.add_parser("share-practice", parents=[teacher_opts],
+                        help="on: student desktops also send their practice attempts from now on; off: they stop "
+                             "(teacher, on the teacher's desktop)")
+    sp.add_argument("state", choices=("on", "off"))
+    sp.set_defaults(func=run_command(_share_practice))
+
+    pr = sub.add_parser("practice", parents=[teacher_opts],
+                        help="per student: the practice attempts shared with the class and the share correct (teacher)")
+    pr.add_argument("--json", action="store_true", help="print one JSON object")
+    pr.set_defaults(func=run_command(_practice))
+
 
 def _create(db: Database, args: argparse.Namespace) -> int:
     teacher = sign_in_teacher(db, args)
@@ -96,6 +107,7 @@ def _status(db: Database, args: argparse.Namespace) -> int:
     print(status.headline())
     print(f"Folder: {member.folder}  ({'teacher' if member.is_teacher else 'student'} desktop {member.device_name})")
     print(f"Teacher: {member.teacher_name}  key {member.fingerprint}")
+    print(f"Practice attempts shared: {'on' if status.share_practice else 'off'}")
     print(f"Last sync: {member.last_sync_at or 'never'}" + (f"  ({member.last_sync_note})" if member.last_sync_note
                                                             else ""))
     if member.is_teacher:
@@ -135,6 +147,37 @@ def _publish_examples(db: Database, args: argparse.Namespace) -> int:
     seq = training.publish_examples(db, teacher)
     print(f"Published the approved examples as set {seq}. On the training machine (joined to the class): "
           "tutorloop adapt --class-folder FOLDER")
+    return 0
+
+
+def _share_practice(db: Database, args: argparse.Namespace) -> int:
+    teacher = sign_in_teacher(db, args)
+    settings = practice.set_share_practice(db, teacher, args.state == "on")
+    if settings.share_practice:
+        print("Practice attempts are shared: each student desktop sends the attempts made from now on at its next "
+              "sync. See them with: tutorloop class practice")
+    else:
+        print("Practice attempts are no longer shared; student desktops stop sending them at their next sync.")
+    return 0
+
+
+def _practice(db: Database, args: argparse.Namespace) -> int:
+    teacher = sign_in_teacher(db, args)
+    member = classfolder.require_membership(db)
+    rows = practice.practice_overview(db, teacher)
+    shared = practice.class_settings(member).share_practice
+    if args.json:
+        print(json.dumps({"class": member.name, "share_practice": shared, "students": [r.to_dict() for r in rows]}))
+        return 0
+    print(f"Class {member.name}: practice attempts shared {'on' if shared else 'off'}")
+    if not rows:
+        print("No practice attempts received yet." + ("" if shared else
+              " Switch sharing on with: tutorloop class share-practice on"))
+        return 0
+    print(f"{'student':<24} {'desktop':<24} {'attempts':>8} {'correct':>8}  last")
+    for row in rows:
+        print(f"{row.student_name or 'student':<24} {row.device_name or '-':<24} {row.attempts:>8} "
+              f"{row.share_correct:>8.0%}  {row.last_at}")
     return 0
 
 
