@@ -6,6 +6,7 @@ or OneDrive folder) that carries student exchanges to the teacher and signed ada
     devices/<device id>.json         a desktop's last sync and adapter in use (only it writes it)
     adapters/v7/…                    a published version: its files + a signed manifest
     active/00000003.json             signed "the class uses v7" (or null: the base model)
+    settings/00000002.json           signed class settings: "share practice attempts" on or off
 
 No file is written by two desktops and none is rewritten except a desktop's own status file, so a
 sync tool never sees a conflict; every file appears by renaming a whole temporary file. Trust:
