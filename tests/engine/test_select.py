@@ -60,10 +60,12 @@ def test_the_embedded_model_needs_only_assembling_for_llama_cpp(data_dir: DataDi
 
 def test_a_round_writes_the_gguf_form_for_a_gguf_model_only(tiny_lora: Path, tiny_gguf: Path, tiny_model_dir: Path,
                                                             data_dir: DataDir, tmp_path: Path) -> None:
-    adapter = shutil.copytree(tiny_lora, tmp_path / "v1")
+    # The PEFT files only: other tests apply the shared adapter on llama.cpp, which exports beside it.
+    peft_only = shutil.ignore_patterns(LORA_GGUF_NAME, MANIFEST_NAME)
+    adapter = shutil.copytree(tiny_lora, tmp_path / "v1", ignore=peft_only)
     exported = export_for_serving(adapter, str(tiny_gguf), data_dir)
     assert exported is not None and exported.path == adapter / LORA_GGUF_NAME
     assert (adapter / MANIFEST_NAME).is_file()
-    other = shutil.copytree(tiny_lora, tmp_path / "v2")
+    other = shutil.copytree(tiny_lora, tmp_path / "v2", ignore=peft_only)
     assert export_for_serving(other, str(tiny_model_dir), data_dir) is None
     assert not (other / LORA_GGUF_NAME).exists()

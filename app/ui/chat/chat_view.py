@@ -181,8 +181,10 @@ class MessageWidget(QFrame):
         # in a narrow chat (800 × 600 with the Practice panel open) the suggestion button takes a
         # second line rather than widening the bubble past the view, which would cut words off
         self._second_row = QHBoxLayout()
+        self._third_row = QHBoxLayout()   # narrow: "Why this answer?" below the suggestion button
         rows.addLayout(row)
         rows.addLayout(self._second_row)
+        rows.addLayout(self._third_row)
         self._first_row = row
         self.narrow = False
         # words, not 👍/👎: those need an emoji font, and draw as empty boxes without one
@@ -207,6 +209,7 @@ class MessageWidget(QFrame):
         row.addWidget(self.feedback_status)
         row.addStretch(1)
         self._second_row.addStretch(1)
+        self._third_row.addStretch(1)
         layout.addWidget(self.feedback_row)
 
         self._feedback = feedback
@@ -279,6 +282,10 @@ class MessageWidget(QFrame):
             self._first_row.removeWidget(widget)
             self._second_row.removeWidget(widget)
             target.insertWidget(target.count() - 1, widget)
+        why_row = self._third_row if narrow else self._second_row
+        for each in (self._second_row, self._third_row):
+            each.removeWidget(self.why_button)
+        why_row.insertWidget(0, self.why_button)
 
     def append_text(self, text: str) -> None:
         """A streamed piece of the reply; rendered within STREAM_RENDER_MS."""
