@@ -46,6 +46,8 @@ from learner.errors import GenerationError, ModelSourceError
 # Qwen2.5 accepts 32k tokens, but prefilling that on a laptop CPU takes minutes; a tutoring exchange
 # fits comfortably in 4k (the transformers path caps it the same way).
 DEFAULT_MAX_CONTEXT = 4096
+# Spins at an OpenMP barrier before a thread sleeps (see _import_llama_cpp).
+OMP_SPIN_COUNT = 10_000
 # Prompt tokens per llama_decode call; Stop is checked between batches.
 PREFILL_BATCH = 256
 INSTALL_HINT = ("Run `make run` again to build it (it needs a C/C++ compiler and CMake; about 20 minutes "
@@ -80,21 +82,25 @@ def _install_log_callback(llama_cpp: Any) -> None:
 
 
 def _import_llama_cpp() -> Any:
-    # llama.cpp's CPU threads meet at an OpenMP barrier after every operation. GNU OpenMP's default
-    # is to spin there, which collapses when another process wants the same cores: on 2 shared cores,
-    # 2 threads fell to 1-6 tokens/s spinning and held 15-22 sleeping (1 thread: 13-22). libgomp reads
-    # the policy once, when it is loaded, so it is set for this import only and not passed on to
-    # subprocesses (training uses torch's own OpenMP). A value the user set is kept.
-    own_policy = "llama_cpp" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ
+    # llama.cpp's CPU threads meet at an OpenMP barrier after every operation. How long a thread spins
+    # there before sleeping decides the speed (measured 2026-12-01 on 2 cores, 0.5B, 2 threads):
+    #   quiet machine:         sleep at once (PASSIVE) 27 tokens/s, 16.6 with a LoRA; spin 10k 47.8 / 33.0;
+    #                          GNU's default (300k) 45.2 / 33.5;
+    #   2 busy processes too:  PASSIVE 20.3, spin 10k 18.8, spin 1k 19.6, GNU's default 12.2;
+    #   load 10-15:            GNU's default fell to 1-6 tokens/s.
+    # A short spin keeps the quiet speed and most of PASSIVE's robustness. libgomp reads it once, when
+    # it is loaded, so it is set for this import only and not passed on to subprocesses (training uses
+    # torch's own OpenMP). Values the user set are kept.
+    own_policy = "llama_cpp" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ)
     if own_policy:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ["GOMP_SPINCOUNT"] = str(OMP_SPIN_COUNT)
     try:
         import llama_cpp
     except (ImportError, OSError) as exc:   # OSError: the shared library is missing or built for another CPU
         raise EngineUnavailable(f"The llama.cpp engine is not available ({exc}). {INSTALL_HINT}") from exc
     finally:
         if own_policy:
-            os.environ.pop("OMP_WAIT_POLICY", None)
+            os.environ.pop("GOMP_SPINCOUNT", None)
     _install_log_callback(llama_cpp)
     return llama_cpp
 
