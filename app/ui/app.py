@@ -8,6 +8,7 @@ import shiboken6
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import app.ui.qt_compat  # noqa: F401  - before any Qt use; see the module
+from app.ui.qt_compat import collect_garbage_on_the_gui_thread
 from app.ui.context import AppContext
 from app.ui.errors import install_excepthook, setup_logging
 from app.ui.features import FeatureFactory
@@ -59,6 +60,7 @@ def run_gui(data_dir: str | None = None) -> int:
         print(problem, file=sys.stderr)
         return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    gc_on_gui_thread = collect_garbage_on_the_gui_thread()  # noqa: F841 - lives as long as run_gui
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     ctx = open_context(data_dir)

@@ -58,3 +58,14 @@ def pin_singletons() -> bool:
 
 
 pin_singletons()
+
+
+def collect_garbage_on_the_gui_thread(interval_s: float = 1.0) -> object:
+    """Python's cyclic garbage collector runs in whichever thread happens to allocate when a
+    threshold is crossed: the model worker's thread, a transformers loading pool. Collecting a Qt
+    wrapper there crashes the process (a segfault seen in the test suite, "Garbage-collecting" in a
+    new thread). pyqtgraph's GarbageCollector turns automatic collection off and collects on a timer
+    in the GUI thread instead. Keep the returned object alive as long as the application."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=interval_s)

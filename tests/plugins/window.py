@@ -3,6 +3,7 @@ recorded instead of blocking an offscreen run. For window tests: a context with 
 main windows with the tiny model loaded by the real worker thread."""
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,26 @@ from app.ui.context import AppContext
 from learner.settings import save_generation_settings
 from storage import DataDir, Database, users
 from tests.support.window import LOAD_TIMEOUT_MS, MessageBoxes, tiny_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def garbage_collected_on_the_main_thread(qapp):
+    """As the app does (app.ui.qt_compat.collect_garbage_on_the_gui_thread): no automatic collection,
+    which could run in a worker thread and crash on a Qt wrapper (seen: a segfault while transformers
+    started a loading thread); a timer collects while Qt waits, and each test ends with a collection
+    of the young generations here, on the main thread."""
+    from app.ui.qt_compat import collect_garbage_on_the_gui_thread
+
+    collector = collect_garbage_on_the_gui_thread()
+    yield
+    collector.timer.stop()
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def collect_after_each_test():
+    yield
+    gc.collect(1)
 
 
 @pytest.fixture(autouse=True)
