@@ -17,9 +17,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def real_generator(real_model):
     from learner.loading import load_model
+    from learner.tutor import Tutor
 
-    loaded = load_model(real_model[1], device="cpu")
-    return practice.ModelTextGenerator(loaded)
+    return practice.ModelTextGenerator(Tutor(load_model(real_model[1], device="cpu")))
 
 
 TOPIC = "Area of rectangles"      # no generator: the model writes the item
