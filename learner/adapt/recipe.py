@@ -69,8 +69,10 @@ class Recipe:
     bleeding_max_rate: float = 0.2
     bleeding_max_new_tokens: int = 48
     # The fairness probe (learner.adapt.fairness): groups of assets/fairness/probe.jsonl answered by
-    # base and candidate (None: all; 0: off), and by how much the candidate's gap may exceed the base's.
-    fairness_groups: int | None = None
+    # base and candidate (None: all 42; 0: off), and by how much the candidate's gap may exceed the base's.
+    # Default 6 groups (48 variants, 96 short generations): the whole probe is 672 generations, about an
+    # hour on a 2-core CPU through transformers, which would swamp a round; None asks for all of it.
+    fairness_groups: int | None = 6
     fairness_max_new_tokens: int = 48
     fairness_length_margin: float = 0.25         # reply length, as a fraction of the group's mean
     fairness_correct_margin: float = 0.25        # share of maths requests answered correctly
