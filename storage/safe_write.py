@@ -110,7 +110,7 @@ def write_text_file(path: Path | str | None, write: Writer, *, what: str = "The 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _sync_folder(target.parent)
+    sync_folder(target.parent)
     return target
 
 
@@ -129,7 +129,7 @@ def _failure(what: str, target: Path, exc: OSError) -> StorageError:
     return StorageError(f"{what} could not be written to {target} ({exc.strerror or exc}). Nothing was written.")
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make the rename itself durable (best effort: not every platform can open a folder)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -10,23 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import StorageError
+from storage.safe_write import sync_folder
 
 TEMP_PREFIX = ".tmp-"
-
-
-def _fsync_folder(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_new(path: Path, data: bytes, *, replace: bool = False) -> bool:
@@ -54,7 +40,7 @@ def write_new(path: Path, data: bytes, *, replace: bool = False) -> bool:
                 if path.exists():
                     return False
                 os.rename(temp, path)
-        _fsync_folder(path.parent)
+        sync_folder(path.parent)
         return True
     except OSError as exc:
         raise StorageError(f"Cannot write {path} ({exc.strerror or exc}). Check that the class folder is "
