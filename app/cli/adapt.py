@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.classroom import publish_to_class
-from app.cli.common import EXIT_ERROR, ctrl_c_sets, run_command, run_guarded, say, sign_in_teacher
+from app.cli.common import (EXIT_ERROR, ctrl_c_sets, run_command, run_guarded, say, sign_in_teacher,
+                            teacher_options)
 from learner.adapt.fairness import describe_gaps
 from storage import Database, resolve_data_dir
 from storage import adapters
@@ -37,10 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "machine joined the class) and write the candidate back for the teacher")
     adapt.set_defaults(func=run_guarded(_adapt))
 
-    teacher_opts = argparse.ArgumentParser(add_help=False)
-    teacher_opts.add_argument("--teacher", metavar="NAME",
-                              help="the teacher acting (optional when there is only one); the password comes "
-                                   "from $TUTORLOOP_PASSWORD or a prompt")
+    teacher_opts = teacher_options()
     ad = subparsers.add_parser("adapters", help="adapter versions: list, promote, roll back, compare",
                                description="The adapter versions the tutor can use, and which one students get.")
     sub = ad.add_subparsers(dest="adapters_command", metavar="ACTION", required=True)

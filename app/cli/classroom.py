@@ -14,11 +14,11 @@ from pathlib import Path
 
 from app.cli.common import (
     EXIT_ERROR,
-    PASSWORD_ENV,
     UsageError,
     run_command,
     say,
     sign_in_teacher,
+    teacher_options,
 )
 from learner.classroom import model_id_for
 from learner.review_prompt import prompt_messages_for
@@ -28,10 +28,7 @@ from storage.classfolder import practice, training
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    teacher_opts = argparse.ArgumentParser(add_help=False)
-    teacher_opts.add_argument("--teacher", metavar="NAME",
-                              help="the teacher acting (optional when there is only one); the password comes "
-                                   f"from ${PASSWORD_ENV} or a prompt")
+    teacher_opts = teacher_options()
     cl = subparsers.add_parser("class", help="a class of desktops: create, join, status, sync",
                                description="Share a class folder (network drive, Syncthing, OneDrive) between the "
                                            "teacher's desktop and the students' desktops.")

@@ -156,6 +156,16 @@ def read_password(prompt: str, env: str | tuple[str, ...]) -> str:
     return getpass.getpass(prompt)
 
 
+def teacher_options() -> argparse.ArgumentParser:
+    """The `--teacher NAME` option of every teacher-only command, as a parent parser (`sign_in_teacher`
+    reads it)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--teacher", metavar="NAME",
+                         help="the teacher acting (optional when there is only one); the password comes "
+                              f"from ${PASSWORD_ENV} or a prompt")
+    return options
+
+
 def sign_in_teacher(db: Database, args: argparse.Namespace) -> users.User:
     """The teacher named by --teacher (or the only teacher), authenticated with the password from
     $TUTORLOOP_PASSWORD or a prompt. Storage re-checks the role in every teacher action."""

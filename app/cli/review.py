@@ -19,7 +19,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from app.cli.common import EXIT_ERROR, PASSWORD_ENV, UsageError, read_password, run_command, say, sign_in_teacher
+from app.cli.common import (EXIT_ERROR, PASSWORD_ENV, UsageError, read_password, run_command, say, sign_in_teacher,
+                            teacher_options)
 from learner.prompts import system_prompt
 from learner.review_prompt import prompt_messages_for
 from storage import Database, auth, chat, exchange, review, students, users
@@ -29,10 +30,7 @@ NEW_PASSWORD_ENV = "TUTORLOOP_NEW_PASSWORD"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    teacher_opts = argparse.ArgumentParser(add_help=False)
-    teacher_opts.add_argument("--teacher", metavar="NAME",
-                              help="the teacher acting (optional when there is only one); the password comes "
-                                   f"from ${PASSWORD_ENV} or a prompt")
+    teacher_opts = teacher_options()
 
     rv = subparsers.add_parser("review", help="the teacher review queue: list, approve, reject, undo, import, export",
                                description="Review what the tutor said before the model may learn from it.")

@@ -10,15 +10,12 @@ import argparse
 import json
 from dataclasses import asdict
 
-from app.cli.common import PASSWORD_ENV, run_command, say, sign_in_teacher
+from app.cli.common import run_command, say, sign_in_teacher, teacher_options
 from storage import Database, safeguarding
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    teacher_opts = argparse.ArgumentParser(add_help=False)
-    teacher_opts.add_argument("--teacher", metavar="NAME",
-                              help="the teacher acting (optional when there is only one); the password comes "
-                                   f"from ${PASSWORD_ENV} or a prompt")
+    teacher_opts = teacher_options()
     sg = subparsers.add_parser("safeguarding", help="messages flagged as a possible risk to a student (teachers only)",
                                description="Student messages the safeguarding screen flagged (self-harm, abuse, "
                                            "bullying, danger). The student was shown the school's help text.")
