@@ -39,6 +39,9 @@ class Message:
     status: MessageStatus
     notice: str | None
     created_at: str
+    # What the maths engine computed and changed for this reply, as the JSON object the learner wrote
+    # (learner.maths_record reads it); None: nothing recorded (older replies, practice, no maths).
+    maths_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +138,18 @@ def add_message(db: Database, session_id: int, role: Literal["user", "assistant"
 
 def finish_message(db: Database, message_id: int, content: str, *, status: MessageStatus,
                    answer_key: str | None = None, notice: str | None = None,
-                   written_by: tuple[str, int | None] | None = None) -> Message:
+                   written_by: tuple[str, int | None] | None = None, maths_json: str | None = None) -> Message:
     """Store the final text of an assistant reply that was created with status 'generating'.
     `written_by` = (model_id, adapter_version) of the model that actually wrote it: an adapter swapped
-    in between the send and the answer must not leave the reply credited to the previous version."""
+    in between the send and the answer must not leave the reply credited to the previous version.
+    `maths_json`: the maths engine's record of the reply (a JSON object), kept for its reviewers."""
+    if maths_json is not None:
+        _check_maths_json(maths_json)
     with db.transaction() as t:
         get_message(db, message_id)
         changes: dict[str, Any] = {"content": content, "status": status}
+        if maths_json is not None:
+            changes["maths_json"] = maths_json
         if written_by is not None:
             changes["model_id"], changes["adapter_version"] = written_by
         if answer_key is not None:
@@ -150,6 +158,15 @@ def finish_message(db: Database, message_id: int, content: str, *, status: Messa
             changes["notice"] = notice
         t["messages"].update(message_id, changes)
     return get_message(db, message_id)
+
+
+def _check_maths_json(text: str) -> None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValidationError("The maths record of a reply must be a JSON object (learner.maths_record.to_json).")
 
 
 def recover_interrupted(db: Database) -> int:

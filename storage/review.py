@@ -84,6 +84,9 @@ class ReviewItem:
     reason: str | None = None
     example_id: int | None = None
     approved_completion: str | None = None
+    # The maths engine's record of a chat reply as stored (messages.maths_json, a JSON object that
+    # learner.maths_record reads); None: not recorded (imported exchanges, older replies).
+    maths_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,7 +252,8 @@ SELECT 'reply' AS kind, m.id AS message_id, NULL AS imported_id, m.content AS re
           AND p.role = 'user' ORDER BY p.id DESC LIMIT 1) AS student_message,
        f.rating AS rating, f.suggestion AS suggestion,
        r.id AS review_id, r.decision AS decision, r.teacher_name AS decided_by, r.created_at AS decided_at,
-       r.reason AS reason, r.example_id AS example_id, te.completion AS approved_completion
+       r.reason AS reason, r.example_id AS example_id, te.completion AS approved_completion,
+       m.maths_json AS maths_json
 FROM messages m
 JOIN sessions s ON s.id = m.session_id
 JOIN users u ON u.id = s.user_id
@@ -269,7 +273,8 @@ SELECT 'imported' AS kind, NULL AS message_id, x.id AS imported_id, x.completion
           WHERE json_extract(j.value, '$.role') = 'user' ORDER BY j.key DESC LIMIT 1) AS student_message,
        cx.rating AS rating, cx.suggestion AS suggestion,
        r.id AS review_id, r.decision AS decision, r.teacher_name AS decided_by, r.created_at AS decided_at,
-       r.reason AS reason, r.example_id AS example_id, te.completion AS approved_completion
+       r.reason AS reason, r.example_id AS example_id, te.completion AS approved_completion,
+       NULL AS maths_json
 FROM imported_exchanges x
 LEFT JOIN class_exchanges cx ON cx.imported_id = x.id   -- from a class folder: the student's rating and suggestion
 LEFT JOIN reviews r ON r.imported_id = x.id AND r.undone_at IS NULL
@@ -294,7 +299,7 @@ def _item(row: Mapping[str, Any]) -> ReviewItem:
         rating=row["rating"], suggestion=row["suggestion"], created_at=row["created_at"],
         review_id=row["review_id"], decision=row["decision"], decided_by=row["decided_by"],
         decided_at=row["decided_at"], reason=row["reason"], example_id=row["example_id"],
-        approved_completion=row["approved_completion"],
+        approved_completion=row["approved_completion"], maths_json=row["maths_json"],
     )
 
 
