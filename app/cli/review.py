@@ -21,6 +21,7 @@ from pathlib import Path
 
 from app.cli.common import (EXIT_ERROR, PASSWORD_ENV, UsageError, read_password, run_command, say, sign_in_teacher,
                             teacher_options)
+from learner.maths_record import teacher_lines
 from learner.prompts import system_prompt
 from learner.review_prompt import prompt_messages_for
 from storage import Database, auth, chat, exchange, review, students, users
@@ -117,7 +118,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _item_dict(item: review.ReviewItem) -> dict:
-    return asdict(item)
+    """The item's fields, plus `maths`: what the maths engine verified or changed, in words
+    (empty when nothing was recorded; `maths_json` is the record itself)."""
+    return {**asdict(item), "maths": list(teacher_lines(item.maths_json))}
 
 
 def _short(text: str, width: int) -> str:
@@ -162,6 +165,8 @@ def _show(db: Database, args: argparse.Namespace) -> int:
     for turn in detail.context:
         print(f"\n[{turn.role}] {turn.content}")
     print(f"\n[student] {item.student_message}\n\n[tutor] {item.reply}")
+    if maths := teacher_lines(item.maths_json):   # what the maths engine verified or changed
+        print("\n" + "\n".join(f"[maths] {line}" for line in maths))
     if item.suggestion:
         print(f"\n[student's suggested better answer] {item.suggestion}")
     if item.decision:

@@ -37,12 +37,13 @@ from app.ui.teacher_login import TeacherSignIn
 from app.ui.worker import FAILED, IDLE, LOADING, READY, ModelHost
 from learner.settings import GenerationSettings, load_generation_settings, save_generation_settings
 from learner.engine.select import needs_preparation
+from learner.maths_record import to_json as maths_json
 from storage import NotFoundError, StorageError, chat, review, safeguarding
 from storage.chat import Message, Session
 
 if TYPE_CHECKING:
     # learner.tutor imports torch (seconds); the window opens first and the worker imports it.
-    from learner.types import TutorReply, Turn
+    from learner.types import MathsCheck, TutorReply, Turn
 
 log = logging.getLogger(__name__)
 FeatureT = TypeVar("FeatureT")
@@ -523,12 +524,14 @@ class MainWindow(QMainWindow):
         # Stop pressed while a later pass ran (a check, a rewrite): the reply is still the one stopped.
         stopped = pending is not None and pending.request_id == request_id and pending.stop_requested
         self._finish_pending(request_id, reply.text, "stopped" if stopped else "complete", answer_key=answer_key, notice=notice,
-                             prompt=reply.messages, written_by=(reply.model_id, reply.adapter_version))
+                             prompt=reply.messages, written_by=(reply.model_id, reply.adapter_version),
+                             maths=reply.maths)
 
     @Slot(int, object)
     def _on_reply_cancelled(self, request_id: int, reply: TutorReply) -> None:
         self._finish_pending(request_id, reply.text, "stopped", answer_key=reply.answer_key, notice=reply.notice,
-                             prompt=reply.messages, written_by=(reply.model_id, reply.adapter_version))
+                             prompt=reply.messages, written_by=(reply.model_id, reply.adapter_version),
+                             maths=reply.maths)
 
     @Slot(int, str)
     def _on_reply_failed(self, request_id: int, message: str) -> None:
@@ -554,10 +557,12 @@ class MainWindow(QMainWindow):
 
     def _finish_pending(self, request_id: int, text: str, status: str, *, answer_key: str | None = None,
                         notice: str | None = None, prompt: Sequence[Mapping[str, str]] = (),
-                        written_by: tuple[str, int | None] | None = None) -> Message | None:
+                        written_by: tuple[str, int | None] | None = None,
+                        maths: MathsCheck | None = None) -> Message | None:
         """Store the reply's final text and (`written_by`) the model and adapter version that wrote it;
         with `prompt` (the messages it was generated from, as the Tutor built them), also record that
-        prompt so an approval snapshots exactly what the model saw."""
+        prompt so an approval snapshots exactly what the model saw; with `maths`, what the maths
+        engine computed and changed, for the teacher who reviews it."""
         pending = self.pending
         if pending is None or pending.request_id != request_id:
             return None
@@ -567,7 +572,8 @@ class MainWindow(QMainWindow):
         stored: Message | None = None
         try:
             stored = chat.finish_message(self.ctx.db, pending.message_id, text, status=status,  # type: ignore[arg-type]
-                                         answer_key=answer_key, notice=notice, written_by=written_by)
+                                         answer_key=answer_key, notice=notice, written_by=written_by,
+                                         maths_json=maths_json(maths) if maths is not None else None)
             if prompt and status in ("complete", "stopped"):   # the statuses a teacher reviews
                 try:
                     review.record_reply_prompt(self.ctx.db, pending.message_id, prompt)

@@ -26,6 +26,7 @@ from app.ui.errors import present_error
 from app.ui.why_panel import WhyPanel
 from app.ui.window_keys import add_close_keys
 from learner.maths import plain_maths
+from learner.maths_record import teacher_lines
 from learner.review_prompt import prompt_messages_for
 from storage import StorageError, practice, review
 from storage.chat import MODES
@@ -657,6 +658,8 @@ def _detail_html(detail: review.ReviewDetail) -> str:
             parts.append(f"<p style='color:#5f6368'><b>{who.get(turn.role, turn.role)}:</b> {_para(turn.content)}</p>")
     parts.append(f"<h3>Student</h3><p>{_para(item.student_message)}</p>")
     parts.append(f"<h3>Tutor {RATING_MARK.get(item.rating or 0, '')}</h3><p>{_para(plain_maths(item.reply))}</p>")
+    if maths := teacher_lines(item.maths_json):   # what the maths engine verified or changed, if recorded
+        parts.append("<p style='color:#1a5e20'>" + "<br>".join(html.escape(line) for line in maths) + "</p>")
     if item.suggestion:
         parts.append(f"<h3>Student's suggested better answer</h3><p>{_para(item.suggestion)}</p>")
     if item.decision:
