@@ -228,9 +228,11 @@ def _train_only(data_dir: Any, args: argparse.Namespace, recipe: Recipe) -> int:
     loaded = load_model(prepared, device=device, dtype=training_dtype(recipe))
     data = round_data_for(recipe, examples, load_replay(args.replay), loaded.tokenizer,
                           context_window=loaded.context_window)
-    # The same paraphrases as rank 0 (greedy, so identical), or the ranks' step counts would differ.
+    # The same paraphrases as rank 0 (greedy on the same engine, so identical), or the ranks' step
+    # counts would differ.
     augmentation = augment_round(loaded.model, loaded.tokenizer, recipe, examples, data.train_example_ids,
-                                 max_length=min(recipe.max_length, loaded.context_window))
+                                 max_length=min(recipe.max_length, loaded.context_window), spec=args.model,
+                                 data_dir=data_dir)
     model = add_fresh_adapter(loaded.model, recipe)
     pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else loaded.tokenizer.eos_token_id
     train_adapter(model, data.train + (augmentation.samples if augmentation is not None else []), recipe,

@@ -4,7 +4,10 @@ One exchange per fact teaches the model to recite that exchange; it recalls the 
 angle only when training showed it phrased several ways (knowledge-injection studies of language
 models find the same). So before training the base model (no adapter) rewrites each approved
 training question k ways (Recipe.augment_paraphrases, 4); each rewrite is paired with the
-teacher's approved answer, unchanged. A rewrite is kept only when it keeps every name and number of
+teacher's approved answer, unchanged. The rewrites come from the serving engine where the chat
+runs on llama.cpp (the quantised GGUF base students chat with, loaded for the rewrites only and
+unloaded before training starts), else from the training model; the round's metrics record which
+("written_on"). A rewrite is kept only when it keeps every name and number of
 the question (learner.adapt.bleeding.entities) and is not a copy of the question or of another
 rewrite. Held-out examples are never rewritten (they never train). The kept and rejected rewrites
 are stored with the round's metrics, so a teacher sees them in the version's details; the answer
@@ -15,13 +18,19 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learner.adapt.bleeding import entities, words
 from learner.adapt.dataset import Sample, encode_exchange
 from learner.adapt.greedy import greedy_replies
+from learner.adapt.serving_gate import base_on_serving_engine, greedy_answers
 from learner.prompts import MODES, mode_turn, render_chat
+from storage import DataDir
+
+if TYPE_CHECKING:
+    from learner.tutor import Tutor
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -103,10 +112,30 @@ def select_rewrites(question: str, rewrites: Sequence[str], k: int, *, example_i
     return Paraphrases(example_id=example_id, question=question, kept=tuple(kept), rejected=tuple(rejected))
 
 
-def write_paraphrases(model: Any, tokenizer: Any, examples: Sequence[Any], *, k: int, max_new_tokens: int,
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rewriter:
+    """What writes the rewrites: greedy replies to token-id prompts (rendered by the training
+    tokenizer, whose vocabulary the GGUF shares), and the engine's name for the round's metrics."""
+    engine: str                                                     # "llama.cpp" | "transformers"
+    replies: Callable[[Sequence[Sequence[int]], int], list[str]]    # (prompts, max_new_tokens) → replies
+
+
+def training_model_rewriter(model: Any, tokenizer: Any, *, batch_size: int = 8) -> Rewriter:
+    """The transformers model as it is (the base: call before an adapter is added), batched."""
+    return Rewriter(engine="transformers", replies=lambda prompts, n: greedy_replies(
+        model, tokenizer, prompts, max_new_tokens=n, batch_size=batch_size))
+
+
+def serving_engine_rewriter(tutor: Tutor) -> Rewriter:
+    """The serving engine's Tutor (no adapter set), one prompt at a time."""
+    return Rewriter(engine=tutor.engine_name, replies=lambda prompts, n: greedy_answers(tutor, prompts,
+                                                                                           max_new_tokens=n))
+
+
+def write_paraphrases(rewriter: Rewriter, tokenizer: Any, examples: Sequence[Any], *, k: int, max_new_tokens: int,
                       emit: Progress | None = None, batch_size: int = 8) -> list[Paraphrases]:
-    """The model as it is (call with the adapter disabled, or before one is added) rewrites each
-    example's question greedily, batch_size at a time. `examples`: storage.review.TrainingExample."""
+    """The rewriter rewrites each example's question greedily, batch_size at a time (a progress
+    event between batches). `examples`: storage.review.TrainingExample."""
     emit = emit or (lambda event: None)
     questions = [question_of(ex) for ex in examples]
     prompts = [render_chat(tokenizer, [{"role": "system", "content": REWRITER_SYSTEM},
@@ -116,8 +145,7 @@ def write_paraphrases(model: Any, tokenizer: Any, examples: Sequence[Any], *, k:
     for start in range(0, len(prompts), batch_size):
         emit({"phase": "augment", "step": start, "total": len(prompts),
               "detail": "the model rewrites each approved question"})
-        replies = greedy_replies(model, tokenizer, prompts[start:start + batch_size], max_new_tokens=max_new_tokens,
-                                 batch_size=batch_size)
+        replies = rewriter.replies(prompts[start:start + batch_size], max_new_tokens)
         for ex, q, reply in zip(examples[start:start + batch_size], questions[start:start + batch_size], replies,
                                 strict=True):
             out.append(select_rewrites(q.text, parse_rewrites(reply), k, example_id=ex.id))
@@ -149,24 +177,33 @@ class Augmentation:
     samples: list[Sample]
     paraphrases: list[Paraphrases]
     seconds: float
+    written_on: str     # the engine that wrote the rewrites: "llama.cpp" | "transformers"
 
     def to_dict(self) -> dict[str, Any]:
         """What the round stores in its metrics (and the Adaptation window shows)."""
         return {"kept": sum(len(p.kept) for p in self.paraphrases),
                 "rejected": sum(len(p.rejected) for p in self.paraphrases), "seconds": round(self.seconds, 1),
-                "examples": [p.to_dict() for p in self.paraphrases]}
+                "written_on": self.written_on, "examples": [p.to_dict() for p in self.paraphrases]}
 
 
 def augment_round(model: Any, tokenizer: Any, recipe: Any, examples: Sequence[Any], train_ids: Sequence[int], *,
-                  max_length: int, emit: Progress | None = None) -> Augmentation | None:
+                  max_length: int, emit: Progress | None = None, spec: str | None = None,
+                  data_dir: DataDir | None = None) -> Augmentation | None:
     """Paraphrase samples for the round's training examples (Recipe.augment, augment_paraphrases);
-    None when augmentation is off. `model`: the base (no adapter yet)."""
+    None when augmentation is off. `model`: the base (no adapter yet). With the round's model `spec`
+    and `data_dir`, the rewrites come from llama.cpp where the chat would serve from it (loaded for
+    them only); otherwise, and without them, from `model`."""
     if not recipe.augment or recipe.augment_paraphrases == 0:
         return None
     started = time.perf_counter()
     wanted = set(train_ids)
     training = [ex for ex in examples if ex.id in wanted]   # held-out examples never train, rewritten or not
-    paraphrases = write_paraphrases(model, tokenizer, training, k=recipe.augment_paraphrases,
-                                    max_new_tokens=recipe.augment_max_new_tokens, emit=emit)
+    serving = base_on_serving_engine(spec, data_dir) if spec is not None and data_dir is not None and training \
+        else nullcontext(None)
+    with serving as served:
+        rewriter = serving_engine_rewriter(served) if served is not None else training_model_rewriter(model, tokenizer)
+        paraphrases = write_paraphrases(rewriter, tokenizer, training, k=recipe.augment_paraphrases,
+                                        max_new_tokens=recipe.augment_max_new_tokens, emit=emit)
     samples = paraphrase_samples(tokenizer, training, paraphrases, max_length=max_length)
-    return Augmentation(samples=samples, paraphrases=paraphrases, seconds=time.perf_counter() - started)
+    return Augmentation(samples=samples, paraphrases=paraphrases, seconds=time.perf_counter() - started,
+                        written_on=rewriter.engine)

@@ -150,12 +150,15 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     log.info("data: %s approved train, %s held out, %s replay train, %s replay eval", len(data.train_example_ids),
              len(data.heldout_example_ids), data.n_replay_train, len(data.replay_eval))
 
+    # The rewrites come from llama.cpp where the chat serves from it (loaded and unloaded inside).
     augmentation = augment_round(loaded.model, tokenizer, recipe, examples, data.train_example_ids,
-                                 max_length=min(recipe.max_length, loaded.context_window), emit=emit)
+                                 max_length=min(recipe.max_length, loaded.context_window), emit=emit,
+                                 spec=model_spec, data_dir=data_dir)
     train_samples = data.train + (augmentation.samples if augmentation is not None else [])
     if augmentation is not None:
-        log.info("augmentation: %s paraphrases kept, %s rejected, %.1f s", len(augmentation.samples),
-                 sum(len(p.rejected) for p in augmentation.paraphrases), augmentation.seconds)
+        log.info("augmentation: %s paraphrases kept, %s rejected, %.1f s on %s", len(augmentation.samples),
+                 sum(len(p.rejected) for p in augmentation.paraphrases), augmentation.seconds,
+                 augmentation.written_on)
     _check_cancel(cancel)
     model = add_fresh_adapter(loaded.model, recipe)
     stats = train_adapter(model, train_samples, recipe, pad_id=pad_id, on_progress=emit, cancel=cancel)

@@ -20,9 +20,37 @@ from learner.adapt.recipe import Recipe
 from storage import DataDir
 
 if TYPE_CHECKING:
+    from learner.engine.gguf_source import GgufModel
     from learner.tutor import Tutor
 
 log = logging.getLogger(__name__)
+
+
+def _served_gguf(spec: str, data_dir: DataDir) -> GgufModel | None:
+    """The GGUF file the chat would serve `spec` from, or None where the chat runs on transformers
+    (llama-cpp-python missing, or a Hugging Face model)."""
+    from learner.engine import llama_cpp_engine
+    from learner.engine.gguf_source import gguf_for_spec
+
+    if llama_cpp_engine.available() is not None:
+        return None
+    return gguf_for_spec(spec, data_dir)
+
+
+@contextmanager
+def _tutor_on_llama_cpp(gguf: GgufModel, spec: str) -> Iterator[Tutor]:
+    """A Tutor on llama.cpp over `gguf`, no adapter, loaded as the chat loads it; unloaded on exit."""
+    from learner.engine import llama_cpp_engine
+    from learner.engine.select import EMBEDDED_SAMPLING
+    from learner.sources import DEFAULT_SPEC
+    from learner.tutor import Tutor
+
+    engine = llama_cpp_engine.LlamaCppEngine.load(
+        gguf.path, model_id=gguf.model_id, sampling_defaults=EMBEDDED_SAMPLING if spec == DEFAULT_SPEC else None)
+    try:
+        yield Tutor(engine)
+    finally:
+        engine.unload()
 
 
 @contextmanager
@@ -30,16 +58,7 @@ def candidate_on_serving_engine(model: Any, recipe: Recipe, spec: str, data_dir:
                                 adapter_name: str = "default") -> Iterator[Tutor | None]:
     """A Tutor on llama.cpp with the candidate adapter (the PEFT adapter `adapter_name` of `model`)
     applied, or None where the chat would not run on llama.cpp (then the training model answers)."""
-    from learner.engine import llama_cpp_engine
-    from learner.engine.gguf_source import gguf_for_spec
-    from learner.engine.select import EMBEDDED_SAMPLING
-    from learner.sources import DEFAULT_SPEC
-    from learner.tutor import Tutor
-
-    if llama_cpp_engine.available() is not None:
-        yield None
-        return
-    gguf = gguf_for_spec(spec, data_dir)
+    gguf = _served_gguf(spec, data_dir)
     if gguf is None:
         yield None
         return
@@ -47,16 +66,24 @@ def candidate_on_serving_engine(model: Any, recipe: Recipe, spec: str, data_dir:
 
     with tempfile.TemporaryDirectory(prefix=".gate-", dir=data_dir.root) as scratch:
         save_adapter(model, Path(scratch), recipe, adapter_name=adapter_name)
-        engine = llama_cpp_engine.LlamaCppEngine.load(
-            gguf.path, model_id=gguf.model_id,
-            sampling_defaults=EMBEDDED_SAMPLING if spec == DEFAULT_SPEC else None)
-        try:
-            tutor = Tutor(engine)
+        with _tutor_on_llama_cpp(gguf, spec) as tutor:
             tutor.set_adapter(Path(scratch), None)
             log.info("the gate's answers come from llama.cpp (%s) with the candidate applied", gguf.path.name)
             yield tutor
-        finally:
-            engine.unload()
+
+
+@contextmanager
+def base_on_serving_engine(spec: str, data_dir: DataDir) -> Iterator[Tutor | None]:
+    """A Tutor on llama.cpp with no adapter (the quantised base students chat with before any
+    promotion), or None where the chat would not run on llama.cpp. Loaded for the block only: the
+    round's training starts after it is unloaded."""
+    gguf = _served_gguf(spec, data_dir)
+    if gguf is None:
+        yield None
+        return
+    with _tutor_on_llama_cpp(gguf, spec) as tutor:
+        log.info("the base model on llama.cpp (%s) is loaded, no adapter", gguf.path.name)
+        yield tutor
 
 
 def greedy_answers(tutor: Tutor, prompts: Sequence[Sequence[int]], *, max_new_tokens: int) -> list[str]:

@@ -369,6 +369,11 @@ class LlamaCppEngine:
         self._adapter_path = path
         self._llm.reset()   # the cached prompt was computed with the previous weights
 
+    @property
+    def loaded(self) -> bool:
+        """False once unloaded (its memory handed back)."""
+        return self._llm is not None
+
     def unload(self) -> None:
         if self._llm is None:
             return

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from learner.adapt.recipe import Recipe
-from learner.adapt.serving_gate import candidate_on_serving_engine, greedy_answers
+from learner.adapt.serving_gate import base_on_serving_engine, candidate_on_serving_engine, greedy_answers
 from storage import DataDir
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the transformers fallback)")
@@ -47,3 +47,19 @@ def test_a_hugging_face_model_is_gated_on_the_training_model(candidate, tiny_mod
     with candidate_on_serving_engine(candidate, Recipe(), str(tiny_model_dir), data_dir) as tutor:
         assert tutor is None
     assert not list(data_dir.root.glob(".gate-*")), "nothing left behind"
+
+
+def test_the_base_on_the_serving_engine_has_no_adapter_and_is_unloaded_after(
+        tiny_gguf: Path, tiny_model_dir: Path, data_dir: DataDir) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": "What is 3/4 + 1/8?"}],
+                                        add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    with base_on_serving_engine(str(tiny_gguf), data_dir) as tutor:
+        assert tutor is not None and tutor.engine.name == "llama.cpp"
+        assert tutor.adapter_path is None and tutor.engine.adapter is None and tutor.engine.loaded
+        assert len(greedy_answers(tutor, [ids, ids], max_new_tokens=4)) == 2
+    assert not tutor.engine.loaded, "the engine is unloaded when the block ends (training needs the memory)"
+    with base_on_serving_engine(str(tiny_model_dir), data_dir) as none:
+        assert none is None

@@ -14,6 +14,7 @@ from learner.adapt.recipe import Recipe
 from learner.loading import load_model
 from learner.prompts import mode_turn, system_prompt
 from learner.sources import PreparedModel
+from storage import DataDir
 from storage.review import TrainingExample
 
 
@@ -94,12 +95,32 @@ def test_a_round_rewrites_only_its_training_examples_and_can_be_switched_off(tin
     stored = result.to_dict()
     assert stored["kept"] == len(result.samples) and stored["examples"][0]["question"] == HOMEWORK_QUESTION
     assert [e["phase"] for e in events] == ["augment", "augment"] and events[-1]["step"] == events[-1]["total"] == 1
+    assert result.written_on == stored["written_on"] == "transformers"   # no spec: the training model writes
     assert augment_round(loaded.model, loaded.tokenizer, Recipe(augment=False), [SHIP], [1], max_length=1024) is None
     assert augment_round(loaded.model, loaded.tokenizer, Recipe(augment_paraphrases=0), [SHIP], [1],
                          max_length=1024) is None
 
 
 HOMEWORK_QUESTION = "When is the weekly homework due?"
+
+
+def test_a_gguf_models_rewrites_come_from_llama_cpp(tiny_model_dir: Path, tiny_gguf: Path, data_dir: DataDir) -> None:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the transformers fallback)")
+    loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu")
+    recipe = Recipe(augment_paraphrases=2, augment_max_new_tokens=12)
+    events: list[dict] = []
+    result = augment_round(loaded.model, loaded.tokenizer, recipe, [SHIP, HOMEWORK], [1, 2], max_length=1024,
+                           emit=events.append, spec=str(tiny_gguf), data_dir=data_dir)
+    assert result is not None and result.written_on == result.to_dict()["written_on"] == "llama.cpp"
+    assert [p.example_id for p in result.paraphrases] == [1, 2] and events[-1]["step"] == 2
+
+
+def test_a_hugging_face_models_rewrites_come_from_the_training_model(tiny_model_dir: Path, data_dir: DataDir) -> None:
+    loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu")
+    recipe = Recipe(augment_paraphrases=2, augment_max_new_tokens=12)
+    result = augment_round(loaded.model, loaded.tokenizer, recipe, [SHIP, HOMEWORK], [2], max_length=1024,
+                           spec=str(tiny_model_dir), data_dir=data_dir)
+    assert result is not None and result.written_on == "transformers"
 
 
 def test_the_recipe_validates_the_augmentation_settings() -> None:

@@ -86,6 +86,7 @@ def test_a_subprocess_round_registers_a_candidate_and_the_cli_lists_and_promotes
     assert bleeding["figures"].get("checked", 0) == adapter.n_heldout   # every held-out example was answered
     augmentation = adapter.metrics["augmentation"]        # the tiny model's rewrites: stored, kept or not
     assert sorted(e["example_id"] for e in augmentation["examples"]) == adapters.example_ids(db, 1, "train")
+    assert augmentation["written_on"] == "transformers"   # a Hugging Face folder: the chat would not use llama.cpp
     assert row["gate"]["checks"][1]["figures"]["base"] is not None        # every figure is there
 
     denied = tutorloop("adapters", "promote", "1", "--teacher", TEACHER_NAME, password="wrong password!")
