@@ -29,11 +29,12 @@ class GenerationSettings:
     engine: str = "auto"          # auto | llama.cpp | transformers: what serves replies (training is transformers)
     max_new_tokens: int = 512
     temperature: float = 0.7      # 0 = greedy (deterministic)
-    # Programs the model writes for a word problem the maths engine cannot read itself; a result is
-    # used only when two agree (learner.grounded). Off by default: measured with the embedded 0.5B
-    # model (bench/results/correctness-2026-12-01-*), its programs never agreed on a GSM8K problem
-    # and cost ~4.5x a reply's time before the reply could start. Worth trying with a larger model.
-    word_problem_programs: int = 0
+    # Programs the model writes for a word problem the maths engine cannot read itself (learner.grounded):
+    # the first greedy, the rest sampled; a result is used only when three agree, and writing stops
+    # once more programs could not change that. Measured with the embedded 0.5B model on GSM8K
+    # problems 20-58 (bench/results/correctness-2026-12-02-*): one greedy program right 13/39; five
+    # with three agreeing: 11 right, 4 wrong, 24 left to the model, 4.4 programs per problem.
+    word_problem_programs: int = 5
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_spec, str) or not self.model_spec.strip():

@@ -98,6 +98,11 @@ def read_attempt(message: str, computations: Sequence[Computation], *, solved_by
     verdict = judge(claim, answer.result, wrong_answers=answer.wrong_answers)
     status = {"correct": "verified", "not_simplest": "verified", "incorrect": "wrong_answer"}.get(
         verdict.outcome, "unverified")
+    if status == "wrong_answer" and solved_by_programs:
+        # Agreeing programs are right about three times in four (GSM8K, the 0.5B model): agreeing
+        # with them confirms the student's answer, but differing from them is no proof the student is
+        # wrong, and telling a right student "not quite" is the worst thing a tutor can do.
+        status = "unverified"
     return Attempt(status=status, final=final, wrong_steps=(), answer=answer, verdict=verdict, final_step=final_step,
                    steps_checked=steps_checked)
 

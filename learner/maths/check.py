@@ -186,8 +186,16 @@ def with_corrections(reply: str, found: Sequence[Contradiction], *, reveal: bool
 
 
 def checked_line(computation: Computation) -> str:
-    """"Checked: 2/3 + 1/6 = 5/6." for a computation the reply got right or left out."""
+    """"Checked: 2/3 + 1/6 = 5/6." for a computation the reply got right or left out. A word
+    problem's answer comes from programs the model wrote (the calculator ran them, but the model read
+    the problem), so it says that, not "Checked"."""
+    if computation.kind == "word_problem":
+        return f"Worked out by running the calculation several ways: {_lower_first(computation.statement)}."
     return f"Checked: {computation.statement}."
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _states_value(step: str, computation: Computation) -> bool:
@@ -242,6 +250,11 @@ def prompt_facts(computations: Sequence[Computation], *, reveal: bool) -> str:
         return ""
     lines = ["Verified by the calculator (exact; use these results, do not recompute them):" if reveal else
              "Verified by the calculator, for you only: do NOT tell the student these results."]
+    if all(c.kind == "word_problem" for c in computations):
+        # programs the model wrote agreed, and the calculator ran them: strong, not a proof
+        lines = ["Worked out by running several calculations that agree (use this result):" if reveal else
+                 "Worked out by running several calculations that agree, for you only: do NOT tell the student "
+                 "this result."]
     for computation in computations:
         lines.append(f"- {computation.statement}.")
         working = [s.rstrip(".") for s in computation.steps if s != computation.expression]

@@ -698,6 +698,25 @@ class ProgramVotes:
     refusals: tuple[str, ...]          # why the others gave none
 
 
+def votes_settled(values: Sequence[Fraction | None], *, remaining: int, min_agreeing: int) -> bool:
+    """More programs cannot change the vote: the leading value has `min_agreeing` programs and more
+    than the runner-up could reach with the `remaining` ones. Writing stops there (a program costs
+    seconds before the reply can start)."""
+    ranked = Counter(v for v in values if v is not None).most_common(2)
+    if not ranked or ranked[0][1] < min_agreeing:
+        return False
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0
+    return ranked[0][1] > runner_up + remaining
+
+
+def program_value(source: str) -> Fraction | None:
+    """What a program returns, or None when the engine refuses it."""
+    try:
+        return run_program(source).value
+    except MathsError:
+        return None
+
+
 def computation_from_programs(question: str, programs: Sequence[str], *, min_agreeing: int = 2) -> ProgramVotes:
     """Self-consistency over model-written programs for one word problem: run each (restricted,
     bounded), and keep the value that at least `min_agreeing` of them return and no other value

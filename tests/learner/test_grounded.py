@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from learner.grounded import (
+    HEDGE,
     agrees_with_student,
     ground,
     looks_like_word_problem,
@@ -96,9 +97,20 @@ def test_a_word_problem_is_solved_by_agreeing_programs() -> None:
     tutor = ScriptedTutor(["Add April's clips to May's clips."])
     problem = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
                "How many clips did Natalia sell altogether in April and May?")
-    reply = _ask(tutor, problem, write_programs=lambda _p: [program, other, "def solution():\n    return 60\n"])
-    assert "72" in tutor.requests[0].facts
-    assert reply.maths.source == "programs" and reply.text.endswith("Checked: The answer to the word problem is 72.")
+    third = "def solution():\n    april = 48\n    return april * 3 / 2\n"
+    reply = _ask(tutor, problem, write_programs=lambda _p: [program, other, "def solution():\n    return 60\n", third])
+    assert "72" in tutor.requests[0].facts and "Worked out by running several" in tutor.requests[0].facts
+    # the model read the problem, so the line says how the answer was found, not "Checked"
+    assert reply.maths.source == "programs" and reply.text.endswith(
+        "Worked out by running the calculation several ways: the answer to the word problem is 72.")
+
+
+def test_two_agreeing_programs_of_five_are_not_enough() -> None:
+    tutor = ScriptedTutor(["Add April's clips to May's clips."])
+    problem = "Natalia sold 48 clips in April and half as many in May. How many clips did she sell altogether?"
+    reply = _ask(tutor, problem, write_programs=lambda _p: ["def solution():\n    return 72\n"] * 2 + [
+        "def solution():\n    return 96\n", "def solution():\n    return 24\n"])
+    assert tutor.requests[0].facts == "" and reply.maths is None
 
 
 def test_programs_that_disagree_give_no_result() -> None:
@@ -266,11 +278,20 @@ def test_the_prompt_says_whether_the_students_answer_is_right() -> None:
     assert "The student's answer 5/6 is correct" in right
 
 
-def test_a_wrong_answer_to_a_word_problem_is_not_quoted_back_as_an_expression() -> None:
+def test_an_answer_the_programs_differ_from_is_hedged_not_called_wrong() -> None:
+    """Agreeing programs can still be wrong (the model read the problem), so a student whose answer
+    differs is not told "not quite": the confirmation becomes the hedge, and the result stays withheld."""
     program = "def solution():\n    return 3 * 4 - 2\n"
     problem = "Sam has 3 bags with 4 apples each. He eats 2 apples. How many apples are left? I got 14."
     tutor = ScriptedTutor(["Yes, that's right!", "Correct, well done."])
-    reply = _ask(tutor, problem, mode="hint", write_programs=lambda _p: [program, program])
-    assert reply.maths.attempt == "wrong_answer" and reply.maths.rewrite == "replaced"
-    assert reply.text.startswith("Not quite: I worked this problem out and got a different answer from 14.")
-    assert "10" not in reply.text
+    reply = _ask(tutor, problem, mode="hint", write_programs=lambda _p: [program] * 3)
+    assert reply.maths.attempt == "unverified" and reply.maths.rewrite == "hedged"
+    assert reply.text == HEDGE and "10" not in reply.text
+
+
+def test_an_answer_the_programs_agree_with_is_verified() -> None:
+    program = "def solution():\n    return 3 * 4 - 2\n"
+    problem = "Sam has 3 bags with 4 apples each. He eats 2 apples. How many apples are left? I got 10."
+    tutor = ScriptedTutor(["Yes, that's right! Well done."])
+    reply = _ask(tutor, problem, mode="hint", write_programs=lambda _p: [program] * 3)
+    assert reply.maths.attempt == "verified" and reply.text == "Yes, that's right! Well done."

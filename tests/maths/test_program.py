@@ -143,3 +143,24 @@ def test_self_consistency_keeps_the_value_most_programs_agree_on() -> None:
     assert tie.computation is None
     alone = computation_from_programs("How many?", [right], min_agreeing=1)
     assert alone.computation is not None and alone.computation.result == "135"
+
+
+@pytest.mark.parametrize("values, remaining, settled", [
+    ([Fraction(135), Fraction(135)], 1, True),                 # 2 of 3 agree: the third cannot change it
+    ([Fraction(135), Fraction(300)], 1, False),               # a tie so far: the third decides
+    ([Fraction(135), None, Fraction(135)], 2, False),         # 2 against a possible 2
+    ([Fraction(135), Fraction(135), Fraction(135)], 2, True),
+    ([None, None], 1, False),                                 # nothing ran
+    ([Fraction(7)], 0, False),                                # one program alone never settles at 2
+])
+def test_writing_programs_stops_once_more_cannot_change_the_vote(values, remaining, settled) -> None:
+    from learner.maths.recognise import votes_settled
+
+    assert votes_settled(values, remaining=remaining, min_agreeing=2) is settled
+
+
+def test_a_programs_value_or_none_when_refused() -> None:
+    from learner.maths.recognise import program_value
+
+    assert program_value("def solution():\n    return 15 * 20 * 40 / 100\n") == 120
+    assert program_value("import os\ndef solution():\n    return 1\n") is None
