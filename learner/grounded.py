@@ -104,6 +104,7 @@ class Grounding:
 
 
 ProgramSolver = Callable[[str], Sequence[str]]   # a word problem → model-written program texts
+STAGE_PROGRAMS = "working the problem out"      # what the student sees while programs are written
 
 
 def looks_like_word_problem(text: str) -> bool:
@@ -354,13 +355,17 @@ def maths_check(grounding: Grounding, review: Review, *, found: Sequence[Contrad
 
 def reply_grounded(tutor: Tutor, request: TutorRequest, settings: GenerationSettings, *,
                    on_text: Callable[[str], None] | None = None, stop: threading.Event | None = None,
-                   write_programs: ProgramSolver | None = None) -> TutorReply:
+                   write_programs: ProgramSolver | None = None,
+                   on_stage: Callable[[str], None] | None = None) -> TutorReply:
     """The tutor's reply, grounded in computed results and checked against them (see the module).
     `write_programs` defaults to the tutor's own model writing `settings.word_problem_programs`
-    programs (none when that is 0)."""
+    programs (none when that is 0). `on_stage` hears STAGE_PROGRAMS just before programs are
+    written (seconds in which nothing streams), and nothing for any other message."""
     stop = stop or threading.Event()
     if write_programs is None and settings.word_problem_programs:
         write_programs = program_writer(tutor, settings, stop, samples=settings.word_problem_programs)
+    if write_programs is not None and on_stage is not None:
+        write_programs = _announced(write_programs, on_stage)
     grounding = ground(request, write_programs=write_programs)
     first = reply_with_guard(tutor, grounding.request, settings, on_text=on_text, stop=stop)
     if request.mode not in GROUNDED_MODES or first.stopped:
@@ -380,6 +385,16 @@ def reply_grounded(tutor: Tutor, request: TutorRequest, settings: GenerationSett
     review = review_reply(reply.text, grounding, reveal=request.mode == "explain")
     return replace(reply, text=plain_maths(review.text),
                    maths=maths_check(grounding, review, found=found, regenerated=regenerated))
+
+
+def _announced(write_programs: ProgramSolver, on_stage: Callable[[str], None]) -> ProgramSolver:
+    """`write_programs` that says STAGE_PROGRAMS first: `ground` calls it only for a word problem
+    the engine could not read itself, so the stage is said exactly when programs are written."""
+    def write(problem: str) -> Sequence[str]:
+        on_stage(STAGE_PROGRAMS)
+        return write_programs(problem)
+
+    return write
 
 
 def program_writer(tutor: Tutor, settings: GenerationSettings, stop: threading.Event, *,

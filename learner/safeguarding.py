@@ -298,13 +298,15 @@ def check_message(tutor: Tutor | None, text: str, settings: GenerationSettings, 
 
 def safe_reply(tutor: Tutor, request: TutorRequest, settings: GenerationSettings, *,
                reply: Callable[..., TutorReply], data_dir: DataDir | None = None,
-               on_text: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> TutorReply:
+               on_text: Callable[[str], None] | None = None, stop: threading.Event | None = None,
+               on_stage: Callable[[str], None] | None = None) -> TutorReply:
     """The chat's reply path with the screen in front: a flagged message gets the fixed help text
     (streamed as one piece, `TutorReply.safeguarding` set, nothing generated); any other message
-    gets `reply(tutor, request, settings, on_text=, stop=)` (learner.grounded.reply_grounded)."""
+    gets `reply(tutor, request, settings, on_text=, stop=, on_stage=)` (learner.grounded.reply_grounded,
+    which says a stage, "working the problem out", before seconds in which nothing streams)."""
     flag = check_message(tutor, request.user_text, settings, stop=stop)
     if flag is None:
-        return reply(tutor, request, settings, on_text=on_text, stop=stop)
+        return reply(tutor, request, settings, on_text=on_text, stop=stop, on_stage=on_stage)
     text = help_text(data_dir)
     if on_text is not None:
         on_text(text)

@@ -7,6 +7,7 @@ import pytest
 
 from learner.grounded import (
     HEDGE,
+    STAGE_PROGRAMS,
     agrees_with_student,
     ground,
     looks_like_word_problem,
@@ -103,6 +104,28 @@ def test_a_word_problem_is_solved_by_agreeing_programs() -> None:
     # the model read the problem, so the line says how the answer was found, not "Checked"
     assert reply.maths.source == "programs" and reply.text.endswith(
         "Worked out by running the calculation several ways: the answer to the word problem is 72.")
+
+
+def test_the_student_hears_the_stage_only_when_programs_are_written() -> None:
+    """Writing programs takes seconds before anything streams; the window says so (on_stage)."""
+    events: list[str] = []
+
+    def write_programs(_problem: str) -> list[str]:
+        events.append("programs written")
+        return ["def solution():\n    return 72\n"] * 3
+
+    problem = "Natalia sold 48 clips in April and half as many in May. How many clips did she sell altogether?"
+    _ask(ScriptedTutor(["Add April's clips to May's clips."]), problem, write_programs=write_programs,
+         on_stage=events.append)
+    assert events == [STAGE_PROGRAMS, "programs written"]
+
+    events.clear()
+    _ask(ScriptedTutor(["1/2 + 1/4 = 3/4."]), "What is 1/2 + 1/4?", write_programs=write_programs,
+         on_stage=events.append)
+    _ask(ScriptedTutor(["Once upon a time a cat went to school."]),
+         "Could you tell me a short story about a brave cat who goes to school?", write_programs=write_programs,
+         on_stage=events.append)
+    assert events == []   # the engine read the sum itself; the story has no maths
 
 
 def test_two_agreeing_programs_of_five_are_not_enough() -> None:

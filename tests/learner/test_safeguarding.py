@@ -167,7 +167,8 @@ def test_the_judge_runs_on_the_real_tiny_model_and_a_stop_means_unavailable(tiny
     assert judge(tutor, "nobody would care if i was gone", SETTINGS, stop=stopped) == "unavailable"
 
 
-def _generated(tutor, request: TutorRequest, settings: GenerationSettings, *, on_text=None, stop=None) -> TutorReply:
+def _generated(tutor, request: TutorRequest, settings: GenerationSettings, *, on_text=None, stop=None,
+               on_stage=None) -> TutorReply:
     return tutor.reply(request, settings, on_text=on_text, stop=stop)
 
 
