@@ -25,7 +25,10 @@ Each engine runs in its own child process (so its peak RSS is its own) and repor
   before the reference is loaded;
 - llama_cpp_reference_tokens_per_s / _ttft_s: plain `llama_cpp.Llama.create_completion` on the same
   GGUF, same prompt ids, same threads, interleaved with the engine's rounds in the same process;
-- ratio_*: the engine's speed over the reference's.
+- llama_cpp_reference_adapter_tokens_per_s: the same plain Llama with the same adapter GGUF
+  (`lora_path=`): llama.cpp's own speed with the adapter;
+- ratio_*: the engine's speed over the reference's (ratio_tokens_per_s_adapter: the app with the
+  adapter over plain llama.cpp without one; ..._vs_reference_adapter: over plain llama.cpp with it).
 Rounds are interleaved and the best of each kind is reported: on a shared CPU other processes slow
 single runs down. Greedy with the embedded model's repetition penalty (1.1), as the chat replies.
 """
@@ -270,10 +273,21 @@ def run_child(args: argparse.Namespace) -> int:
     reference_load_s = time.perf_counter() - started
     reference.create_completion(ids[:8], max_tokens=2, temperature=0.0)
     references = []
+    # The same plain Llama with the same adapter file applied (llama.cpp's own LoRA path): what
+    # llama.cpp itself reaches with the teacher's adapter, so the app's overhead can be told apart
+    # from the adapter's own cost (its extra matrix products at every adapted layer).
+    reference_adapter = None
+    if adapter_file is not None and args.child == "llama.cpp":
+        reference_adapter = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=4096, n_threads=threads,
+                                            n_threads_batch=threads, lora_path=str(adapter_file), verbose=False)
+        reference_adapter.create_completion(ids[:8], max_tokens=2, temperature=0.0)
+    references_adapter = []
     # Interleave again: a reference round between the engine's rounds, so both see the same load.
     for round_no in range(1, args.repeats + 1):
         log(f"[{args.child}] round {round_no}/{args.repeats}: reference and engine again")
         references.append(reference_round(reference, ids, args.max_new_tokens))
+        if reference_adapter is not None:
+            references_adapter.append(reference_round(reference_adapter, ids, args.max_new_tokens))
         if args.child == "llama.cpp":
             base_rounds.append(engine_round(engine, settings, cold=True))
             if adapter_file is not None:
@@ -288,6 +302,7 @@ def run_child(args: argparse.Namespace) -> int:
     tps = best(base_rounds, "tokens_per_s")
     tps_adapter = best(adapter_rounds, "tokens_per_s")
     ref_tps = best(references, "tokens_per_s")
+    ref_adapter_tps = best(references_adapter, "tokens_per_s") if references_adapter else None
     result = {
         "engine": args.child, "model_spec": args.model, "model_id": engine.model_id, "load_s": load_s,
         "threads": threads,
@@ -311,12 +326,16 @@ def run_child(args: argparse.Namespace) -> int:
         "llama_cpp_reference_load_s": reference_load_s,
         "ratio_tokens_per_s": tps / ref_tps if tps and ref_tps else None,
         "ratio_tokens_per_s_adapter": tps_adapter / ref_tps if tps_adapter and ref_tps else None,
+        "llama_cpp_reference_adapter_tokens_per_s": ref_adapter_tps,
+        "ratio_tokens_per_s_adapter_vs_reference_adapter":
+            tps_adapter / ref_adapter_tps if tps_adapter and ref_adapter_tps else None,
         "cpu_ms_per_token": best(base_rounds, "cpu_ms_per_token", low=True),
         "cpu_ms_per_token_adapter": best(adapter_rounds, "cpu_ms_per_token", low=True),
         "llama_cpp_reference_cpu_ms_per_token": best(references, "cpu_ms_per_token", low=True),
         "runs": {"tokens_per_s": [round(r["tokens_per_s"], 2) for r in base_rounds],
                  "tokens_per_s_adapter": [round(r["tokens_per_s"], 2) for r in adapter_rounds],
                  "reference_tokens_per_s": [round(r["tokens_per_s"], 2) for r in references],
+                 "reference_adapter_tokens_per_s": [round(r["tokens_per_s"], 2) for r in references_adapter],
                  "ttft_s": [round(r["ttft_s"], 3) for r in base_rounds]},
         "cpu_busy_before_rounds": QUIET["seen"],
         "reply_preview": base_rounds[0]["text"][:160],
