@@ -201,7 +201,8 @@ def run_ask(args: argparse.Namespace) -> int:
         streamed: list[str] = []
         # The safeguarding screen first: a flagged message gets the help text and an alert for teachers.
         reply = safe_reply(tutor, request, settings, reply=reply_grounded, data_dir=data_dir,
-                           on_text=lambda piece: (streamed.append(piece), _write_out(piece)), stop=stop)
+                           on_text=lambda piece: (streamed.append(piece), _write_out(piece)), stop=stop,
+                           on_stage=lambda stage: say(f"({stage}…)"))
     _write_out("\n")
     if reply.safeguarding is not None:
         _record_alert(data_dir, text, reply.safeguarding)

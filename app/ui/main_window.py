@@ -83,6 +83,7 @@ class PendingReply:
     stop_requested: bool = False    # the student pressed Stop: stored as 'stopped' however it ends
     user_message_id: int | None = None   # the student's message it answers (a safeguarding alert names it)
     user_text: str = ""
+    stage: str = ""                 # what it waits on before anything streams ("working the problem out")
     parts: list[str] = field(default_factory=list)
 
     @property
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.model.state_changed.connect(self._on_model_state)
         worker = self.model.worker
         worker.token.connect(self._on_token)
+        worker.stage.connect(self._on_stage)
         worker.finished.connect(self._on_reply_finished)
         worker.cancelled.connect(self._on_reply_cancelled)
         worker.failed.connect(self._on_reply_failed)
@@ -488,13 +490,23 @@ class MainWindow(QMainWindow):
             return
         widget = self.chat.widget_for(pending.message_id) if self.chat.session_id == pending.session_id else None
         if widget is not None:
-            widget.show_progress(self._clock() - pending.started, estimated_tokens(pending.text))
+            widget.show_progress(self._clock() - pending.started, estimated_tokens(pending.text), stage=pending.stage)
+
+    @Slot(int, str)
+    def _on_stage(self, request_id: int, stage: str) -> None:
+        """The reply waits on a stage before it streams (programs for a word problem): say so now."""
+        pending = self.pending
+        if pending is None or pending.request_id != request_id:
+            return
+        pending.stage = stage
+        self._show_progress()
 
     @Slot(int, str)
     def _on_token(self, request_id: int, text: str) -> None:
         pending = self.pending
         if pending is None or pending.request_id != request_id:
             return
+        pending.stage = ""   # it streams: "writing…" from the next tick
         pending.parts.append(text)
         if self.chat.session_id == pending.session_id:
             widget = self.chat.widget_for(pending.message_id)

@@ -69,6 +69,7 @@ class ModelWorker(QObject):
     load_failed = Signal(str)          # the learner's message, which says what to do
     load_cancelled = Signal()          # the user pressed Cancel while the model was being prepared
     token = Signal(int, str)           # request_id, a decoded piece of text
+    stage = Signal(int, str)           # request_id, what the reply waits on before streaming (programs)
     finished = Signal(int, object)     # request_id, learner.tutor.TutorReply
     failed = Signal(int, str)          # request_id, message
     cancelled = Signal(int, object)    # request_id, TutorReply with the partial text (stopped=True)
@@ -120,7 +121,8 @@ class ModelWorker(QObject):
             # a computed result in Hint mode) is checked against its key: only checked sentences
             # stream, and a giveaway is regenerated once, then withheld.
             answer = safe_reply(tutor, request, settings, reply=reply_grounded, data_dir=self._data_dir,
-                                on_text=lambda text: self.token.emit(request_id, text), stop=stop)
+                                on_text=lambda text: self.token.emit(request_id, text), stop=stop,
+                                on_stage=lambda stage: self.stage.emit(request_id, stage))
             (self.cancelled if answer.stopped else self.finished).emit(request_id, answer)
             if not answer.stopped:
                 self._record_figures(tutor, answer)

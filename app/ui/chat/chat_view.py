@@ -265,8 +265,12 @@ class MessageWidget(QFrame):
         self.answer_key_view.hide()
         self._show_feedback()
 
-    def show_progress(self, elapsed_s: float, tokens: int) -> None:
-        """Under a reply being written: "writing… 12 s · ~14 tokens/s" (`tokens` may be an estimate)."""
+    def show_progress(self, elapsed_s: float, tokens: int, *, stage: str = "") -> None:
+        """Under a reply being written: "writing… 12 s · ~14 tokens/s" (`tokens` may be an estimate),
+        or, while it waits on a stage before anything streams, "working the problem out… 6 s"."""
+        if stage:
+            self.progress_label.setText(f"{stage}… {int(elapsed_s)} s")
+            return
         text = f"writing… {int(elapsed_s)} s"
         if elapsed_s >= 1 and tokens:
             text += f" · ~{tokens / elapsed_s:.0f} tokens/s"

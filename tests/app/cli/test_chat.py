@@ -145,6 +145,18 @@ def test_ask_uses_the_settings_saved_by_the_window(tiny_model_dir: Path, tmp_pat
     assert 1 <= _n_tokens(result.stderr) <= 2
 
 
+def test_ask_says_when_it_works_a_word_problem_out_first(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Programs are written for a word problem before the answer streams: stderr says why it waits."""
+    problem = "Natalia sold 48 clips in April and half as many in May. How many clips did she sell altogether?"
+    result = tutorloop(tmp_path, "ask", problem, "--model", str(tiny_model_dir), "--max-new-tokens", "8")
+    assert result.returncode == 0, result.stderr
+    stage = "(working the problem out…)"
+    assert result.stderr.count(stage) == 1 and stage not in result.stdout
+    result = tutorloop(tmp_path, "ask", "What is 1/2 + 1/4?", "--model", str(tiny_model_dir), "--max-new-tokens", "8")
+    assert result.returncode == 0, result.stderr
+    assert "working the problem out" not in result.stderr   # the engine read the sum itself
+
+
 def _n_tokens(stderr: str) -> int:
     match = re.search(r"\[(\d+) tokens", stderr)
     assert match, stderr
