@@ -215,6 +215,19 @@ def _step_misconception(step: Contradiction, computations: Sequence[Computation]
     return None
 
 
+def engine_hint(grounding: Grounding) -> str | None:
+    """A hint written by the engine alone, never stating the result: the student's wrong step named,
+    else a first step of the working; None when it has neither."""
+    attempt, computations = grounding.attempt, grounding.computations
+    if attempt.status == "wrong_step":
+        return _check_this_step(attempt.wrong_steps[0], computations, reveal=False)
+    target = attempt.withheld or (computations[0] if computations else None)
+    step = hint_step(target) if target is not None else None
+    if step is None:
+        return None
+    return f"Let's take it one step at a time. Try this first step: {step}. What do you get next?"
+
+
 def step_line(step: Contradiction, *, reveal: bool) -> str:
     """"Check this step: 15 × 80 is not 1199." (in Explain mode with the step's true result)."""
     line = f"Check this step: {step.subject} is not {step.wrong_value}."
@@ -382,6 +395,10 @@ def reply_grounded(tutor: Tutor, request: TutorRequest, settings: GenerationSett
     if stop.is_set():
         # Stopped during the second pass: the student asked for no more; keep what they saw.
         return replace(first, text=plain_maths(first.text), stopped=True)
+    if reply.guard is not None and reply.guard.outcome == "withheld":
+        # Both tries gave the answer away: rather than the guard's general "try the first step", the
+        # engine's own hint for this problem (the wrong step named, or a first step to try).
+        reply = replace(reply, text=engine_hint(grounding) or reply.text)
     review = review_reply(reply.text, grounding, reveal=request.mode == "explain")
     return replace(reply, text=plain_maths(review.text),
                    maths=maths_check(grounding, review, found=found, regenerated=regenerated))

@@ -72,7 +72,23 @@ def test_hint_mode_withholds_the_computed_result_and_says_it_only_privately() ->
     reply = _ask(tutor, "How do I work out 1/2 + 1/4?", mode="hint")
     assert tutor.requests[0].guard is not None and tutor.requests[0].guard.answer_key == "3/4"
     assert "do NOT tell the student" in tutor.requests[0].facts and "Steps:" not in tutor.requests[0].facts
-    assert reply.text == WITHHELD_MESSAGE and reply.guard.outcome == "withheld"
+    # both tries gave it away: the engine's own hint for this sum, not the guard's general words
+    assert reply.guard.outcome == "withheld" and reply.text != WITHHELD_MESSAGE
+    assert "common denominator of 2 and 4 is 4" in reply.text and "3/4" not in reply.text
+
+
+def test_a_withheld_hint_on_wrong_working_names_the_wrong_step() -> None:
+    tutor = ScriptedTutor(["The answer is 60 pens.", "You should get 60."])
+    reply = _ask(tutor, "Sam has 3 boxes of 20 pens. I did 3 * 20 = 50 so the answer is 50. Is it right?",
+                 mode="hint")
+    assert reply.guard.outcome == "withheld" and reply.text.startswith("Not quite. Check this step: 3 * 20 is not 50.")
+    assert "60" not in reply.text
+
+
+def test_the_guards_general_words_stay_when_the_engine_has_no_hint_either() -> None:
+    tutor = ScriptedTutor(["It is 11.", "The result is 11."])
+    reply = _ask(tutor, "What is 2.75 × 4?", mode="hint")   # its only step states the result
+    assert reply.guard.outcome == "withheld" and reply.text == WITHHELD_MESSAGE
 
 
 def test_hint_mode_never_confirms_a_wrong_worked_solution() -> None:
