@@ -434,7 +434,7 @@ def program_writer(tutor: Tutor, settings: GenerationSettings, stop: threading.E
             program = program_from_reply(generate(messages, sample))
             if program:
                 programs.append(program)
-                values.append(program_value(program))
+                values.append(program_value(program, problem))
             if votes_settled(values, remaining=samples - i - 1, min_agreeing=PROGRAMS_AGREEING):
                 break
         return programs

@@ -709,12 +709,23 @@ def votes_settled(values: Sequence[Fraction | None], *, remaining: int, min_agre
     return ranked[0][1] > runner_up + remaining
 
 
-def program_value(source: str) -> Fraction | None:
-    """What a program returns, or None when the engine refuses it."""
+_NEGATIVE_WORDS = re.compile(r"negative|below\s+zero|minus|(?<![\w.])-\s*\d|\bdebt|\bowe", re.IGNORECASE)
+
+
+def plausible_answer(value: Fraction, question: str) -> bool:
+    """A word problem's answer a program may give: not negative unless the problem speaks of
+    negatives (three programs agreed on -12 for "how many hours", GSM8K #67)."""
+    return value >= 0 or _NEGATIVE_WORDS.search(question) is not None
+
+
+def program_value(source: str, question: str) -> Fraction | None:
+    """What a program returns for `question`, or None when the engine refuses it or the value is
+    not a plausible answer."""
     try:
-        return run_program(source).value
+        value = run_program(source).value
     except MathsError:
         return None
+    return value if plausible_answer(value, question) else None
 
 
 def computation_from_programs(question: str, programs: Sequence[str], *, min_agreeing: int = 2) -> ProgramVotes:
@@ -725,9 +736,15 @@ def computation_from_programs(question: str, programs: Sequence[str], *, min_agr
     refusals: list[str] = []
     for source in programs:
         try:
-            results.append(run_program(source))
+            result = run_program(source)
         except MathsError as exc:
             refusals.append(str(exc))
+            continue
+        if plausible_answer(result.value, question):
+            results.append(result)
+        else:
+            refusals.append(f"The program returned {show(result.value)}, a negative answer to a problem that "
+                            "mentions nothing negative.")
     counts = Counter(r.value for r in results)
     ranked = counts.most_common()
     if not ranked or ranked[0][1] < min_agreeing or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):

@@ -162,5 +162,14 @@ def test_writing_programs_stops_once_more_cannot_change_the_vote(values, remaini
 def test_a_programs_value_or_none_when_refused() -> None:
     from learner.maths.recognise import program_value
 
-    assert program_value("def solution():\n    return 15 * 20 * 40 / 100\n") == 120
-    assert program_value("import os\ndef solution():\n    return 1\n") is None
+    assert program_value("def solution():\n    return 15 * 20 * 40 / 100\n", "How many?") == 120
+    assert program_value("import os\ndef solution():\n    return 1\n", "How many?") is None
+    negative = "def solution():\n    return 4 - 16\n"
+    assert program_value(negative, "How many hours does she work?") is None
+    assert program_value(negative, "It was 4 °C and fell by 16 degrees. What is it now, below zero?") == -12
+
+
+def test_agreeing_negative_answers_to_a_problem_about_amounts_are_not_kept() -> None:
+    negative = "def solution():\n    return 4 - 16\n"
+    votes = computation_from_programs("How many hours does Jo work?", [negative] * 3, min_agreeing=3)
+    assert votes.computation is None and len(votes.refusals) == 3 and "negative" in votes.refusals[0]
