@@ -17,7 +17,7 @@ from typing import Any
 from learner.types import MathsCheck
 
 NOT_READABLE = "Maths engine: the record of what it checked is not readable (the database may be damaged)."
-_SOURCES = {"engine": "from the message", "programs": "from programs the model wrote, kept because two agreed"}
+_SOURCES = {"engine": "from the message", "programs": "from programs the model wrote, kept because three agreed; the model read the problem, so check that it fits"}
 _REWRITES = {
     "replaced": "Blocked: the reply called the student's wrong answer right; replaced by the engine's words.",
     "hedged": ("Hedged: the reply called the student's working right, which the engine could not check whole; "

@@ -188,9 +188,11 @@ def with_corrections(reply: str, found: Sequence[Contradiction], *, reveal: bool
 def checked_line(computation: Computation) -> str:
     """"Checked: 2/3 + 1/6 = 5/6." for a computation the reply got right or left out. A word
     problem's answer comes from programs the model wrote (the calculator ran them, but the model read
-    the problem), so it says that, not "Checked"."""
+    the problem: agreeing programs were right about 6 times in 10 on GSM8K with the 0.5B model), so
+    it says that and asks the student to check it fits, never "Checked"."""
     if computation.kind == "word_problem":
-        return f"Worked out by running the calculation several ways: {_lower_first(computation.statement)}."
+        return (f"Worked out with a calculation (check that it fits the question): "
+                f"{_lower_first(computation.statement)}.")
     return f"Checked: {computation.statement}."
 
 

@@ -119,7 +119,7 @@ def test_a_word_problem_is_solved_by_agreeing_programs() -> None:
     assert "72" in tutor.requests[0].facts and "Worked out by running several" in tutor.requests[0].facts
     # the model read the problem, so the line says how the answer was found, not "Checked"
     assert reply.maths.source == "programs" and reply.text.endswith(
-        "Worked out by running the calculation several ways: the answer to the word problem is 72.")
+        "Worked out with a calculation (check that it fits the question): the answer to the word problem is 72.")
 
 
 def test_the_student_hears_the_stage_only_when_programs_are_written() -> None:

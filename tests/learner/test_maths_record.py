@@ -85,7 +85,8 @@ def test_the_words_say_a_confirmation_was_blocked_and_name_the_wrong_step() -> N
 
 @pytest.mark.parametrize(("check", "expected"), [
     (MathsCheck(computed=("x = 4",), source="programs"),
-     "Maths engine: computed x = 4 (from programs the model wrote, kept because two agreed)."),
+     "Maths engine: computed x = 4 (from programs the model wrote, kept because three agreed; the model read "
+     "the problem, so check that it fits)."),
     (MathsCheck(computed=(), attempt="unverified", rewrite="hedged"),
      "Hedged: the reply called the student's working right, which the engine could not check whole; "
      "replaced by a note asking the student to check each step."),
