@@ -3,9 +3,6 @@ its lines for a reply with a record, nothing for one without, "not readable" for
 Real widgets offscreen, a real SQLite file."""
 from __future__ import annotations
 
-import pytest
-
-from app.ui.context import AppContext
 from app.ui.teacher.review_view import ReviewView
 from learner.maths_record import NOT_READABLE, to_json
 from learner.types import MathsCheck
@@ -20,16 +17,6 @@ BLOCKED = MathsCheck(computed=("1/3 + 1/3 = 2/3",), attempt="wrong_step", wrong_
 
 def record(db: Database, reply: chat.Message, check: MathsCheck) -> None:
     chat.finish_message(db, reply.id, reply.content, status="complete", maths_json=to_json(check))
-
-
-@pytest.fixture
-def view(qtbot, data_dir, db: Database, classroom: Classroom) -> ReviewView:
-    ctx = AppContext(data_dir=data_dir, db=db, teacher=classroom.teacher)
-    widget = ReviewView(ctx)
-    qtbot.addWidget(widget)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
 
 
 def shown_for(view: ReviewView, reply: chat.Message) -> str:

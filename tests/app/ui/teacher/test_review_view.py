@@ -22,18 +22,6 @@ def recorded_boxes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return shown
 
 
-@pytest.fixture
-def view(qtbot, data_dir, db: Database, classroom: Classroom) -> ReviewView:
-    ctx = AppContext(data_dir=data_dir, db=db, teacher=classroom.teacher)
-    widget = ReviewView(ctx)
-    qtbot.addWidget(widget)
-    widget.show()
-    qtbot.waitExposed(widget)
-    widget.activateWindow()
-    widget.list.setFocus()
-    return widget
-
-
 def press(qtbot, view: ReviewView, key: Qt.Key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
     qtbot.keyClick(view.list, key, modifier)
 
