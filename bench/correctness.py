@@ -226,7 +226,7 @@ def attempt_checking(data: Path = GSM8K, *, seed: int = 0, signs: tuple[str, ...
     from learner.types import TutorRequest
 
     rows = _rows(data, 0, None)
-    result: dict = {"data": str(data.relative_to(ROOT.parent)) if data.is_relative_to(ROOT.parent) else str(data),
+    result: dict = {"data": _data_label(data),
                     "problems": len(rows), "per_sign": {}}
     for sign in signs:
         rng = random.Random(seed + 17)
@@ -485,6 +485,25 @@ def _program_votes(question: str, programs: list[str], reference: Fraction) -> d
             "chosen_right": None if chosen is None else chosen == reference}
 
 
+def _program_fields(question: str, clock: dict, reference: Fraction) -> dict:
+    """The word-problem programs' time and votes for one reply; empty when no programs were written."""
+    if "programs" not in clock:
+        return {}
+    return {"programs_s": round(clock["programs_s"], 1), "programs_cpu_s": round(clock["programs_cpu_s"], 1),
+            "programs": _program_votes(question, clock["programs"], reference)}
+
+
+def _append_record(records_out: Path | None, section: str, record: dict) -> None:
+    """One JSON line per problem, written as it finishes, so a stopped run keeps what it did."""
+    if records_out is not None:
+        with records_out.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"section": section, **record}) + "\n")
+
+
+def _data_label(data: Path) -> str:
+    return str(data.relative_to(ROOT.parent)) if data.is_relative_to(ROOT.parent) else str(data)
+
+
 def _per_path_summary(records: list[dict], path: str) -> dict:
     rows = [r[path] for r in records if path in r]
     n = len(rows)
@@ -607,22 +626,16 @@ def explain_accuracy(data: Path = GSM8K, limit: int = 100, *, model: LoadedTutor
                      "last_number_correct": last_number(reply.text) == reference,
                      "states_reference": states_value(reply.text, reference),
                      "seconds": round(clock["seconds"], 1), "cpu_s": round(clock["cpu_s"], 1), "n_tokens": reply.n_tokens,
-                     **_maths_fields(reply)}
-            if "programs" in clock:
-                entry["programs_s"] = round(clock["programs_s"], 1)
-                entry["programs_cpu_s"] = round(clock["programs_cpu_s"], 1)
-                entry["programs"] = _program_votes(row["question"], clock["programs"], reference)
-            entry["reply"] = reply.text
+                     **_maths_fields(reply), **_program_fields(row["question"], clock, reference),
+                     "reply": reply.text}
             record[path] = entry
         records.append(record)
         log(f"explain {len(records)}/{limit} (#{index}): answer {row['answer']}; " + "; ".join(
             f"{p} {'RIGHT' if record[p]['correct'] else 'wrong'} ({record[p]['final']}, {record[p]['seconds']:.0f} s, "
             f"{record[p]['grounding']})" for p in paths))
-        if records_out is not None:
-            with records_out.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"section": "explain", **record}) + "\n")
+        _append_record(records_out, "explain", record)
     result = {
-        "data": str(data.relative_to(ROOT.parent)) if data.is_relative_to(ROOT.parent) else str(data),
+        "data": _data_label(data),
         "problems": len(records), "asked_for": limit, "first_index": start, "stopped_by_time_limit": stopped_early,
         "mode": "explain", "grade": grade, "max_new_tokens": settings.max_new_tokens,
         "temperature": settings.temperature, "word_problem_programs": settings.word_problem_programs,
@@ -826,24 +839,18 @@ def hint_mode(data: Path = GSM8K, limit: int = 50, *, model: LoadedTutor | None 
             check = check_reply(reply.text, row["answer"], context=message)
             entry = {"tells": check.gives_away, "telling_stated": states_value(reply.text, reference),
                      **agrees_with_attempt(reply.text, wrong), "seconds": round(clock["seconds"], 1),
-                     "cpu_s": round(clock["cpu_s"], 1), "n_tokens": reply.n_tokens, **_maths_fields(reply)}
-            if "programs" in clock:
-                entry["programs_s"] = round(clock["programs_s"], 1)
-                entry["programs_cpu_s"] = round(clock["programs_cpu_s"], 1)
-                entry["programs"] = _program_votes(row["question"], clock["programs"], reference)
-            entry["reply"] = reply.text
+                     "cpu_s": round(clock["cpu_s"], 1), "n_tokens": reply.n_tokens, **_maths_fields(reply),
+                     **_program_fields(row["question"], clock, reference), "reply": reply.text}
             record[path] = entry
         records.append(record)
         log(f"hint {len(records)}/{limit} (#{index}, slip {attempt['slip']}): " + "; ".join(
             f"{p} {'TELLS' if record[p]['tells'] else 'no-tell'} "
             f"{'CONFIRMS' if record[p]['false_confirmation'] else 'no-confirm'} ({record[p]['seconds']:.0f} s)"
             for p in paths))
-        if records_out is not None:
-            with records_out.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"section": "hint", **record}) + "\n")
+        _append_record(records_out, "hint", record)
     n, summary = len(records), _hint_summary(records, paths)
     return {
-        "data": str(data.relative_to(ROOT.parent)) if data.is_relative_to(ROOT.parent) else str(data),
+        "data": _data_label(data),
         "problems": n, "asked_for": limit, "first_index": start, "skipped_indices": skipped,
         "stopped_by_time_limit": stopped_early, "mode": "hint", "grade": grade, "times_sign": times,
         "max_new_tokens": settings.max_new_tokens, "temperature": settings.temperature,
