@@ -5,13 +5,14 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from storage import Database, DataDir
-from storage import schedule
+from storage import Database, DataDir, schedule
 
 # A child that waits for the starting gun (a file), tries to take the lock, says what happened, and
 # (if it won) holds the lock until the parent says stop (another file).
@@ -61,6 +62,21 @@ def _expect_held(holder: subprocess.Popen[str]) -> None:
         pytest.fail(f"the holder did not take the lock: {line!r} {holder.stderr.read()}")
 
 
+@contextmanager
+def _holding_the_lock(db_path: Path, lease_s: str) -> Iterator[subprocess.Popen[str]]:
+    """A child process that holds the round lock with this lease; killed and reaped however the test ends."""
+    holder = _spawn(HOLDER, str(db_path), lease_s)
+    try:
+        _expect_held(holder)
+        yield holder
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdout.close()
+        holder.stderr.close()
+
+
 @pytest.mark.parametrize("round_no", range(3))
 def test_two_processes_race_and_exactly_one_wins(data_dir: DataDir, tmp_path: Path, round_no: int):
     Database(data_dir.db_path).close()  # migrate first, so the racers only race for the lock
@@ -88,10 +104,8 @@ def test_two_processes_race_and_exactly_one_wins(data_dir: DataDir, tmp_path: Pa
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kill -9 is POSIX")
 def test_a_lock_whose_holder_was_killed_is_recovered(data_dir: DataDir):
-    db = Database(data_dir.db_path)
-    holder = _spawn(HOLDER, str(data_dir.db_path), "3600")  # an hour's lease: only the dead pid can free it
-    try:
-        _expect_held(holder)
+    # an hour's lease: only the dead pid can free it
+    with Database(data_dir.db_path) as db, _holding_the_lock(data_dir.db_path, "3600") as holder:
         with pytest.raises(schedule.RoundLockBusy):
             schedule.acquire_round_lock(db, trigger="cli")
         os.kill(holder.pid, signal.SIGKILL)
@@ -99,22 +113,12 @@ def test_a_lock_whose_holder_was_killed_is_recovered(data_dir: DataDir):
         assert holder.returncode == -signal.SIGKILL
         lock = schedule.acquire_round_lock(db, trigger="cli")
         assert lock.pid == os.getpid()
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        holder.stdout.close()
-        holder.stderr.close()
-        db.close()
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kill -9 is POSIX")
 def test_a_killed_holder_from_another_host_is_recovered_after_its_lease(data_dir: DataDir):
     """Seen from another machine a pid means nothing: only the lease frees the lock."""
-    db = Database(data_dir.db_path)
-    holder = _spawn(HOLDER, str(data_dir.db_path), "2")
-    try:
-        _expect_held(holder)
+    with Database(data_dir.db_path) as db, _holding_the_lock(data_dir.db_path, "2") as holder:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
         with db.transaction() as t:
@@ -124,21 +128,11 @@ def test_a_killed_holder_from_another_host_is_recovered_after_its_lease(data_dir
             schedule.acquire_round_lock(db, trigger="cli", now=lock.lease_until - (lock.lease_until - lock.acquired_at) / 2)
         taken = schedule.acquire_round_lock(db, trigger="cli", now=lock.lease_until)
         assert taken.host == schedule.this_host()
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        holder.stdout.close()
-        holder.stderr.close()
-        db.close()
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="suspend via SIGSTOP is POSIX here (psutil on Windows)")
 def test_a_round_left_suspended_by_a_closed_app_is_recovered_and_stopped(data_dir: DataDir, qtbot):
-    db = Database(data_dir.db_path)
-    holder = _spawn(HOLDER, str(data_dir.db_path), "60")
-    try:
-        _expect_held(holder)
+    with Database(data_dir.db_path) as db, _holding_the_lock(data_dir.db_path, "60") as holder:
         os.kill(holder.pid, signal.SIGSTOP)  # what the app does while a student chats; then the app died
         qtbot.waitUntil(lambda: schedule.process_suspended(holder.pid), timeout=5_000)  # signals arrive asynchronously
         lock = schedule.current_round_lock(db)
@@ -148,10 +142,3 @@ def test_a_round_left_suspended_by_a_closed_app_is_recovered_and_stopped(data_di
         assert taken.pid == os.getpid()
         holder.wait(timeout=30)  # woken and terminated, not left frozen for ever
         assert holder.returncode == -signal.SIGTERM
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        holder.stdout.close()
-        holder.stderr.close()
-        db.close()
