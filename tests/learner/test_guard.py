@@ -5,7 +5,13 @@ import threading
 
 import pytest
 
-from learner.guard import WITHHELD_MESSAGE, answers_match, check_reply, key_core, normalise
+from learner.guard import (
+    WITHHELD_MESSAGE,
+    answers_match,
+    check_reply,
+    key_core,
+    normalise,
+)
 
 PIZZA = "Sam ate 1/4 of a pizza and Mia ate 2/4. What fraction of the pizza did they eat together?"
 PIZZA_KEY = "3/4, because 1/4 + 2/4 = 3/4"
@@ -139,48 +145,40 @@ def _find_case(tutor, *, both: bool) -> tuple[int, str, str, str]:
     raise AssertionError("no seed gave a usable key; the tiny model changed?")
 
 
-def test_guard_passes_a_clean_reply_and_streams_all_of_it(tiny_tutor):
+def _guarded_reply(tutor, seed: int, key: str):
+    """The guarded tutor's reply to the pizza hint request from this seed, and all the text it streamed."""
     import torch
 
     from learner.guard import guarded_request, reply_with_guard
 
     pieces: list[str] = []
-    torch.manual_seed(0)
-    reply = reply_with_guard(tiny_tutor, guarded_request(_request(), "zzqx never said", context=PIZZA), _settings(),
+    torch.manual_seed(seed)
+    reply = reply_with_guard(tutor, guarded_request(_request(), key, context=PIZZA), _settings(),
                              on_text=pieces.append)
+    return reply, "".join(pieces)
+
+
+def test_guard_passes_a_clean_reply_and_streams_all_of_it(tiny_tutor):
+    reply, streamed = _guarded_reply(tiny_tutor, 0, "zzqx never said")
     assert reply.guard is not None
     assert (reply.guard.caught, reply.guard.outcome) == (False, "passed")
-    assert reply.text and "".join(pieces) == reply.text
+    assert reply.text and streamed == reply.text
 
 
 def test_guard_withholds_when_both_replies_give_the_key_away(tiny_tutor):
-    import torch
-
-    from learner.guard import guarded_request, reply_with_guard
-
     seed, key, _first, _second = _find_case(tiny_tutor, both=True)
-    pieces: list[str] = []
-    torch.manual_seed(seed)
-    reply = reply_with_guard(tiny_tutor, guarded_request(_request(), key, context=PIZZA), _settings(),
-                             on_text=pieces.append)
+    reply, streamed = _guarded_reply(tiny_tutor, seed, key)
     assert (reply.guard.caught, reply.guard.outcome) == (True, "withheld")
     assert reply.text == WITHHELD_MESSAGE
-    assert key not in normalise("".join(pieces)), "a giveaway was streamed"
+    assert key not in normalise(streamed), "a giveaway was streamed"
 
 
 def test_guard_regenerates_when_the_second_reply_is_clean(tiny_tutor):
-    import torch
-
-    from learner.guard import guarded_request, reply_with_guard
-
     seed, key, _first, second = _find_case(tiny_tutor, both=False)
-    pieces: list[str] = []
-    torch.manual_seed(seed)
-    reply = reply_with_guard(tiny_tutor, guarded_request(_request(), key, context=PIZZA), _settings(),
-                             on_text=pieces.append)
+    reply, streamed = _guarded_reply(tiny_tutor, seed, key)
     assert (reply.guard.caught, reply.guard.outcome) == (True, "regenerated")
     assert reply.text == second
-    assert key not in normalise("".join(pieces)), "a giveaway was streamed"
+    assert key not in normalise(streamed), "a giveaway was streamed"
 
 
 def test_unguarded_requests_pass_straight_through(tiny_tutor):
