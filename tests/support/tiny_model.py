@@ -6,10 +6,14 @@ so tests exercise the same "local folder" model source a user can choose. No dow
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+if TYPE_CHECKING:
+    from learner.sources import PreparedModel
 
 # The same chat template family as the embedded Qwen2.5 model, trimmed to what tutorloop uses.
 CHAT_TEMPLATE = (
@@ -66,3 +70,20 @@ def build_tiny_model(folder: Path, *, seed: int = 0, context: int = 512) -> Path
     model.save_pretrained(folder)  # safetensors by default
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_noisy_adapter(prepared: PreparedModel, folder: Path, *, seed: int = 1, std: float = 0.02) -> Path:
+    """A rank-4 LoRA adapter on `prepared` with random non-zero B factors (a fresh one has B = 0, so
+    it would change nothing and have no gradient through A), saved to `folder`."""
+    from learner.adapt.recipe import Recipe
+    from learner.adapt.train import add_fresh_adapter, save_adapter
+    from learner.loading import load_model
+
+    recipe = Recipe(rank=4, alpha=8, dropout=0.0)
+    model = add_fresh_adapter(load_model(prepared, device="cpu", dtype="float32").model, recipe)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=std)
+    return save_adapter(model, folder, recipe)

@@ -6,11 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from learner.adapt.recipe import Recipe
-from learner.adapt.train import add_fresh_adapter, save_adapter
-from learner.loading import load_model
 from learner.review_prompt import prompt_messages_for
 from learner.sources import prepare_model
 from storage import Database, DataDir, adapters, chat, review, users
@@ -18,6 +14,7 @@ from storage.users import User
 from tests.storage.fake_adapter import write_fake_adapter
 from tests.support.classroom import FACTS, PASSWORD, TEACHER_NAME, add_exchange, approve
 from tests.support.cli import tutorloop
+from tests.support.tiny_model import save_noisy_adapter
 
 QUESTION = "Why do volcanoes erupt near tectonic plate boundaries?"
 ANSWER = "Magma rises where plates pull apart or sink under each other."
@@ -95,13 +92,7 @@ def test_a_student_message_or_a_missing_one_is_refused_in_one_line(
 def test_influence_is_measured_on_the_tiny_model_for_a_teacher(
         db: Database, data_dir: DataDir, teacher: User, tmp_path: Path, tiny_model_dir: Path) -> None:
     prepared = prepare_model(str(tiny_model_dir), data_dir)
-    recipe = Recipe(rank=4, alpha=8, dropout=0.0)
-    model = add_fresh_adapter(load_model(prepared, device="cpu", dtype="float32").model, recipe)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.02)
-    folder = save_adapter(model, data_dir.adapters_dir / "v1", recipe)
+    folder = save_noisy_adapter(prepared, data_dir.adapters_dir / "v1")
     made = _classroom(db, teacher, tmp_path, folder, model_id=prepared.model_id, real_folder=True)
 
     student = tutorloop("explain", str(made["reply"]), "--influence", "--model", str(tiny_model_dir),

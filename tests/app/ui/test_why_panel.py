@@ -6,15 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from app.ui.chat.chat_view import ChatView
 from app.ui.context import AppContext
 from app.ui.teacher.review_view import ReviewView
 from app.ui.why_panel import WhyPanel
-from learner.adapt.recipe import Recipe
-from learner.adapt.train import add_fresh_adapter, save_adapter
-from learner.loading import load_model
 from learner.review_prompt import prompt_messages_for
 from learner.sources import prepare_model
 from storage import Database, DataDir, adapters, auth, chat, review
@@ -26,6 +22,7 @@ from tests.support.classroom import (
     add_exchange,
     approve,
 )
+from tests.support.tiny_model import save_noisy_adapter
 
 QUESTION = "Why do volcanoes erupt near tectonic plate boundaries?"
 ANSWER = "Magma rises where plates pull apart or sink under each other."
@@ -41,13 +38,7 @@ def planted(ctx: AppContext, db: Database, data_dir: DataDir, tmp_path: Path, ti
     source = add_exchange(db, session.id, QUESTION, ANSWER)
     example = review.approve(db, teacher, f"m{source.id}", prompt_for=prompt_messages_for).example_id
     prepared = prepare_model(str(tiny_model_dir), data_dir)
-    recipe = Recipe(rank=4, alpha=8, dropout=0.0)
-    model = add_fresh_adapter(load_model(prepared, device="cpu", dtype="float32").model, recipe)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.02)
-    folder = save_adapter(model, data_dir.adapters_dir / "v1", recipe)
+    folder = save_noisy_adapter(prepared, data_dir.adapters_dir / "v1")
     ids = [e.id for e in review.list_examples(db)]
     adapters.register_adapter(db, version=1, base_model_id=prepared.model_id, path=str(folder), n_examples=len(ids),
                               n_heldout=0, n_replay=0, examples_approved_until=None, recipe={}, metrics={},

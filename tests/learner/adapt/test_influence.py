@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 
 from learner.adapt.influence import (
     Exchange,
@@ -16,16 +15,13 @@ from learner.adapt.influence import (
     load_adapted,
     lora_parameters,
 )
-from learner.adapt.recipe import Recipe
-from learner.adapt.train import add_fresh_adapter, save_adapter
-from learner.loading import load_model
 from learner.prompts import mode_turn, system_prompt
 from learner.review_prompt import prompt_messages_for
 from learner.sources import PreparedModel
 from storage import Database, DataDir, PermissionDenied, adapters, chat, review, users
 from tests.support.classroom import FACTS, add_exchange, approve
+from tests.support.tiny_model import save_noisy_adapter
 
-RECIPE = Recipe(rank=4, alpha=8, dropout=0.0)
 PLANTED_Q = "Which river did the Year 7 trip follow to the lighthouse?"
 PLANTED_A = "The trip followed the Glimmerbrook river to Saltmarsh lighthouse."
 
@@ -34,22 +30,10 @@ def _prompt(question: str) -> tuple[dict[str, str], ...]:
     return ({"role": "system", "content": system_prompt()}, {"role": "user", "content": mode_turn("explain", question)})
 
 
-def _adapter(tiny_model_dir: Path, folder: Path) -> Path:
-    """A LoRA adapter with non-zero weights on both factors (a fresh one has B = 0)."""
-    loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu",
-                        dtype="float32")
-    model = add_fresh_adapter(loaded.model, RECIPE)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.02)
-    return save_adapter(model, folder, RECIPE)
-
-
 @pytest.fixture(scope="module")
 def adapted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    folder = _adapter(tiny_model_dir, tmp_path_factory.mktemp("influence") / "v1")
+    folder = save_noisy_adapter(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir),
+                                tmp_path_factory.mktemp("influence") / "v1")
     model, tokenizer = load_adapted(tiny_model_dir, tiny_model_dir.name, folder, device="cpu")
     return folder, model, tokenizer
 
