@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,10 +22,8 @@ from learner.settings import GenerationSettings
 from learner.sources import prepare_model
 from learner.tutor import Tutor
 from learner.types import TutorRequest
-from storage import Database, DataDir
-from storage import adapters
+from storage import Database, DataDir, adapters
 from tests.support.classroom import PASSWORD, TEACHER_NAME
-
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_SETTINGS = ["--set", "rank=4", "--set", "alpha=8", "--set", "dropout=0.0", "--set", "learning_rate=0.005",
@@ -38,12 +38,26 @@ def adapt_cmd(model: Path, replay: Path, *extra: str) -> list[str]:
             "--no-nice", *TINY_SETTINGS, *extra]
 
 
+@contextmanager
+def _round_in_training(model: Path, replay: Path) -> Iterator[subprocess.Popen[str]]:
+    """A long round (100 epochs) as a subprocess, handed over once its progress says training started."""
+    with subprocess.Popen(adapt_cmd(model, replay, "--set", "epochs=100"), cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("{") and json.loads(line)["phase"] == "train":
+                break
+        else:
+            pytest.fail("the round ended before training started")
+        yield proc
+
+
 def tutorloop(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop("TUTORLOOP_PASSWORD", None)
     if password is not None:
         env["TUTORLOOP_PASSWORD"] = password
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app", *args], check=False, cwd=ROOT, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=300)
 
 
@@ -53,7 +67,7 @@ def test_a_subprocess_round_registers_a_candidate_and_the_cli_lists_and_promotes
     adapters.add_must_pass(db, teacher, "Say the secret word.", must_match=["zzqx-never-said"])
     # Paraphrases on here only (the tiny model's long byte-level prompts make them slow on a busy CPU).
     proc = subprocess.run(adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=1", "--set", "augment=true",
-                                    "--set", "augment_max_new_tokens=8"), cwd=ROOT,
+                                    "--set", "augment_max_new_tokens=8"), check=False, cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -108,14 +122,7 @@ def test_a_subprocess_round_registers_a_candidate_and_the_cli_lists_and_promotes
 
 def test_kill_9_mid_training_leaves_the_registry_consistent(
         data_dir: DataDir, db: Database, approved: int, replay_file: Path, tiny_model_dir: Path) -> None:
-    with subprocess.Popen(adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=100"), cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("{") and json.loads(line)["phase"] == "train":
-                break
-        else:
-            pytest.fail("the round ended before training started")
+    with _round_in_training(tiny_model_dir, replay_file) as proc:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     # What the crash left: a 'running' row and (at most) a partial folder, never a vN folder.
@@ -132,7 +139,7 @@ def test_kill_9_mid_training_leaves_the_registry_consistent(
     assert sorted(p.name for p in data_dir.adapters_dir.iterdir()) == left
 
     # The next round is not blocked by the dead one's lock and produces v1.
-    again = subprocess.run(adapt_cmd(tiny_model_dir, replay_file, "--set", "max_steps=1"), cwd=ROOT,
+    again = subprocess.run(adapt_cmd(tiny_model_dir, replay_file, "--set", "max_steps=1"), check=False, cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert [a.version for a in adapters.list_adapters(db)] == [1]
@@ -141,12 +148,7 @@ def test_kill_9_mid_training_leaves_the_registry_consistent(
 
 def test_sigterm_cancels_cleanly_and_records_the_run_as_cancelled(
         data_dir: DataDir, db: Database, approved: int, replay_file: Path, tiny_model_dir: Path) -> None:
-    with subprocess.Popen(adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=100"), cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("{") and json.loads(line)["phase"] == "train":
-                break
+    with _round_in_training(tiny_model_dir, replay_file) as proc:
         proc.terminate()                                   # the app's Cancel
         assert proc.wait(timeout=60) == 130
     assert [r.status for r in adapters.list_runs(db)] == ["cancelled"]
@@ -258,7 +260,7 @@ def test_the_entry_point_runs_data_parallel_under_torchrun(
         pytest.skip("torchrun is not installed beside this Python")
     cmd = [str(torchrun), "--nproc-per-node", "2", *adapt_cmd(tiny_model_dir, replay_file, "--set", "epochs=1",
                                                                "--set", "max_batch_examples=2")[1:]]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    proc = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"phase": "done"')]
