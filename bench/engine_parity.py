@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from learner.adapt.dataset import common_prefix_length
 from learner.engine import SamplingSettings
 from learner.prompts import build_prompt
 from learner.types import TutorRequest
@@ -43,15 +44,6 @@ PROMPTS = [
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def leading(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             ta = a.token_ids + ([-1] if a.finish_reason == "end_of_turn" else [])
             tb = b.token_ids + ([-1] if b.finish_reason == "end_of_turn" else [])
             n = min(args.tokens, max(len(ta), len(tb)))
-            rows.append({"prompt": text, "leading": leading(ta, tb), "positional": sum(x == y for x, y in zip(ta, tb)),
+            rows.append({"prompt": text, "leading": common_prefix_length(ta, tb), "positional": sum(x == y for x, y in zip(ta, tb)),
                          "of": n, "llama_cpp": text_a[:100], "transformers": text_b[:100]})
             log(f"{label}: {rows[-1]['leading']:2d}/{n} {text}")
         result[label] = {

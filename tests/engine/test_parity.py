@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from learner.adapt.dataset import common_prefix_length
 from learner.engine import SamplingSettings
 
 PROMPTS = [
@@ -24,16 +25,6 @@ PROMPTS = [
     "What does the mitochondria do?",
 ]
 N_TOKENS = 32
-
-
-def agreement(a: list[int], b: list[int]) -> int:
-    """How many leading tokens two greedy replies share (after the first difference they diverge)."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 @pytest.mark.parametrize("with_adapter", [False, True], ids=["base", "lora"])
@@ -54,7 +45,7 @@ def test_greedy_tokens_agree_across_engines(llama_engine, transformers_engine, t
             list(ours), list(theirs)
             expected = theirs.token_ids + ([-1] if theirs.finish_reason == "end_of_turn" else [])
             got = ours.token_ids + ([-1] if ours.finish_reason == "end_of_turn" else [])
-            agreed += agreement(got, expected)
+            agreed += common_prefix_length(got, expected)  # after the first difference greedy replies diverge
             total += len(expected)
     finally:
         transformers_engine.set_adapter(None)
