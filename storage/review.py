@@ -25,13 +25,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from storage import audit
-from storage.users import require_teacher
-from storage.users import User
 from storage.db import Database, end_of, utcnow
 from storage.errors import NotFoundError, ValidationError, shown_text, storable_text
 from storage.prompt_store import (
-    Pair, PromptWriter, collect_garbage, common_prefix, content_hash, content_hash_of, load_prompts, pair_of,
+    Pair,
+    PromptWriter,
+    collect_garbage,
+    common_prefix,
+    content_hash,
+    content_hash_of,
+    load_prompts,
+    pair_of,
 )
+from storage.users import User, require_teacher
 
 __all__ = ["AlreadyDecided", "Decision", "FilterOptions", "PromptBuilder", "QueueFilter", "ReplyContext",
            "ReviewCounts", "ReviewDetail", "ReviewItem", "TrainingExample", "Turn", "UndoResult", "approve",
@@ -303,20 +309,21 @@ def _item(row: Mapping[str, Any]) -> ReviewItem:
     )
 
 
+# The queue's condition for each status and each rating filter (QueueFilter.status / .rating).
+_STATUS_SQL = {"pending": "decision IS NULL", "approved": "decision IN ('approved', 'edited')",
+               "rejected": "decision = 'rejected'"}
+_RATING_SQL = {"down": "rating = -1", "up": "rating = 1", "unrated": "rating IS NULL"}
+
+
 def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
     parts = [_REPLY_SQL]
     if filt.include_imported and filt.student_id is None:   # class exchanges carry ratings too
         parts.append(_IMPORTED_SQL)
     sql = "SELECT * FROM (" + " UNION ALL ".join(parts) + ") AS q WHERE student_message IS NOT NULL"
     params: list[Any] = []
-    if filt.status == "pending":
-        sql += " AND decision IS NULL"
-    elif filt.status == "approved":
-        sql += " AND decision IN ('approved', 'edited')"
-    elif filt.status == "rejected":
-        sql += " AND decision = 'rejected'"
-    else:
+    if filt.status not in _STATUS_SQL:
         raise ValidationError(f"Unknown status {filt.status!r}: expected pending, approved or rejected.")
+    sql += " AND " + _STATUS_SQL[filt.status]
     if filt.student_id is not None:
         sql += " AND student_id = ?"
         params.append(filt.student_id)
@@ -326,14 +333,10 @@ def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
     if filt.mode:
         sql += " AND mode = ?"
         params.append(filt.mode)
-    if filt.rating == "down":
-        sql += " AND rating = -1"
-    elif filt.rating == "up":
-        sql += " AND rating = 1"
-    elif filt.rating == "unrated":
-        sql += " AND rating IS NULL"
-    elif filt.rating is not None:
-        raise ValidationError(f"Unknown rating filter {filt.rating!r}: expected down, up or unrated.")
+    if filt.rating is not None:
+        if filt.rating not in _RATING_SQL:
+            raise ValidationError(f"Unknown rating filter {filt.rating!r}: expected down, up or unrated.")
+        sql += " AND " + _RATING_SQL[filt.rating]
     if filt.since:
         sql += " AND created_at >= ?"
         params.append(filt.since)
