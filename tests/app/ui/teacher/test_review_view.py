@@ -1,7 +1,6 @@
 """pytest-qt flows in the review view: keyboard decisions, dialogs, bulk confirmation, undo."""
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -10,16 +9,7 @@ from app.ui.teacher.review_view import EditReplyDialog, RejectDialog, ReviewView
 from storage import Database, chat, review, users
 from storage.review import QueueFilter
 from tests.support.classroom import Classroom, add_exchange
-
-
-@pytest.fixture(autouse=True)
-def recorded_boxes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Static message boxes would block an offscreen test; record their text instead."""
-    shown: list[str] = []
-    for kind in ("warning", "critical", "information"):
-        monkeypatch.setattr(QMessageBox, kind, staticmethod(
-            lambda _parent, _title, text, *a, **k: shown.append(text) or QMessageBox.StandardButton.Ok))
-    return shown
+from tests.support.window import MessageBoxes
 
 
 def press(qtbot, view: ReviewView, key: Qt.Key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -146,16 +136,16 @@ def test_filters_narrow_the_list(qtbot, view: ReviewView, db, classroom: Classro
 
 
 def test_a_reply_deleted_meanwhile_gives_a_clear_message(qtbot, view: ReviewView, db, classroom: Classroom,
-                                                         recorded_boxes: list[str]) -> None:
+                                                         message_boxes: MessageBoxes) -> None:
     chat.delete_session(db, classroom.session.id)   # the student deletes the chat while the queue is open
     press(qtbot, view, Qt.Key.Key_A)
-    assert recorded_boxes and "no longer exists" in recorded_boxes[0]
+    warnings = message_boxes.texts("warning")
+    assert warnings and "no longer exists" in warnings[0]
     assert review.list_examples(db) == []
     assert view.list.count() == 0
 
 
-def test_a_student_signed_in_as_teacher_object_is_still_refused(qtbot, data_dir, db, classroom: Classroom,
-                                                               recorded_boxes: list[str]) -> None:
+def test_a_student_signed_in_as_teacher_object_is_still_refused(qtbot, data_dir, db, classroom: Classroom) -> None:
     ctx = AppContext(data_dir=data_dir, db=db, teacher=classroom.student)  # a UI bug cannot grant the role
     widget = ReviewView(ctx)
     qtbot.addWidget(widget)

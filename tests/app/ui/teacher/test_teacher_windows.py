@@ -3,28 +3,17 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import pytest
-from PySide6.QtWidgets import QMessageBox
-
-from app.ui.teacher.audit_view import AuditView
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
+from app.ui.teacher.audit_view import AuditView
 from app.ui.teacher.student_data_dialog import StudentDataDialog
 from app.ui.teacher.teacher_actions import TeacherActions
 from app.ui.teacher_login import TeacherLoginDialog
 from storage import Database, auth, review, users
 from tests.support.classroom import FAST, PASSWORD, Classroom, fixed_prompt
-
-
-@pytest.fixture(autouse=True)
-def recorded_boxes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    shown: list[str] = []
-    for kind in ("warning", "critical", "information"):
-        monkeypatch.setattr(QMessageBox, kind, staticmethod(
-            lambda _parent, _title, text, *a, **k: shown.append(text) or QMessageBox.StandardButton.Ok))
-    return shown
+from tests.support.window import MessageBoxes
 
 
 def _teacher_window(qtbot, ctx: AppContext) -> MainWindow:
@@ -58,7 +47,7 @@ def test_first_run_creates_the_first_teacher(qtbot, data_dir, db: Database) -> N
 
 
 def test_sign_in_wrong_password_then_countdown(qtbot, data_dir, db: Database, teacher) -> None:
-    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     ctx = AppContext(data_dir=data_dir, db=db)
     dialog = TeacherLoginDialog(ctx, clock=lambda: now)
     qtbot.addWidget(dialog)
@@ -98,12 +87,12 @@ def test_audit_view_lists_and_exports(qtbot, data_dir, db: Database, classroom: 
 
 
 def test_audit_view_without_a_teacher_shows_nothing(qtbot, data_dir, db, classroom: Classroom, tmp_path,
-                                                   recorded_boxes) -> None:
+                                                   message_boxes: MessageBoxes) -> None:
     view = AuditView(AppContext(data_dir=data_dir, db=db, teacher=classroom.student))
     qtbot.addWidget(view)
     assert view.table.rowCount() == 0 and "only a teacher" in view.count_label.text()
     assert view.export_to(tmp_path / "a.csv", "csv") is None
-    assert not (tmp_path / "a.csv").exists() and recorded_boxes
+    assert not (tmp_path / "a.csv").exists() and message_boxes.texts("warning")
 
 
 def test_student_data_dialog_exports_and_deletes_after_typing_the_name(qtbot, data_dir, db, classroom: Classroom,
