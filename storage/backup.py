@@ -19,6 +19,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from storage.errors import DatabaseDamaged, StorageError, ValidationError
 from storage.schema import APPLICATION_ID, SQLITE_MAGIC, schema_version
@@ -95,6 +96,19 @@ def daily_backup(conn: sqlite3.Connection, db_path: Path, *, keep: int = KEEP_BA
     return Backup(path=made, day=day, size=made.stat().st_size)
 
 
+def _copy_database(source: sqlite3.Connection, dest: Path, *, journal_mode: Literal["DELETE", "WAL"]) -> None:
+    """Copy the database open on `source` into the new file `dest` with SQLite's online backup API,
+    leave it in `journal_mode`, and flush it to disk before the caller moves it into place."""
+    target = sqlite3.connect(str(dest), isolation_level=None)
+    try:
+        source.backup(target)
+        target.execute(f"PRAGMA journal_mode = {journal_mode}")
+    finally:
+        target.close()
+    with dest.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
 def make_backup(conn: sqlite3.Connection, dest: Path) -> Path:
     """A consistent copy of the open database `conn` at `dest` (SQLite's online backup API), written
     whole or not at all."""
@@ -102,15 +116,8 @@ def make_backup(conn: sqlite3.Connection, dest: Path) -> Path:
     tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     try:
-        target = sqlite3.connect(str(tmp), isolation_level=None)
-        try:
-            conn.backup(target)
-            # The copy is one self-contained file: no WAL beside it to lose when it is moved.
-            target.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            target.close()
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
+        # The copy is one self-contained file: no WAL beside it to lose when it is moved.
+        _copy_database(conn, tmp, journal_mode="DELETE")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -181,12 +188,7 @@ def restore_backup(db_path: Path, backup: Path | str | None = None) -> RestoreRe
     tmp.unlink(missing_ok=True)
     source = sqlite3.connect(f"{chosen.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
     try:
-        target = sqlite3.connect(str(tmp), isolation_level=None)
-        try:
-            source.backup(target)
-            target.execute("PRAGMA journal_mode = WAL")
-        finally:
-            target.close()
+        _copy_database(source, tmp, journal_mode="WAL")
     finally:
         source.close()
     moved = None
