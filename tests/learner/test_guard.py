@@ -165,19 +165,13 @@ def test_guard_passes_a_clean_reply_and_streams_all_of_it(tiny_tutor):
     assert reply.text and streamed == reply.text
 
 
-def test_guard_withholds_when_both_replies_give_the_key_away(tiny_tutor):
-    seed, key, _first, _second = _find_case(tiny_tutor, both=True)
+@pytest.mark.parametrize("both,outcome", [(True, "withheld"), (False, "regenerated")],
+                         ids=["withholds-when-both-replies-tell", "regenerates-when-the-second-is-clean"])
+def test_guard_catches_a_giveaway_and_never_streams_it(tiny_tutor, both: bool, outcome: str):
+    seed, key, _first, second = _find_case(tiny_tutor, both=both)
     reply, streamed = _guarded_reply(tiny_tutor, seed, key)
-    assert (reply.guard.caught, reply.guard.outcome) == (True, "withheld")
-    assert reply.text == WITHHELD_MESSAGE
-    assert key not in normalise(streamed), "a giveaway was streamed"
-
-
-def test_guard_regenerates_when_the_second_reply_is_clean(tiny_tutor):
-    seed, key, _first, second = _find_case(tiny_tutor, both=False)
-    reply, streamed = _guarded_reply(tiny_tutor, seed, key)
-    assert (reply.guard.caught, reply.guard.outcome) == (True, "regenerated")
-    assert reply.text == second
+    assert (reply.guard.caught, reply.guard.outcome) == (True, outcome)
+    assert reply.text == (WITHHELD_MESSAGE if both else second)
     assert key not in normalise(streamed), "a giveaway was streamed"
 
 
