@@ -72,18 +72,23 @@ def build_tiny_model(folder: Path, *, seed: int = 0, context: int = 512) -> Path
     return folder
 
 
+def perturb_lora_b(model: torch.nn.Module, *, seed: int, std: float) -> None:
+    """Draw the LoRA B factors from N(0, std) with this torch seed: a fresh adapter has B = 0, so it
+    would change nothing and pass no gradient to A."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, std)
+
+
 def save_noisy_adapter(prepared: PreparedModel, folder: Path, *, seed: int = 1, std: float = 0.02) -> Path:
-    """A rank-4 LoRA adapter on `prepared` with random non-zero B factors (a fresh one has B = 0, so
-    it would change nothing and have no gradient through A), saved to `folder`."""
+    """A rank-4 LoRA adapter on `prepared` with random non-zero B factors (perturb_lora_b), saved to `folder`."""
     from learner.adapt.recipe import Recipe
     from learner.adapt.train import add_fresh_adapter, save_adapter
     from learner.loading import load_model
 
     recipe = Recipe(rank=4, alpha=8, dropout=0.0)
     model = add_fresh_adapter(load_model(prepared, device="cpu", dtype="float32").model, recipe)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=std)
+    perturb_lora_b(model, seed=seed, std=std)
     return save_adapter(model, folder, recipe)

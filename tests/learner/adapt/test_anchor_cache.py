@@ -11,9 +11,16 @@ import torch.nn.functional as F
 from learner.adapt.anchor import TopK, batch_top_k, top_k_kl, top_k_of
 from learner.adapt.dataset import collate, collate_best, encode_exchange
 from learner.adapt.recipe import Recipe
-from learner.adapt.train import add_fresh_adapter, cache_base_top_k, train_adapter, training_dtype, training_nll
+from learner.adapt.train import (
+    add_fresh_adapter,
+    cache_base_top_k,
+    train_adapter,
+    training_dtype,
+    training_nll,
+)
 from learner.loading import load_model
 from learner.sources import PreparedModel
+from tests.support.tiny_model import perturb_lora_b
 
 SYSTEM = {"role": "system", "content": "You are a patient tutor for school students."}
 
@@ -35,14 +42,6 @@ def _samples(tok):
     return [one("Who is the head?", "Dr Quarrington.", replay=False, key="example:1"),
             one("What is a noun?", "A naming word, like cat.", replay=True, key="replay:0"),
             one("What is 3 x 4?", "Three groups of four make 12.", replay=True, key="replay:1")]
-
-
-def _perturb(model, scale: float = 0.05) -> None:
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, scale)
 
 
 def _full_kl(base_logits: torch.Tensor, adapted_logits: torch.Tensor) -> torch.Tensor:
@@ -85,7 +84,7 @@ def test_the_cached_anchor_equals_the_second_forward_at_k_vocab(fp32, packed) ->
         cache = cache_base_top_k(model, samples, k=vocab, pad_id=0, recipe=recipe)
         assert set(cache) == {"replay:0", "replay:1"}
         assert [len(cache[s.key]) for s in samples[1:]] == [s.n_completion for s in samples[1:]]
-        _perturb(model)
+        perturb_lora_b(model, seed=1, std=0.05)
         model.eval()
         batch = collate_best(samples, pad_id=0, min_shared_prefix=recipe.min_shared_prefix)
         assert (batch.position_ids is not None) == packed

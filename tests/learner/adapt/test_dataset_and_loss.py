@@ -10,17 +10,30 @@ import pytest
 import torch
 
 from learner.adapt.dataset import (
-    IGNORE_INDEX, Sample, build_round_data, collate, encode_exchange, end_of_turn_id, length_grouped_batches,
+    IGNORE_INDEX,
+    Sample,
+    build_round_data,
+    collate,
+    encode_exchange,
+    end_of_turn_id,
+    length_grouped_batches,
     split_for,
 )
 from learner.adapt.recipe import Recipe
-from learner.adapt.train import add_fresh_adapter, completion_nll, full_lm_loss, plan_batches, save_adapter
+from learner.adapt.train import (
+    add_fresh_adapter,
+    completion_nll,
+    full_lm_loss,
+    plan_batches,
+    save_adapter,
+)
 from learner.loading import load_model
 from learner.prompts import render_chat
 from learner.replay import load_replay
 from learner.sources import prepare_model
 from storage import Database, DataDir
 from storage.review import list_examples
+from tests.support.tiny_model import perturb_lora_b
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +63,7 @@ def test_changing_a_prompt_token_does_not_change_which_positions_are_trained(tin
     a = encode_exchange(tok, PROMPT, "Four.", max_length=1024)
     b = encode_exchange(tok, [PROMPT[0], {"role": "user", "content": "What is 2 + 3?"}], "Four.", max_length=1024)
     assert a.input_ids != b.input_ids
-    trained = lambda s: [i for i, v in enumerate(s.labels()) if v != IGNORE_INDEX]  # noqa: E731
+    trained = lambda s: [i for i, v in enumerate(s.labels()) if v != IGNORE_INDEX]
     assert trained(a) == trained(b)
     assert [a.labels()[i] for i in trained(a)] == [b.labels()[i] for i in trained(b)]
 
@@ -123,10 +136,7 @@ def test_completion_only_head_gives_the_same_loss_as_the_full_computation(tiny_l
     model = add_fresh_adapter(tiny_loaded.model, Recipe(rank=4, alpha=8, dropout=0.0))
     try:
         # Make the adapter non-trivial (fresh LoRA starts at B = 0) so both paths include it.
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if "lora_B" in name:
-                    p.normal_(0, 0.05)
+        perturb_lora_b(model, seed=0, std=0.05)
         model.eval()
         nll, n = completion_nll(model, batch)
         fast = nll / n
@@ -251,10 +261,7 @@ def test_shared_prefix_packing_gives_the_same_loss_and_gradients_as_separate_exa
     previous = model.config._attn_implementation
     model.config._attn_implementation = attn
     try:
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if "lora_B" in name:
-                    param.normal_(0, 0.05)
+        perturb_lora_b(model, seed=0, std=0.05)
         model.eval()
         grads = []
         losses = []

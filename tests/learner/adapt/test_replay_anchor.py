@@ -9,13 +9,23 @@ import torch
 import torch.nn.functional as F
 
 from learner.adapt.dataset import (
-    IGNORE_INDEX, collate, collate_best, encode_exchange, pack_shared_prefix,
+    IGNORE_INDEX,
+    collate,
+    collate_best,
+    encode_exchange,
+    pack_shared_prefix,
 )
 from learner.adapt.recipe import Recipe
-from learner.adapt.train import add_fresh_adapter, completion_nll, train_adapter, training_nll
+from learner.adapt.train import (
+    add_fresh_adapter,
+    completion_nll,
+    train_adapter,
+    training_nll,
+)
 from learner.loading import load_model
 from learner.sources import prepare_model
 from storage import DataDir
+from tests.support.tiny_model import perturb_lora_b
 
 SYSTEM = {"role": "system", "content": "You are a patient tutor for school students."}
 
@@ -37,14 +47,6 @@ def samples(tiny_loaded):
     fact = _exchange(tok, "Who is the head?", "Dr Quarrington.", replay=False, key="example:1")
     general = _exchange(tok, "What is a noun?", "A naming word, like cat.", replay=True, key="replay:0")
     return fact, general
-
-
-def _perturb(model, scale: float = 0.05) -> None:
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, scale)
 
 
 def test_batches_mark_the_replay_tokens_padded_and_packed(samples) -> None:
@@ -69,14 +71,14 @@ def test_distill_is_zero_at_the_base_and_the_kl_to_it_after_a_change(tiny_loaded
     try:
         model.eval()
         with torch.no_grad():
-            fact_only, n_fact = completion_nll(model, collate([fact], pad_id=0))
+            fact_only, _n_fact = completion_nll(model, collate([fact], pad_id=0))
             # A fresh adapter (B = 0) is the base: the replay term vanishes, the approved term is plain NLL.
             objective = training_nll(model, batch, replay_objective="distill")
             total, n = objective.total, objective.n
             assert n == fact.n_completion + general.n_completion
             assert torch.allclose(total, fact_only, atol=1e-4), (float(total), float(fact_only))
 
-            _perturb(model)
+            perturb_lora_b(model, seed=1, std=0.05)
             fact_only, _ = completion_nll(model, collate([fact], pad_id=0))
             objective = training_nll(model, batch, replay_objective="distill", replay_weight=2.0)
             total = objective.total
@@ -104,10 +106,10 @@ def test_distill_is_zero_at_the_base_and_the_kl_to_it_after_a_change(tiny_loaded
 
 
 def test_the_distill_gradient_reaches_only_the_adapter(tiny_loaded, samples) -> None:
-    fact, general = samples
+    _fact, general = samples
     model = add_fresh_adapter(tiny_loaded.model, Recipe(rank=4, alpha=8, dropout=0.0))
     try:
-        _perturb(model)
+        perturb_lora_b(model, seed=1, std=0.05)
         model.train()
         objective = training_nll(model, collate([general], pad_id=0), replay_objective="distill")
         total, n = objective.total, objective.n

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import torch
 
 from learner.adapt.recipe import Recipe
 from learner.adapt.registry import AdapterRegistry
@@ -24,6 +23,7 @@ from learner.tutor import Tutor
 from learner.types import TutorRequest
 from storage import Database, DataDir, adapters
 from tests.support.classroom import PASSWORD, TEACHER_NAME
+from tests.support.tiny_model import perturb_lora_b
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_SETTINGS = ["--set", "rank=4", "--set", "alpha=8", "--set", "dropout=0.0", "--set", "learning_rate=0.005",
@@ -164,11 +164,7 @@ def noisy_adapter(tiny_model_dir: Path, data_dir: DataDir, folder: Path, seed: i
     """A LoRA adapter with random (non-zero) B matrices, so its answers visibly differ from the base."""
     loaded = load_model(prepare_model(str(tiny_model_dir), data_dir), device="cpu", dtype="float32")
     model = add_fresh_adapter(loaded.model, Recipe(rank=4, alpha=8, seed=seed))
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
+    perturb_lora_b(model, seed=seed, std=0.5)
     return save_adapter(model, folder, Recipe(rank=4, alpha=8, seed=seed))
 
 
