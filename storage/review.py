@@ -551,6 +551,16 @@ def _already_decided(item: ReviewItem) -> AlreadyDecided:
                           f"{verb} by {item.decided_by} at {item.decided_at}. Undo that decision first to change it.")
 
 
+def _pending_item(db: Database, kind: str, ident: int) -> ReviewItem:
+    """The item, still waiting for a decision; raises why not (`_missing`, `_already_decided`) otherwise."""
+    item = _fetch_item(db, kind, ident)
+    if item is None:
+        raise _missing(db, kind, ident)
+    if item.status != "pending":
+        raise _already_decided(item)
+    return item
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Prepared:
     item: ReviewItem
@@ -607,11 +617,7 @@ def _prepare(db: Database, key: str | int, prompt_for: PromptBuilder | None,
     """Everything an approval needs that can be read before taking the write lock."""
     shared = shared or _Snapshots(db)
     kind, ident = parse_key(key)
-    item = _fetch_item(db, kind, ident)
-    if item is None:
-        raise _missing(db, kind, ident)
-    if item.status != "pending":
-        raise _already_decided(item)
+    item = _pending_item(db, kind, ident)
     if kind == "reply":
         ctx = _reply_context(db, ident, item, shared.sessions)
         recorded = recorded_prompt(db, ident)
@@ -636,11 +642,7 @@ def _write_decision(db: Database, teacher: User, prep: _Prepared, *, decision: s
     """Inside the caller's transaction: re-check the item, write the snapshot and the review row."""
     item = prep.item
     kind, ident = parse_key(item.key)
-    current = _fetch_item(db, kind, ident)
-    if current is None:
-        raise _missing(db, kind, ident)
-    if current.status != "pending":
-        raise _already_decided(current)
+    current = _pending_item(db, kind, ident)
     example_id = None
     if decision in ("approved", "edited"):
         assert completion is not None
@@ -711,11 +713,7 @@ def reject(db: Database, actor: User, key: str | int, reason: str) -> Decision:
     if not reason:
         raise ValidationError("A rejection needs a reason (what was wrong with the reply).")
     kind, ident = parse_key(key)
-    item = _fetch_item(db, kind, ident)
-    if item is None:
-        raise _missing(db, kind, ident)
-    if item.status != "pending":
-        raise _already_decided(item)
+    item = _pending_item(db, kind, ident)
     prep = _Prepared(item=item, prompt=[], source_message_ids=[], student_id=item.student_id, original=item.reply,
                      source_ref="")
     batch, now = _new_batch(), utcnow()
