@@ -1,22 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import pytest
 
 from storage import Database, PermissionDenied, ValidationError, auth, users
 from tests.support.classroom import FAST, PASSWORD
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.support.clock import ManualClock
 
 
 def test_hash_is_self_describing_salted_and_verifies() -> None:
@@ -80,7 +68,7 @@ def test_authenticate_right_and_wrong(db: Database, teacher: users.User) -> None
 
 
 def test_throttling_grows_and_persists_with_a_fake_clock(data_dir, teacher: users.User, db: Database) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     for _ in range(auth.FREE_ATTEMPTS):                 # delays start after three wrong passwords
         with pytest.raises(auth.InvalidCredentials):
             auth.authenticate(db, "Ms Lee", "nope nope", clock=clock)

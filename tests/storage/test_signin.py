@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
 from storage import Database, PermissionDenied, ValidationError, auth, review, users
 from storage.throttle import throttle_path
 from tests.support.classroom import FAST, PASSWORD, TEACHER_NAME, Classroom
+from tests.support.clock import ManualClock
 
 STUDENT_SOURCE = auth.signin_source(7)        # the window with Ana's profile open
 TEACHER_SOURCE = auth.signin_source()         # the command line
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -42,7 +32,7 @@ def derives(monkeypatch: pytest.MonkeyPatch) -> list[auth.ScryptParams]:
 
 
 def test_delays_start_after_three_wrong_passwords(db: Database, teacher: users.User) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     for _ in range(3):
         with pytest.raises(auth.InvalidCredentials):
             auth.authenticate(db, TEACHER_NAME, "wrong password", clock=clock)
@@ -97,7 +87,7 @@ def test_an_unknown_name_costs_one_scrypt_run_like_a_known_one(db: Database, tea
 
 
 def test_unknown_names_are_throttled_like_known_ones(db: Database, teacher: users.User) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     for name in ("Nobody", TEACHER_NAME):
         for _ in range(3):
             with pytest.raises(auth.InvalidCredentials):
@@ -107,7 +97,7 @@ def test_unknown_names_are_throttled_like_known_ones(db: Database, teacher: user
 
 
 def test_a_student_cannot_keep_a_teacher_locked_out(db: Database, teacher: users.User) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     # One wrong guess whenever the delay allows, for hours: the student's own source waits 15 minutes.
     for _ in range(40):
         try:
@@ -157,7 +147,7 @@ def test_signing_in_and_listing_the_queue_work_while_another_process_writes(
 
 
 def test_a_sign_in_ends_when_the_profile_changes_or_after_the_idle_time(db: Database, teacher: users.User) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     ana = users.create_user(db, "Ana")
     signed = auth.TeacherSignIn.start(db, teacher, profile_id=ana.id, now=clock())
     assert signed.idle_limit == timedelta(minutes=15)
