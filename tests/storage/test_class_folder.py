@@ -149,13 +149,19 @@ def test_round_trip_exchange_to_queue_to_approval_to_student_adapter(desks, fold
     assert {d.device_id: d for d in classfolder.status(teacher.db).devices}[ana_id].adapter_version is None
 
 
-def test_rollback_publishes_a_signed_active_record_and_students_follow(desks, folder: Path) -> None:
+def _ana_following_v1(desks: tuple[Desktop, Desktop, Desktop], folder: Path) -> tuple[Desktop, Desktop]:
+    """The teacher's class with Ana in it, v1 published and picked up on Ana's desktop."""
     teacher, ana, _ = desks
     folder.parent.mkdir()
     make_class(teacher, folder, ana)
     publish_fake_version(teacher, 1, seed=1)
     classfolder.sync(teacher.db, teacher.user)
     classfolder.sync(ana.db)
+    return teacher, ana
+
+
+def test_rollback_publishes_a_signed_active_record_and_students_follow(desks, folder: Path) -> None:
+    teacher, ana = _ana_following_v1(desks, folder)
     publish_fake_version(teacher, 2, seed=2)
     classfolder.sync(teacher.db, teacher.user)
     assert classfolder.sync(ana.db).picked_up.version == 2
@@ -323,12 +329,7 @@ def test_an_active_record_signed_by_another_key_is_ignored(published, folder: Pa
 
 
 def test_a_version_for_another_model_is_refused(desks, folder: Path) -> None:
-    teacher, ana, _ = desks
-    folder.parent.mkdir()
-    make_class(teacher, folder, ana)
-    publish_fake_version(teacher, 1, seed=1)
-    classfolder.sync(teacher.db, teacher.user)
-    classfolder.sync(ana.db)
+    teacher, ana = _ana_following_v1(desks, folder)
     publish_fake_version(teacher, 2, model_id="another-model", seed=2)
     classfolder.sync(teacher.db, teacher.user)
     _refused(ana, "was trained on another-model")
