@@ -32,15 +32,6 @@ from learner.sources import (
 from storage import DataDir
 from tests.support.fake_embedded import fake_embedded_model
 
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    return root
-
-
 # -- the registry ------------------------------------------------------------------------------
 
 def test_both_embedded_models_have_a_spec_and_never_share_ids_files_or_caches() -> None:

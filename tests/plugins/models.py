@@ -1,5 +1,6 @@
 """The tiny model loaded once per run, for learner tests that need a model in memory, and the same
-model as a GGUF file with the llama.cpp engine on it (the chat's default engine)."""
+model as a GGUF file with the llama.cpp engine on it (the chat's default engine); `site`, a folder
+on sys.path for fake embedded-model packages (tests.support.fake_embedded)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,3 +33,12 @@ def tiny_llama_engine(tiny_gguf: Path):
     engine = LlamaCppEngine.load(tiny_gguf, model_id=tiny_gguf.stem, context_window=4096, n_threads=2)
     yield engine
     engine.unload()
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder on sys.path for this test, where fake_embedded_model writes its packages."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    return root

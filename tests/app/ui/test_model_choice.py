@@ -7,20 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from app.ui.chat.settings_dialog import SettingsDialog, embedded_model_line, needs_reload
+from app.ui.chat.settings_dialog import (
+    SettingsDialog,
+    embedded_model_line,
+    needs_reload,
+)
 from learner.engine.figures import record_bench
 from learner.settings import GenerationSettings
 from learner.sources import EMBEDDED_MODEL, EMBEDDED_MODELS, LARGER_SPEC
 from storage import DataDir
 from tests.support.fake_embedded import fake_embedded_model
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    return root
 
 
 def test_each_embedded_model_shows_its_size_and_what_was_measured_here(qtbot, site: Path, data_dir: DataDir,
