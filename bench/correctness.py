@@ -50,6 +50,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -954,6 +955,19 @@ def _rechecked_entry(entry: dict, message: str, mode: str) -> dict:
             "confirmation_blocked": what["rewrite"] == "replaced", "reply_as_run": entry["reply"], "reply": text}
 
 
+def _rescore_records(section: dict, message_field: str, mode: str,
+                     rescore_entry: Callable[[dict, dict], None]) -> tuple[str, ...]:
+    """Every stored reply of one section scored again, each path with its `<path>_rechecked` twin
+    added and scored the same way; returns the paths, twins included."""
+    paths = tuple(p for p in section["summary"] if not p.endswith(RECHECKED))
+    for record in section["per_problem"]:
+        for path in paths:
+            rescore_entry(record, record[path])
+            record[path + RECHECKED] = _rechecked_entry(record[path], record[message_field], mode)
+            rescore_entry(record, record[path + RECHECKED])
+    return paths + tuple(p + RECHECKED for p in paths)
+
+
 def rescore(saved: dict, source: str) -> dict:
     """A saved run's stored replies scored again by today's rules (`final_answer`,
     `agrees_with_attempt`, `check_reply`); nothing is generated. Timings, grounding and replies are
@@ -962,24 +976,12 @@ def rescore(saved: dict, source: str) -> dict:
     before and after compare the very same model text."""
     explain, hint = saved.get("explain_accuracy"), saved.get("hint_mode")
     if explain:
-        paths = tuple(p for p in explain["summary"] if not p.endswith(RECHECKED))
-        for record in explain["per_problem"]:
-            for path in paths:
-                _rescore_explain_entry(record, record[path])
-                record[path + RECHECKED] = _rechecked_entry(record[path], record["question"], "explain")
-                _rescore_explain_entry(record, record[path + RECHECKED])
-        paths += tuple(p + RECHECKED for p in paths)
+        paths = _rescore_records(explain, "question", "explain", _rescore_explain_entry)
         explain["final_answer_rule"] = " ".join(final_answer.__doc__.split("\n\n")[1].split())
         explain["summary"] = {path: _per_path_summary(explain["per_problem"], path) for path in paths}
         explain["paired"] = {f"base_vs_{p}": _paired(explain["per_problem"], "base", p) for p in paths if p != "base"}
     if hint:
-        paths = tuple(p for p in hint["summary"] if not p.endswith(RECHECKED))
-        for record in hint["per_problem"]:
-            for path in paths:
-                _rescore_hint_entry(record, record[path])
-                record[path + RECHECKED] = _rechecked_entry(record[path], record["message"], "hint")
-                _rescore_hint_entry(record, record[path + RECHECKED])
-        paths += tuple(p + RECHECKED for p in paths)
+        paths = _rescore_records(hint, "message", "hint", _rescore_hint_entry)
         hint["false_confirmation_rule"] = " ".join(agrees_with_attempt.__doc__.split())
         hint["summary"] = _hint_summary(hint["per_problem"], paths)
     saved["rescored"] = {"from": source, "note": " ".join(rescore.__doc__.split()),
