@@ -128,9 +128,10 @@ def example_text(prompt: Sequence[dict[str, str]], completion: str) -> str:
     return f"{user}\n{completion}"
 
 
-def bleeding_verdict(report: dict[str, Any] | None, max_rate: float) -> dict[str, Any]:
+def bleeding_verdict(report: dict[str, Any] | None, max_rate: float, *, augmented: bool = False) -> dict[str, Any]:
     """The gate's check, as the fields of learner.adapt.gate.Check (name aside): passed, skipped,
-    detail (one sentence a teacher can read) and figures."""
+    detail (one sentence a teacher can read: what to do differs when the round already trained
+    with paraphrases) and figures."""
     figures = {**(report or {}), "max_rate": max_rate}
     rate = report.get("rate") if report else None
     if rate is None:
@@ -142,8 +143,11 @@ def bleeding_verdict(report: dict[str, Any] | None, max_rate: float) -> dict[str
         return {"passed": False, "skipped": False, "figures": figures,
                 "detail": f"Facts bleed into each other: {n} of {checked} held-out answers use names or numbers "
                           f"from other approved examples ({rate:.0%}, limit {max_rate:.0%}; e.g. "
-                          f"{', '.join(first['foreign'][:3])}). Approve more varied examples of those facts, or "
-                          "train with paraphrases on (Recipe.augment)."}
+                          f"{', '.join(first['foreign'][:3])}). " + (
+                              "Approve a few more examples that ask about those facts in other words; the held-out "
+                              "answers are in this check's figures." if augmented else
+                              "Approve more varied examples of those facts, or train with paraphrases on "
+                              "(Recipe.augment).")}
     return {"passed": True, "skipped": False, "figures": figures,
             "detail": f"Facts kept apart: {n} of {checked} held-out answers borrow from other examples "
                       f"({rate:.0%}, limit {max_rate:.0%})."}

@@ -74,7 +74,8 @@ def _fmt(x: float | None) -> str:
 def judge(inputs: GateInputs, recipe: Recipe | None = None) -> GateVerdict:
     recipe = recipe or Recipe()
     checks = [_heldout(inputs), _replay(inputs, recipe), _forgetting(inputs, recipe), _must_pass(inputs)]
-    checks.append(Check(name="bleeding", **bleeding_verdict(inputs.bleeding, recipe.bleeding_max_rate)))
+    checks.append(Check(name="bleeding", **bleeding_verdict(
+        inputs.bleeding, recipe.bleeding_max_rate, augmented=recipe.augment and recipe.augment_paraphrases > 0)))
     checks.append(Check(name="fairness", **fairness_verdict(inputs.fairness, margins_of(recipe))))
     return GateVerdict(passed=all(c.passed for c in checks), checks=tuple(checks))
 

@@ -76,6 +76,13 @@ def test_the_gate_refuses_bleeding_above_the_recipes_rate() -> None:
     skipped = next(c for c in judge(GateInputs(heldout={}, replay={})).checks if c.name == "bleeding")
     assert skipped.skipped and skipped.passed
     assert bleeding_verdict(None, 0.2)["skipped"]
+    # the advice fits the round: "train with paraphrases on" only when it trained without them
+    with_paraphrases = next(c for c in judge(inputs, Recipe(bleeding_max_rate=0.2, augment=True)).checks
+                            if c.name == "bleeding")
+    without = next(c for c in judge(inputs, Recipe(bleeding_max_rate=0.2, augment=False)).checks
+                   if c.name == "bleeding")
+    assert "paraphrases on" not in with_paraphrases.detail and "in other words" in with_paraphrases.detail
+    assert "paraphrases on" in without.detail
 
 
 def test_an_examples_own_text_is_its_question_and_answer() -> None:
