@@ -61,7 +61,8 @@ GROUNDED_MODES = ("explain", "hint")
 PROGRAM_MAX_NEW_TOKENS = 200
 PROGRAM_TEMPERATURE = 0.7         # the first program is greedy, the others sampled, so they can disagree
 PROGRAMS_AGREEING = 3             # of GenerationSettings.word_problem_programs (5): 2 of 3 was right 61 % of the
-                                  # times it answered, 3 of 5 73 %, with as many right answers (GSM8K 20-58)
+                                  # times it answered, 3 of 5 73 %, with as many right answers (GSM8K 20-59,
+                                  # bench/programs.py)
 FIRMER_FACTS = ("\n\nImportant: your last answer stated {wrong}, which is wrong. Use exactly the verified "
                 "result above.")
 
@@ -134,12 +135,18 @@ def ground(request: TutorRequest, *, write_programs: ProgramSolver | None = None
     if not facts:
         return Grounding(computations=computations, source=source, request=request, attempt=attempt)
     grounded = replace(request, facts=facts)
-    target = attempt.withheld or (computations[0] if computations else None)
+    target = _withheld_result(attempt, computations)
     if request.mode == "hint" and grounded.guard is None and target is not None:
         # The guard withholds the true final answer (not the student's first step) however the model
         # phrases it (0.5, 1/2, 50 %, a half).
         grounded = replace(grounded, guard=AnswerGuard(answer_key=target.result))
     return Grounding(computations=computations, source=source, request=grounded, attempt=attempt)
+
+
+def _withheld_result(attempt: Attempt, computations: Sequence[Computation]) -> Computation | None:
+    """What a Hint must not state: the true final answer to the student's attempt, else the first
+    computed result (the guard's key, and what `engine_hint` hints towards)."""
+    return attempt.withheld or (computations[0] if computations else None)
 
 
 def attempt_facts(attempt: Attempt) -> str:
@@ -221,7 +228,7 @@ def engine_hint(grounding: Grounding) -> str | None:
     attempt, computations = grounding.attempt, grounding.computations
     if attempt.status == "wrong_step":
         return _check_this_step(attempt.wrong_steps[0], computations, reveal=False)
-    target = attempt.withheld or (computations[0] if computations else None)
+    target = _withheld_result(attempt, computations)
     step = hint_step(target) if target is not None else None
     if step is None:
         return None

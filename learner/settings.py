@@ -32,8 +32,8 @@ class GenerationSettings:
     # Programs the model writes for a word problem the maths engine cannot read itself (learner.grounded):
     # the first greedy, the rest sampled; a result is used only when three agree, and writing stops
     # once more programs could not change that. Measured with the embedded 0.5B model on GSM8K
-    # problems 20-58 (bench/results/correctness-2026-12-02-*): one greedy program right 13/39; five
-    # with three agreeing: 11 right, 4 wrong, 24 left to the model, 4.4 programs per problem.
+    # problems 20-59 (bench/programs.py, bench/results/programs-2026-12-02-*): one greedy program right
+    # 13/40; five with three agreeing: 11 right, 4 wrong, 25 left to the model, 4.4 programs per problem.
     word_problem_programs: int = 5
 
     def __post_init__(self) -> None:

@@ -250,13 +250,14 @@ def prompt_facts(computations: Sequence[Computation], *, reveal: bool) -> str:
     knowledge with the instruction not to state it, plus the first step to hint at."""
     if not computations:
         return ""
-    lines = ["Verified by the calculator (exact; use these results, do not recompute them):" if reveal else
-             "Verified by the calculator, for you only: do NOT tell the student these results."]
     if all(c.kind == "word_problem" for c in computations):
         # programs the model wrote agreed, and the calculator ran them: strong, not a proof
         lines = ["Worked out by running several calculations that agree (use this result):" if reveal else
                  "Worked out by running several calculations that agree, for you only: do NOT tell the student "
                  "this result."]
+    else:
+        lines = ["Verified by the calculator (exact; use these results, do not recompute them):" if reveal else
+                 "Verified by the calculator, for you only: do NOT tell the student these results."]
     for computation in computations:
         lines.append(f"- {computation.statement}.")
         working = [s.rstrip(".") for s in computation.steps if s != computation.expression]
