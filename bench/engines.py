@@ -302,7 +302,7 @@ def run_child(args: argparse.Namespace) -> int:
     tps = best(base_rounds, "tokens_per_s")
     tps_adapter = best(adapter_rounds, "tokens_per_s")
     ref_tps = best(references, "tokens_per_s")
-    ref_adapter_tps = best(references_adapter, "tokens_per_s") if references_adapter else None
+    ref_adapter_tps = best(references_adapter, "tokens_per_s")
     result = {
         "engine": args.child, "model_spec": args.model, "model_id": engine.model_id, "load_s": load_s,
         "threads": threads,

@@ -10,7 +10,7 @@ soon as more cannot change the vote (`learner.maths.recognise.votes_settled`). T
 `PROGRAMS_AGREEING` and `GenerationSettings.word_problem_programs` were chosen.
 
     .venv/bin/python bench/programs.py [--model SPEC] [--data-dir DIR] [--start 20] [--problems 40]
-                                       [--samples 5] [--prompt-file solve_program.md]
+                                       [--samples 5]
 
 Measured 2026-12-02 (0.5B, llama.cpp, 2 cores; bench/results/programs-2026-12-02-*): GSM8K 20-59,
 greedy program right 13/40; three of five agreeing: 11 right, 4 wrong, 25 none, 4.4 programs each;
@@ -22,7 +22,6 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -31,12 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-GSM8K = ROOT.parent / "shared" / "data" / "gsm8k-300.jsonl"
+from correctness import (  # bench/ is on the path first, as for the other benches
+    GSM8K,
+    log,
+)
+
 RULES = ((1, 1), (3, 2), (5, 2), (5, 3), (4, 3), (5, 4))   # (programs at most, agreeing needed)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def reference(answer: object) -> Fraction:
@@ -46,17 +45,14 @@ def reference(answer: object) -> Fraction:
 def settled_vote(values: list[Fraction | None], *, samples: int, agreeing: int) -> tuple[Fraction | None, int]:
     """The value the chat would use and the programs it would write, writing them in order and
     stopping as `learner.grounded.program_writer` does."""
-    from learner.maths.recognise import votes_settled
+    from learner.maths.recognise import chosen_value, votes_settled
 
     written = values[:samples]
     for i in range(len(written)):
         if votes_settled(written[:i + 1], remaining=samples - i - 1, min_agreeing=agreeing):
             written = written[:i + 1]
             break
-    ranked = Counter(v for v in written if v is not None).most_common(2)
-    if not ranked or ranked[0][1] < agreeing or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
-        return None, len(written)
-    return ranked[0][0], len(written)
+    return chosen_value(written, min_agreeing=agreeing)[0], len(written)
 
 
 def score_rules(rows: list[dict]) -> dict[str, dict]:
@@ -95,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=5, help="programs per problem (the first greedy)")
     args = parser.parse_args(argv)
 
-    from correctness import load_tutor
+    from correctness import _rows, load_tutor
 
     from learner.grounded import PROGRAM_MAX_NEW_TOKENS, PROGRAM_TEMPERATURE
     from learner.maths import program_from_reply
@@ -107,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_tutor(args.model, args.data_dir, "cpu", "bfloat16", engine=args.engine)
     generate = ModelTextGenerator.from_tutor(loaded.tutor)
     settings = GenerationSettings(model_spec=args.model, max_new_tokens=PROGRAM_MAX_NEW_TOKENS)
-    problems = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
-    problems = problems[args.start:args.start + args.problems]
+    problems = _rows(args.data, args.start, args.problems)
     rows, started = [], time.perf_counter()
     for n, problem in enumerate(problems, start=args.start):
         values: list[Fraction | None] = []

@@ -698,6 +698,18 @@ class ProgramVotes:
     refusals: tuple[str, ...]          # why the others gave none
 
 
+def chosen_value(values: Sequence[Fraction | None], *, min_agreeing: int) -> tuple[Fraction | None, int]:
+    """The vote over programs' values: the value at least `min_agreeing` of them returned, with no
+    other value as common (None on a tie or too few), and how many returned the leading value."""
+    ranked = Counter(v for v in values if v is not None).most_common(2)
+    if not ranked:
+        return None, 0
+    agreeing = ranked[0][1]
+    if agreeing < min_agreeing or (len(ranked) > 1 and ranked[1][1] == agreeing):
+        return None, agreeing
+    return ranked[0][0], agreeing
+
+
 def votes_settled(values: Sequence[Fraction | None], *, remaining: int, min_agreeing: int) -> bool:
     """More programs cannot change the vote: the leading value has `min_agreeing` programs and more
     than the runner-up could reach with the `remaining` ones. Writing stops there (a program costs
@@ -745,12 +757,9 @@ def computation_from_programs(question: str, programs: Sequence[str], *, min_agr
         else:
             refusals.append(f"The program returned {show(result.value)}, a negative answer to a problem that "
                             "mentions nothing negative.")
-    counts = Counter(r.value for r in results)
-    ranked = counts.most_common()
-    if not ranked or ranked[0][1] < min_agreeing or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
-        return ProgramVotes(computation=None, agreeing=ranked[0][1] if ranked else 0, ran=len(results),
-                            refusals=tuple(refusals))
-    value, agreeing = ranked[0]
+    value, agreeing = chosen_value([r.value for r in results], min_agreeing=min_agreeing)
+    if value is None:
+        return ProgramVotes(computation=None, agreeing=agreeing, ran=len(results), refusals=tuple(refusals))
     chosen = next(r for r in results if r.value == value)
     decimals = value.denominator != 1 and terminates(value)
     shown = show_value(value, decimals=decimals)
