@@ -33,13 +33,13 @@ from storage.adapter_files import (
 from storage.classfolder import keys
 from storage.classfolder.files import read_json, write_json
 from storage.classfolder.membership import Membership, key_path, require_membership
+from storage.classfolder.signed import append_signed, newest_signed, record_files
 from storage.db import Database, utcnow
 from storage.errors import StorageError, ValidationError
 
 ADAPTERS = "adapters"
 ACTIVE = "active"
 MANIFEST = "tutorloop-class-manifest.json"
-_RECORD = re.compile(r"^(\d{8})\.json$")
 _VERSION = re.compile(r"^v(\d+)$")
 KEEP_PUBLISHED = 5          # versions kept in the class folder: the newest published ones (a rollback further
                             # back publishes that version again from the teacher's desktop)
@@ -66,26 +66,9 @@ class PickUp:
 
 # -- active records ----------------------------------------------------------------------------
 
-def _records(folder: Path) -> list[tuple[int, Path]]:
-    root = folder / ACTIVE
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return []
-    return sorted(((int(m.group(1)), p) for p in entries if (m := _RECORD.match(p.name))), reverse=True)
-
-
 def published_state(member: Membership) -> tuple[int, dict[str, Any]] | None:
     """(seq, record) of the newest validly signed "active" record of this class, or None."""
-    for seq, path in _records(member.folder):
-        data = read_json(path)
-        try:
-            body = keys.verify(member.teacher_public_key, data, what=f"{path}")
-        except keys.BadSignature:
-            continue
-        if body.get("class_id") == member.class_id and body.get("seq") == seq:
-            return seq, body
-    return None
+    return newest_signed(member, ACTIVE)
 
 
 # -- teacher: publish --------------------------------------------------------------------------
@@ -142,13 +125,8 @@ def publish(db: Database) -> PublishReport:
     key = keys.load_key(key_path(db, member.class_id))
     if active is not None:
         _publish_version(member, key, active)
-    seq = max([0, *(n for n, _ in _records(member.folder))]) + 1
-    while True:
-        record = {"class_id": member.class_id, "seq": seq, "version": wanted, "issued_at": utcnow(),
-                  "model_id": active.base_model_id if active else member.model_id}
-        if write_json(member.folder / ACTIVE / f"{seq:08d}.json", keys.sign(key, record)):
-            break
-        seq += 1
+    seq = append_signed(member, key, ACTIVE, {"version": wanted, "issued_at": utcnow(),
+                                              "model_id": active.base_model_id if active else member.model_id})
     audit.record(db, None, "class.publish", target=f"v{wanted}" if wanted else "base", details={"seq": seq})
     _prune(member)
     return PublishReport(version=wanted, published=True, seq=seq)
@@ -158,7 +136,7 @@ def _prune(member: Membership, keep: int = KEEP_PUBLISHED) -> list[int]:
     """Delete the class folder's copies of versions older than the newest `keep` that active records
     named (the teacher's desktop is their only writer); the one in use now always stays."""
     named: list[int] = []
-    for _, path in _records(member.folder):                       # newest first
+    for _, path in record_files(member.folder / ACTIVE):          # newest first
         data = read_json(path)
         version = data.get("version") if isinstance(data, dict) else None
         if isinstance(version, int) and version not in named:
@@ -288,7 +266,7 @@ def pick_up(db: Database) -> PickUp:
     current = active.version if active else None
     if state is None:
         refused = None
-        if _records(member.folder):
+        if record_files(member.folder / ACTIVE):
             refused = ("No record in the class folder's active/ carries the teacher's signature; they were refused. "
                        "The current adapter stays.")
         return PickUp(version=current, changed=False, refused=refused)

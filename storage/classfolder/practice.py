@@ -10,23 +10,20 @@ import stores each once (table `class_practice`), so reading a segment again cha
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from storage import audit
 from storage.classfolder import keys
-from storage.classfolder.files import read_json, write_json
 from storage.classfolder.membership import Membership, key_path, require_membership
+from storage.classfolder.signed import append_signed, newest_signed
 from storage.db import Database, utcnow
 from storage.errors import ValidationError
 from storage.users import User, require_teacher
 
 SETTINGS = "settings"
 VERDICTS = ("correct", "partly", "incorrect")
-_RECORD = re.compile(r"^(\d{8})\.json$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,26 +51,15 @@ class StudentPractice:
                 "correct": self.correct, "share_correct": round(self.share_correct, 3), "last_at": self.last_at}
 
 
-def _records(folder: Path) -> list[tuple[int, Path]]:
-    try:
-        entries = list((folder / SETTINGS).iterdir())
-    except OSError:
-        return []
-    return sorted(((int(m.group(1)), p) for p in entries if (m := _RECORD.match(p.name))), reverse=True)
-
-
 def class_settings(member: Membership) -> ClassSettings:
     """The newest settings record signed by the pinned teacher key (a forged or changed one is skipped)."""
-    for seq, path in _records(member.folder):
-        try:
-            body = keys.verify(member.teacher_public_key, read_json(path), what=f"{path}")
-        except keys.BadSignature:
-            continue
-        if body.get("class_id") == member.class_id and body.get("seq") == seq:
-            on = body.get("share_practice") is True
-            since = body.get("issued_at") if isinstance(body.get("issued_at"), str) else None
-            return ClassSettings(share_practice=on and since is not None, since=since if on else None, seq=seq)
-    return ClassSettings()
+    newest = newest_signed(member, SETTINGS)
+    if newest is None:
+        return ClassSettings()
+    seq, body = newest
+    on = body.get("share_practice") is True
+    since = body.get("issued_at") if isinstance(body.get("issued_at"), str) else None
+    return ClassSettings(share_practice=on and since is not None, since=since if on else None, seq=seq)
 
 
 def set_share_practice(db: Database, actor: User | None, on: bool) -> ClassSettings:
@@ -88,13 +74,8 @@ def set_share_practice(db: Database, actor: User | None, on: bool) -> ClassSetti
     if current.share_practice == on:
         return current
     key = keys.load_key(key_path(db, member.class_id))
-    seq = max([0, *(n for n, _ in _records(member.folder))]) + 1
-    while True:
-        record = {"format": 1, "class_id": member.class_id, "seq": seq, "share_practice": on,
-                  "issued_at": utcnow(), "issued_by": teacher.name}
-        if write_json(member.folder / SETTINGS / f"{seq:08d}.json", keys.sign(key, record)):
-            break
-        seq += 1
+    seq = append_signed(member, key, SETTINGS, {"format": 1, "share_practice": on, "issued_at": utcnow(),
+                                                "issued_by": teacher.name})
     audit.record(db, teacher, "class.share_practice", target=member.class_id, details={"on": on, "seq": seq})
     return class_settings(member)
 
