@@ -76,6 +76,12 @@ class Membership:
                 "last_sync_at": self.last_sync_at, "last_sync_note": self.last_sync_note}
 
 
+def student_record(member: Membership, row: Any) -> dict[str, Any]:
+    """Who a sent record belongs to: the key the teacher's import groups by (this desktop's id and
+    the student's local id), with their name and grade. `row`: student_id, student_name, grade."""
+    return {"key": f"{member.device_id}:{row['student_id']}", "name": row["student_name"], "grade": row["grade"]}
+
+
 def is_device_id(text: str) -> bool:
     return bool(_DEVICE.match(text))
 

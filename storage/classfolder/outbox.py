@@ -15,7 +15,11 @@ from typing import Any
 
 from storage.classfolder import practice, segments
 from storage.classfolder.files import write_new
-from storage.classfolder.membership import Membership, require_membership
+from storage.classfolder.membership import (
+    Membership,
+    require_membership,
+    student_record,
+)
 from storage.db import Database, utcnow
 from storage.errors import ValidationError
 from storage.review import (
@@ -83,8 +87,7 @@ def _exchange(member: Membership, row: Mapping[str, Any], prompt: Sequence[Mappi
     return {"type": "exchange", "message_id": row["id"], "completion": row["content"], "mode": row["mode"],
             "status": row["status"], "created_at": row["created_at"], "model_id": row["model_id"],
             "adapter_version": row["adapter_version"], "prompt": [dict(m) for m in prompt],
-            "student": {"key": f"{member.device_id}:{row['student_id']}", "name": row["student_name"],
-                        "grade": row["grade"]},
+            "student": student_record(member, row),
             "session": {"title": row["title"], "topic": row["topic"]},
             "rating": row["rating"], "suggestion": row["suggestion"], "restored": bool(row["restored"])}
 

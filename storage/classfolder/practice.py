@@ -16,7 +16,12 @@ from typing import Any
 
 from storage import audit
 from storage.classfolder import keys
-from storage.classfolder.membership import Membership, key_path, require_membership
+from storage.classfolder.membership import (
+    Membership,
+    key_path,
+    require_membership,
+    student_record,
+)
 from storage.classfolder.signed import append_signed, newest_signed
 from storage.db import Database, utcnow
 from storage.errors import ValidationError
@@ -100,8 +105,7 @@ def new_attempts(db: Database, member: Membership, limit: int) -> list[dict[str,
         return []
     return [{"type": "practice", "attempt_id": r["id"], "question": r["question"], "topic": r["topic"],
              "answer": r["answer"], "verdict": r["verdict"], "created_at": r["created_at"],
-             "student": {"key": f"{member.device_id}:{r['student_id']}", "name": r["student_name"],
-                         "grade": r["grade"]}}
+             "student": student_record(member, r)}
             for r in db.query(_NEW_ATTEMPTS, (settings.since, limit))]
 
 
