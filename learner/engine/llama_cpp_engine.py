@@ -370,7 +370,7 @@ class LlamaCppEngine:
         self._llm.reset()   # the cached prompt was computed with the previous weights
 
     @property
-    def loaded(self) -> bool:
+    def is_loaded(self) -> bool:
         """False once unloaded (its memory handed back)."""
         return self._llm is not None
 

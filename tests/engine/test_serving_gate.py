@@ -58,8 +58,8 @@ def test_the_base_on_the_serving_engine_has_no_adapter_and_is_unloaded_after(
                                         add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     with base_on_serving_engine(str(tiny_gguf), data_dir) as tutor:
         assert tutor is not None and tutor.engine.name == "llama.cpp"
-        assert tutor.adapter_path is None and tutor.engine.adapter is None and tutor.engine.loaded
+        assert tutor.adapter_path is None and tutor.engine.adapter is None and tutor.engine.is_loaded
         assert len(greedy_answers(tutor, [ids, ids], max_new_tokens=4)) == 2
-    assert not tutor.engine.loaded, "the engine is unloaded when the block ends (training needs the memory)"
+    assert not tutor.engine.is_loaded, "the engine is unloaded when the block ends (training needs the memory)"
     with base_on_serving_engine(str(tiny_model_dir), data_dir) as none:
         assert none is None
