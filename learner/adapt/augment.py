@@ -120,10 +120,11 @@ class Rewriter:
     replies: Callable[[Sequence[Sequence[int]], int], list[str]]    # (prompts, max_new_tokens) → replies
 
 
-def training_model_rewriter(model: Any, tokenizer: Any, *, batch_size: int = 8) -> Rewriter:
-    """The transformers model as it is (the base: call before an adapter is added), batched."""
+def training_model_rewriter(model: Any, tokenizer: Any) -> Rewriter:
+    """The transformers model as it is (the base: call before an adapter is added); each chunk
+    `write_paraphrases` hands over is one batch."""
     return Rewriter(engine="transformers", replies=lambda prompts, n: greedy_replies(
-        model, tokenizer, prompts, max_new_tokens=n, batch_size=batch_size))
+        model, tokenizer, prompts, max_new_tokens=n, batch_size=max(1, len(prompts))))
 
 
 def serving_engine_rewriter(tutor: Tutor) -> Rewriter:
