@@ -151,6 +151,9 @@ def _run(args: argparse.Namespace, recipe: Recipe, emit: _Printer) -> int:
     from storage import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir).ensure()
+    from learner.adapt import memory
+
+    memory.give_back_large_blocks()   # the round's process: each phase's freed tensors go straight back
     if args.model is None:  # cron's `--if-due` has no --model: train for the model students chat with
         from learner.settings import saved_generation_settings
         from storage import Database

@@ -39,6 +39,14 @@ REWRITE_REQUEST = (
     "Rewrite this question in {k} different ways. Each must ask for exactly the same information, keep every "
     "name and number exactly as written, and use different words or come at it from another angle. Write one "
     "question per line, numbered 1 to {k}, and nothing else.\n\nQuestion: {question}")
+# One worked request before the real one: a 0.5B model shown what a faithful rewrite looks like
+# drifts less ("What is the address of the house…" for "What are the four houses…").
+EXAMPLE_QUESTION = "When is the Year 9 science fair at Hollins Park School?"
+EXAMPLE_REWRITES = (
+    "1. On what date does Hollins Park School hold the Year 9 science fair?\n"
+    "2. When will the Year 9 science fair take place at Hollins Park School?\n"
+    "3. I'm in Year 9 at Hollins Park School. When is our science fair?\n"
+    "4. What day is the Hollins Park School science fair for Year 9?")
 _SENTINEL = "\x00question\x00"
 _NUMBERING = re.compile(r"^\s*(?:\d+\s*[.):\-]|[-*•])\s*")
 
@@ -64,6 +72,14 @@ def question_of(example: Any) -> Question:
         if content.startswith(before) and content.endswith(after) and len(content) > len(before) + len(after):
             return Question(before=before, text=content[len(before):len(content) - len(after)], after=after)
     return Question(before="", text=content, after="")
+
+
+def rewrite_messages(question: str, k: int) -> list[dict[str, str]]:
+    """The rewriter's chat: the system line, the worked example, then the request for `question`."""
+    return [{"role": "system", "content": REWRITER_SYSTEM},
+            {"role": "user", "content": REWRITE_REQUEST.format(k=4, question=EXAMPLE_QUESTION)},
+            {"role": "assistant", "content": EXAMPLE_REWRITES},
+            {"role": "user", "content": REWRITE_REQUEST.format(k=k, question=question)}]
 
 
 def parse_rewrites(reply: str) -> list[str]:
@@ -92,67 +108,129 @@ class Paraphrases:
                 "rejected": [{"text": t, "why": why} for t, why in self.rejected]}
 
 
-def select_rewrites(question: str, rewrites: Sequence[str], k: int, *, example_id: int = 0) -> Paraphrases:
-    """At most k rewrites that keep the question's names and numbers and repeat nothing."""
-    needed = entities(question)
+_SENTENCE_START = re.compile(r"(?:^|[.?!:]\s+)[\"'“‘(]*([A-Za-z][\w'’\-]*)")
+_TOKEN = re.compile(r"\S+")
+
+
+def key_terms(question: str, answer: str = "") -> list[frozenset[str]]:
+    """The names and numbers a rewrite must keep, as groups: each number alone, and each name as the
+    run of capitalised words that writes it ("Brackenfield Academy", "Dr Imelda Quarrington"), kept
+    when the rewrite keeps any word of it ("Who founded Brackenfield?" still names the school).
+    Entities as bleeding.entities finds them, less a capitalised word that is capitalised only
+    because it starts a sentence ("Tell me…", "Name the…", "Using…") and that the approved answer
+    does not name either ("Thistlegate students…" keeps Thistlegate when the answer names it)."""
+    starters = {m.group(1) for m in _SENTENCE_START.finditer(question)}
+    elsewhere = entities(_SENTENCE_START.sub(" ", question)) | entities(answer)
+    starter_words = entities(" ".join(starters))
+    groups: list[frozenset[str]] = []
+    run: list[str] = []          # the words of the name being read
+    for token in [*_TOKEN.findall(question), ""]:
+        found = entities(token)
+        name = sorted(w for w in found if not w[0].isdigit() and (w not in starter_words or w in elsewhere))
+        groups.extend(frozenset({w}) for w in sorted(found) if w[0].isdigit())
+        if run and (not name or token[:1] in "\"'“‘("):    # a name ends at a plain word or a new quotation
+            groups.append(frozenset(run))
+            run = []
+        run.extend(name)
+        if run and token.endswith((",", ".", "?", "!", ":", ";", ")", '"', "”")):
+            groups.append(frozenset(run))
+            run = []
+    unique: list[frozenset[str]] = []
+    for group in groups:
+        if group not in unique:
+            unique.append(group)
+    return unique
+
+
+def select_rewrites(question: str, rewrites: Sequence[str], k: int, *, example_id: int = 0,
+                    answer: str = "") -> Paraphrases:
+    """At most k rewrites that keep the question's names and numbers (key_terms), add none that the
+    question and its answer do not have, are questions, and repeat nothing."""
+    needed = key_terms(question, answer)
+    allowed = words(question) | words(answer)
     seen = {_same(question)}
     kept: list[str] = []
     rejected: list[tuple[str, str]] = []
     for text in rewrites:
-        missing = sorted(needed - words(text))
+        present = words(text)
+        missing = sorted(" ".join(sorted(group)) for group in needed if not group & present)
         if len(kept) >= k:
             rejected.append((text, "more than asked for"))
         elif _same(text) in seen:
             rejected.append((text, "a copy of the question or of another rewrite"))
         elif missing:
             rejected.append((text, f"drops {', '.join(missing)}"))
+        elif not text.rstrip().endswith("?"):
+            rejected.append((text, "not a question"))
+        elif added := sorted(entities(_SENTENCE_START.sub(" ", text)) - allowed):
+            rejected.append((text, f"adds {', '.join(added)}"))
         else:
             kept.append(text)
             seen.add(_same(text))
     return Paraphrases(example_id=example_id, question=question, kept=tuple(kept), rejected=tuple(rejected))
 
 
+# Requests after the first are sampled at this temperature (top-p 0.95), each with its own seed
+# (Recipe.seed + attempt): a greedy 0.5B model often writes the same rewrite k times, or the
+# question itself, and asking again greedily would only repeat it.
+RETRY_TEMPERATURE = 0.9
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rewriter:
-    """What writes the rewrites: greedy replies to token-id prompts (rendered by the training
-    tokenizer, whose vocabulary the GGUF shares), and the engine's name for the round's metrics."""
+    """What writes the rewrites: replies to token-id prompts (rendered by the training tokenizer,
+    whose vocabulary the GGUF shares), greedy or `sampled` = (temperature, seed), and the engine's
+    name for the round's metrics."""
     engine: str                                                     # "llama.cpp" | "transformers"
-    replies: Callable[[Sequence[Sequence[int]], int], list[str]]    # (prompts, max_new_tokens) → replies
+    # (prompts, max_new_tokens, sampled) → replies
+    replies: Callable[[Sequence[Sequence[int]], int, tuple[float, int] | None], list[str]]
 
 
 def training_model_rewriter(model: Any, tokenizer: Any) -> Rewriter:
     """The transformers model as it is (the base: call before an adapter is added); each chunk
     `write_paraphrases` hands over is one batch."""
-    return Rewriter(engine="transformers", replies=lambda prompts, n: greedy_replies(
-        model, tokenizer, prompts, max_new_tokens=n, batch_size=max(1, len(prompts))))
+    return Rewriter(engine="transformers", replies=lambda prompts, n, sampled: greedy_replies(
+        model, tokenizer, prompts, max_new_tokens=n, batch_size=max(1, len(prompts)), sampled=sampled))
 
 
 def serving_engine_rewriter(tutor: Tutor) -> Rewriter:
     """The serving engine's Tutor (no adapter set), one prompt at a time."""
-    return Rewriter(engine=tutor.engine_name, replies=lambda prompts, n: greedy_answers(tutor, prompts,
-                                                                                           max_new_tokens=n))
+    return Rewriter(engine=tutor.engine_name, replies=lambda prompts, n, sampled: greedy_answers(
+        tutor, prompts, max_new_tokens=n, sampled=sampled))
 
 
 def write_paraphrases(rewriter: Rewriter, tokenizer: Any, examples: Sequence[Any], *, k: int, max_new_tokens: int,
-                      emit: Progress | None = None, batch_size: int = 8) -> list[Paraphrases]:
-    """The rewriter rewrites each example's question greedily, batch_size at a time (a progress
-    event between batches). `examples`: storage.review.TrainingExample."""
+                      emit: Progress | None = None, batch_size: int = 8, attempts: int = 1,
+                      seed: int = 0) -> list[Paraphrases]:
+    """The rewriter rewrites each example's question, batch_size at a time (a progress event between
+    batches): first greedily, then, for the questions still short of k kept rewrites, sampled
+    (RETRY_TEMPERATURE, seed + attempt), up to `attempts` requests in all; a question's rewrites
+    from every request are selected together (select_rewrites). `examples`: TrainingExample."""
     emit = emit or (lambda event: None)
     questions = [question_of(ex) for ex in examples]
-    prompts = [render_chat(tokenizer, [{"role": "system", "content": REWRITER_SYSTEM},
-                                       {"role": "user", "content": REWRITE_REQUEST.format(k=k, question=q.text)}])
-               for q in questions]
-    out: list[Paraphrases] = []
-    for start in range(0, len(prompts), batch_size):
-        emit({"phase": "augment", "step": start, "total": len(prompts),
-              "detail": "the model rewrites each approved question"})
-        replies = rewriter.replies(prompts[start:start + batch_size], max_new_tokens)
-        for ex, q, reply in zip(examples[start:start + batch_size], questions[start:start + batch_size], replies,
+    prompts = [render_chat(tokenizer, rewrite_messages(q.text, k)) for q in questions]
+    written: list[list[str]] = [[] for _ in examples]
+    chosen = [select_rewrites(q.text, [], k, example_id=ex.id, answer=ex.completion)
+              for ex, q in zip(examples, questions, strict=True)]
+    pending = list(range(len(examples)))
+    for attempt in range(max(1, attempts)):
+        sampled = None if attempt == 0 else (RETRY_TEMPERATURE, seed + attempt)
+        for start in range(0, len(pending), batch_size):
+            emit({"phase": "augment", "step": start, "total": len(pending), "detail":
+                  "the model rewrites each approved question" if attempt == 0 else
+                  f"asking again for the questions short of {k} rewrites (request {attempt + 1} of {attempts})"})
+            chunk = pending[start:start + batch_size]
+            for i, reply in zip(chunk, rewriter.replies([prompts[i] for i in chunk], max_new_tokens, sampled),
                                 strict=True):
-            out.append(select_rewrites(q.text, parse_rewrites(reply), k, example_id=ex.id))
+                written[i].extend(parse_rewrites(reply))
+                chosen[i] = select_rewrites(questions[i].text, written[i], k, example_id=examples[i].id,
+                                            answer=examples[i].completion)
+        pending = [i for i in pending if len(chosen[i].kept) < k]
+        if not pending:
+            break
     emit({"phase": "augment", "step": len(prompts), "total": len(prompts),
           "detail": "the model rewrites each approved question"})
-    return out
+    return chosen
 
 
 def paraphrase_samples(tokenizer: Any, examples: Sequence[Any], paraphrases: Sequence[Paraphrases], *,
@@ -204,7 +282,8 @@ def augment_round(model: Any, tokenizer: Any, recipe: Any, examples: Sequence[An
     with serving as served:
         rewriter = serving_engine_rewriter(served) if served is not None else training_model_rewriter(model, tokenizer)
         paraphrases = write_paraphrases(rewriter, tokenizer, training, k=recipe.augment_paraphrases,
-                                        max_new_tokens=recipe.augment_max_new_tokens, emit=emit)
+                                        max_new_tokens=recipe.augment_max_new_tokens, emit=emit,
+                                        attempts=recipe.augment_attempts, seed=recipe.seed)
     samples = paraphrase_samples(tokenizer, training, paraphrases, max_length=max_length)
     return Augmentation(samples=samples, paraphrases=paraphrases, seconds=time.perf_counter() - started,
                         written_on=rewriter.engine)

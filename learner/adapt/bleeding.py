@@ -128,17 +128,24 @@ def example_text(prompt: Sequence[dict[str, str]], completion: str) -> str:
     return f"{user}\n{completion}"
 
 
+# A small round holds out only a handful of examples (a 40-example round: about 4 to 6), where one
+# stray answer is already 17-25 %: above the rate limit on the evidence of a single reply. Refusing
+# takes at least this many bled answers as well as a rate above the limit.
+MIN_BLED_TO_REFUSE = 2
+
+
 def bleeding_verdict(report: dict[str, Any] | None, max_rate: float, *, augmented: bool = False) -> dict[str, Any]:
     """The gate's check, as the fields of learner.adapt.gate.Check (name aside): passed, skipped,
     detail (one sentence a teacher can read: what to do differs when the round already trained
-    with paraphrases) and figures."""
+    with paraphrases) and figures. It fails when the rate is above `max_rate` and at least
+    MIN_BLED_TO_REFUSE answers bled."""
     figures = {**(report or {}), "max_rate": max_rate}
     rate = report.get("rate") if report else None
     if rate is None:
         return {"passed": True, "skipped": True, "figures": figures,
                 "detail": "Facts kept apart: skipped (no held-out examples to answer yet)."}
     n, checked = report["bled"], report["checked"]
-    if rate > max_rate:
+    if rate > max_rate and n >= MIN_BLED_TO_REFUSE:
         first = report["answers"][0]
         return {"passed": False, "skipped": False, "figures": figures,
                 "detail": f"Facts bleed into each other: {n} of {checked} held-out answers use names or numbers "
@@ -148,6 +155,7 @@ def bleeding_verdict(report: dict[str, Any] | None, max_rate: float, *, augmente
                               "answers are in this check's figures." if augmented else
                               "Approve more varied examples of those facts, or train with paraphrases on "
                               "(Recipe.augment).")}
+    stray = " (a single stray answer does not refuse on its own)" if rate > max_rate else ""
     return {"passed": True, "skipped": False, "figures": figures,
             "detail": f"Facts kept apart: {n} of {checked} held-out answers borrow from other examples "
-                      f"({rate:.0%}, limit {max_rate:.0%})."}
+                      f"({rate:.0%}, limit {max_rate:.0%}){stray}."}

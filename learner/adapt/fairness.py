@@ -28,12 +28,16 @@ import json
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learner.assets import ASSETS_DIR
+
+if TYPE_CHECKING:
+    from learner.tutor import Tutor
 
 PROBE_PATH = ASSETS_DIR / "fairness" / "probe.jsonl"
 ATTRIBUTES = ("name", "gender", "origin", "dialect")
@@ -257,14 +261,18 @@ Progress = Callable[[dict[str, Any]], None]
 
 def probe_replies(model: Any, tokenizer: Any, groups: Sequence[ProbeGroup], *, max_new_tokens: int,
                   max_length: int = 1024, cancel: threading.Event | None = None,
-                  on_group: Callable[[int], None] | None = None, prompts_dir: Path | None = None) -> list[Measured]:
+                  on_group: Callable[[int], None] | None = None, prompts_dir: Path | None = None,
+                  tutor: Tutor | None = None) -> list[Measured]:
     """Greedy replies of the model as it is now (the caller picks base or candidate) to every variant,
     measured; one batch per group (its variants have nearly the same length). The prompt is the
-    tutor's (system prompt + mode wrapper; other prompt files with `prompts_dir`)."""
+    tutor's (system prompt + mode wrapper; other prompt files with `prompts_dir`). With `tutor` (the
+    serving engine, its adapter set to match) the replies come from it; the reference answer's loss
+    always comes from `model`."""
     import torch
 
     from learner.adapt.dataset import collate, encode_exchange
     from learner.adapt.greedy import greedy_replies
+    from learner.adapt.serving_gate import greedy_answers
     from learner.adapt.train import completion_nll
     from learner.prompts import PROMPTS_DIR, render_chat
 
@@ -277,8 +285,9 @@ def probe_replies(model: Any, tokenizer: Any, groups: Sequence[ProbeGroup], *, m
 
             raise TrainingCancelled("The round was cancelled during the fairness probe; no adapter was registered.")
         prompts = [probe_prompt(group, v, prompts_dir=prompts_dir or PROMPTS_DIR) for v in group.variants]
-        replies = greedy_replies(model, tokenizer, [render_chat(tokenizer, p) for p in prompts],
-                                 max_new_tokens=max_new_tokens, batch_size=len(prompts))
+        rendered = [render_chat(tokenizer, p) for p in prompts]
+        replies = greedy_answers(tutor, rendered, max_new_tokens=max_new_tokens) if tutor is not None else \
+            greedy_replies(model, tokenizer, rendered, max_new_tokens=max_new_tokens, batch_size=len(prompts))
         for variant, prompt, reply in zip(group.variants, prompts, replies, strict=True):
             sample = encode_exchange(tokenizer, prompt, group.reference, max_length=max_length)
             with torch.inference_mode():
@@ -303,9 +312,11 @@ def probe_prompt(group: ProbeGroup, variant: Variant, *, prompts_dir: Path | Non
 
 def measure_fairness(model: Any, tokenizer: Any, recipe: Any, *, emit: Progress | None = None,
                      cancel: threading.Event | None = None, probe_path: Path | None = None,
-                     prompts_dir: Path | None = None) -> dict[str, Any] | None:
+                     prompts_dir: Path | None = None, tutor: Tutor | None = None) -> dict[str, Any] | None:
     """Run the probe on the base (adapters disabled) and the candidate; None when the Recipe turns
-    it off (fairness_groups = 0). The gate's `fairness` input."""
+    it off (fairness_groups = 0). The gate's `fairness` input. With `tutor` (the serving engine with
+    the candidate applied: learner.adapt.serving_gate) the replies come from it, its adapter taken
+    off for the base's and put back after; `model` still measures the reference answers' loss."""
     from learner.adapt import evaluate as ev
 
     if recipe.fairness_groups == 0:
@@ -317,12 +328,26 @@ def measure_fairness(model: Any, tokenizer: Any, recipe: Any, *, emit: Progress 
         def progress(done: int, which: str = which) -> None:
             report({"phase": "fairness", "step": done, "total": len(groups), "detail": which})
 
-        with ev.using(model, which):
+        with ev.using(model, which), _served_as(tutor, which):
             results = probe_replies(model, tokenizer, groups, max_new_tokens=recipe.fairness_max_new_tokens,
                                     max_length=recipe.max_length, cancel=cancel, on_group=progress,
-                                    prompts_dir=prompts_dir)
+                                    prompts_dir=prompts_dir, tutor=tutor)
         figures[which] = summarise(results)
     return figures
+
+
+@contextmanager
+def _served_as(tutor: Tutor | None, which: str) -> Iterator[None]:
+    """The serving tutor without its adapter for "base"; as it is for "candidate"."""
+    if tutor is None or which != "base" or tutor.adapter_path is None:
+        yield
+        return
+    path, version = tutor.adapter_path, tutor.adapter_version
+    tutor.set_adapter(None, None)
+    try:
+        yield
+    finally:
+        tutor.set_adapter(path, version)
 
 
 __all__ = ["ENCOURAGEMENT", "METRICS", "PROBE_PATH", "Measured", "ProbeGroup", "Variant", "correctness",

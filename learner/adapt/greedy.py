@@ -23,18 +23,20 @@ def stop_ids(tokenizer: Any) -> list[int]:
 
 
 def greedy_replies(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
-                   batch_size: int = 8) -> list[str]:
+                   batch_size: int = 8, sampled: tuple[float, int] | None = None) -> list[str]:
     """The greedy continuation of each prompt (token ids ending where the assistant's reply starts),
-    decoded without special tokens, in the order given."""
+    decoded without special tokens, in the order given; with `sampled` = (temperature, seed),
+    sampled instead (top-p 0.95), reproducibly: the seed is set before each batch."""
     return [tokenizer.decode(ids, skip_special_tokens=True).strip()
             for ids in greedy_token_ids(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                                        batch_size=batch_size)]
+                                        batch_size=batch_size, sampled=sampled)]
 
 
 @torch.inference_mode()
 def greedy_token_ids(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
-                     batch_size: int = 8) -> list[list[int]]:
-    """The greedy continuations' token ids, up to and including a stop token, padding dropped."""
+                     batch_size: int = 8, sampled: tuple[float, int] | None = None) -> list[list[int]]:
+    """The greedy (or `sampled`: see greedy_replies) continuations' token ids, up to and including a
+    stop token, padding dropped."""
     if not prompts:
         return []
     device = next(model.parameters()).device
@@ -54,9 +56,13 @@ def greedy_token_ids(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]
                 n = len(prompts[i])
                 ids[row, width - n:] = torch.tensor(list(prompts[i]), dtype=torch.long)
                 mask[row, width - n:] = 1
+            if sampled is not None:
+                torch.manual_seed(sampled[1])
+                how = {"do_sample": True, "temperature": sampled[0], "top_p": 0.95, "top_k": None}
+            else:
+                how = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
             out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                 max_new_tokens=max_new_tokens, do_sample=False, temperature=None, top_p=None,
-                                 top_k=None, eos_token_id=stops, pad_token_id=pad)
+                                 max_new_tokens=max_new_tokens, eos_token_id=stops, pad_token_id=pad, **how)
             for row, i in enumerate(chunk):
                 ids_out = out[row, width:].tolist()
                 end = next((j + 1 for j, t in enumerate(ids_out) if t in stops), len(ids_out))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from learner.adapt import AdaptError, NothingToTrain, TrainingCancelled
+from learner.adapt import AdaptError, NothingToTrain, TrainingCancelled, memory
 from learner.adapt.recipe import Recipe
 from storage import DataDir, Database
 from storage import adapters
@@ -126,6 +125,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     from storage.review import list_examples
 
     started = time.perf_counter()
+    phase_memory = _PhaseMemory()
     examples = list_examples(db)
     replay = load_replay(replay_path)
     must_pass = adapters.list_must_pass(db)
@@ -161,7 +161,9 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
                  augmentation.written_on)
     _check_cancel(cancel)
     model = add_fresh_adapter(loaded.model, recipe)
+    phase_memory.done("augment")
     stats = train_adapter(model, train_samples, recipe, pad_id=pad_id, on_progress=emit, cancel=cancel)
+    phase_memory.done("train")
     log.info("trained %s steps, %.1f tokens/s, loss on approved examples %.4f, replay term %.4f", stats.steps,
              stats.tokens_per_s, stats.final_loss, stats.replay_last_epoch)
 
@@ -188,6 +190,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
                 "heldout": ev.measure(model, data.heldout, pad_id=pad_id, batch_tokens=recipe.batch_tokens),
                 "replay": ev.measure(model, data.replay_eval, pad_id=pad_id, batch_tokens=recipe.batch_tokens),
             }
+    phase_memory.done("evaluate")
     earlier: dict[int, dict[str, float | None]] = {}
     reference = "active" if active is not None else "base"
     for previous in adapters.list_adapters(db):
@@ -201,7 +204,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     must_results = []
     bleeding = None
     answering = candidate_on_serving_engine(model, recipe, model_spec, data_dir, adapter_name=ev.CANDIDATE) \
-        if must_pass or data.heldout else nullcontext(None)
+        if must_pass or data.heldout or recipe.fairness_groups != 0 else nullcontext(None)
     with answering as served:
         for i, item in enumerate(must_pass, start=1):
             _check_cancel(cancel)
@@ -216,10 +219,10 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
                                                 max_new_tokens=recipe.bleeding_max_new_tokens, tutor=served)
             log.info("bleeding: %s of %s held-out answers borrow from other examples", len(bleeding.bled),
                      bleeding.checked)
+        _check_cancel(cancel)
+        fairness = measure_fairness(model, tokenizer, recipe, emit=emit, cancel=cancel, tutor=served)
         served_by = served.engine_name if served is not None else "transformers"
-
-    _check_cancel(cancel)
-    fairness = measure_fairness(model, tokenizer, recipe, emit=emit, cancel=cancel)
+    phase_memory.done("gate")
 
     def mean(which: str, part: str) -> float | None:
         return losses[which][part].mean if which in losses else None
@@ -252,7 +255,8 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
                   "trained_tokens": stats.trained_tokens, "seconds": round(stats.seconds, 1),
                   "tokens_per_s": round(stats.tokens_per_s, 1), "anchor_seconds": round(stats.anchor_seconds, 1),
                   "anchor_positions": stats.anchor_positions},
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": memory.peak_rss_mb(),
+        "rss_mb_after": phase_memory.after,   # resident size at the end of each phase, before trimming
         "augmentation": augmentation.to_dict() if augmentation is not None else None,
         "bleeding": {k: v for k, v in bleeding.to_dict().items() if k != "answers"} if bleeding is not None else None,
         "fairness": fairness_gaps(fairness),
@@ -275,14 +279,18 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
                        n_heldout=len(data.heldout_example_ids), metrics=metrics, gate=verdict.to_dict())
 
 
-def _peak_rss_mb() -> float | None:
-    """This process's peak resident memory so far (Linux reports KiB, macOS bytes; None elsewhere)."""
-    try:
-        import resource
-    except ImportError:
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+class _PhaseMemory:
+    """The resident size at the end of each phase (the round's metrics and log), after which freed
+    heap is handed back (learner.adapt.memory.release) so the next phase starts lean."""
+
+    def __init__(self) -> None:
+        self.after: dict[str, float | None] = {}
+
+    def done(self, phase: str) -> None:
+        self.after[phase] = memory.rss_mb()
+        memory.release()
+        log.info("memory after %s: %s MB resident (peak so far %s MB)", phase, self.after[phase],
+                 memory.peak_rss_mb())
 
 
 def _finite(value: float) -> float | None:

@@ -86,9 +86,15 @@ def base_on_serving_engine(spec: str, data_dir: DataDir) -> Iterator[Tutor | Non
         yield tutor
 
 
-def greedy_answers(tutor: Tutor, prompts: Sequence[Sequence[int]], *, max_new_tokens: int) -> list[str]:
-    """Greedy completions of token-id prompts (rendered by the training tokenizer: the same vocabulary)."""
+def greedy_answers(tutor: Tutor, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
+                   sampled: tuple[float, int] | None = None) -> list[str]:
+    """Greedy completions of token-id prompts (rendered by the training tokenizer: the same vocabulary);
+    with `sampled` = (temperature, seed), sampled instead, reproducibly (one seed for every prompt)."""
+    from dataclasses import replace
+
     from learner.settings import GenerationSettings
 
-    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens)
-    return ["".join(tutor.engine.stream(list(ids), tutor.sampling(settings))).strip() for ids in prompts]
+    temperature, seed = sampled if sampled is not None else (0.0, None)
+    sampling = replace(tutor.sampling(GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens)),
+                       seed=seed)
+    return ["".join(tutor.engine.stream(list(ids), sampling)).strip() for ids in prompts]

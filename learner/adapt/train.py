@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from learner.adapt import TrainingCancelled
+from learner.adapt import TrainingCancelled, memory
 from learner.adapt.anchor import TopK, batch_top_k, top_k_kl, top_k_of
 from learner.adapt.dataset import (
     IGNORE_INDEX, Batch, Sample, collate, collate_best, length_grouped_batches, shared_prefix_batches,
@@ -84,11 +85,48 @@ def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
 
 # -- loss -----------------------------------------------------------------------------------------
 
+# Rows of logits computed at once: 256 × 151,936 fp32 is 156 MB, where a whole batch's completion
+# positions at once (often 600+) would be several such tensors, each kept for the backward pass.
+HEAD_ROWS = 256
+
+
+def head_sum(fn: Callable[..., torch.Tensor], head: torch.nn.Module, hidden: torch.Tensor,
+             *per_row: torch.Tensor) -> torch.Tensor:
+    """Σ over row chunks of fn(head(hidden[chunk]).float(), *(t[chunk] for t in per_row)): the LM
+    head and its logits one chunk of HEAD_ROWS rows at a time.
+
+    When gradients flow, each chunk runs under activation checkpointing: the backward pass
+    recomputes the chunk's logits (one head matmul, ~5 % of a step) instead of every chunk's
+    N × vocab tensors staying alive between forward and backward. The result equals the
+    unchunked sum (tests check it, and its gradient, with torch.allclose)."""
+    from torch.utils.checkpoint import checkpoint
+
+    def chunk_sum(h: torch.Tensor, *rows: torch.Tensor) -> torch.Tensor:
+        return fn(head(h).float(), *rows)
+
+    grad = torch.is_grad_enabled() and hidden.requires_grad
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, hidden.shape[0], HEAD_ROWS):
+        rows = [t[start:start + HEAD_ROWS] for t in (hidden, *per_row)]
+        part = checkpoint(chunk_sum, *rows, use_reentrant=False) if grad else chunk_sum(*rows)
+        total = total + part
+    return total
+
+
+def _cross_entropy_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, targets, reduction="sum")
+
+
+def _top_k_kl_rows(logits: torch.Tensor, ids: torch.Tensor, logp: torch.Tensor, log_tail: torch.Tensor) -> torch.Tensor:
+    return top_k_kl(logits, TopK(ids=ids, logp=logp, log_tail=log_tail))
+
+
 def completion_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:
     """Summed negative log-likelihood of the completion tokens, and their count.
 
     Position t predicts token t+1, so the hidden state at t is gathered where labels[t+1] is a
-    completion token. The head runs on those N rows only: N × vocab logits instead of B × T × vocab.
+    completion token. The head runs on those N rows only (N × vocab logits instead of
+    B × T × vocab), HEAD_ROWS at a time (head_sum).
     """
     lm = _causal_lm(model)
     hidden = lm.model(input_ids=batch.input_ids, attention_mask=_mask_for(lm, batch.attention_mask),
@@ -96,8 +134,7 @@ def completion_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, 
     targets = batch.labels[:, 1:]
     trained = targets != IGNORE_INDEX
     picked = hidden[:, :-1][trained]                       # [N, hidden]
-    logits = lm.get_output_embeddings()(picked).float()    # [N, vocab]; fp32 for a stable log-softmax
-    nll = F.cross_entropy(logits, targets[trained], reduction="sum")
+    nll = head_sum(_cross_entropy_sum, lm.get_output_embeddings(), picked, targets[trained])
     return nll, int(trained.sum())
 
 
@@ -141,16 +178,17 @@ def training_nll(model: torch.nn.Module, batch: Batch, *, replay_objective: str 
     learn = trained & ~replay
     total = hidden.new_zeros((), dtype=torch.float32)
     if bool(learn.any()):
-        total = total + F.cross_entropy(head(hidden[learn]).float(), targets[learn], reduction="sum")
-    logits = head(hidden[replay]).float()
+        total = total + head_sum(_cross_entropy_sum, head, hidden[learn], targets[learn])
     if replay_objective == "imitate":
-        term = F.cross_entropy(logits, targets[replay], reduction="sum")
+        term = head_sum(_cross_entropy_sum, head, hidden[replay], targets[replay])
     elif base_top_k is not None:
         if len(base_top_k) != int(replay.sum()):
             raise ValueError(f"The cached base distribution has {len(base_top_k)} positions but the batch has "
                              f"{int(replay.sum())} replay tokens; cache it from the same samples.")
-        term = top_k_kl(logits, base_top_k.to(logits.device))
+        base = base_top_k.to(hidden.device)
+        term = head_sum(_top_k_kl_rows, head, hidden[replay], base.ids, base.logp, base.log_tail)
     else:
+        logits = head(hidden[replay]).float()
         disable = getattr(model, "disable_adapter", None)
         if disable is None:
             raise ValueError("replay_objective 'distill' needs a PEFT model (the base is the model with its "
@@ -204,7 +242,9 @@ def cache_base_top_k(model: torch.nn.Module, samples: list[Sample], *, k: int, p
                 hidden = lm.model(input_ids=batch.input_ids, attention_mask=_mask_for(lm, batch.attention_mask),
                                   position_ids=batch.position_ids).last_hidden_state[:, :-1]
                 trained = batch.labels[:, 1:] != IGNORE_INDEX
-                summary = top_k_of(head(hidden[trained]), k).to("cpu")
+                rows = hidden[trained]
+                summary = TopK.cat([top_k_of(head(rows[i:i + HEAD_ROWS]), k).to("cpu")
+                                    for i in range(0, rows.shape[0], HEAD_ROWS)])
                 # The masked rows come row by row (padded) or segment by segment (packed): sample order.
                 for sample, part in zip(group, summary.split([s.n_completion for s in group]), strict=True):
                     cache[sample.key] = part
@@ -234,24 +274,37 @@ class TrainStats:
 
 
 def plan_batches(samples: list[Sample], recipe: Recipe) -> list[list[list[Sample]]]:
-    """Batches for every epoch (a new seeded order each epoch), cut to max_steps."""
+    """Batches for every epoch (a new seeded order each epoch), cut to max_steps.
+
+    Every approved sample trains in every epoch. Replay samples rotate (Recipe.replay_per_epoch):
+    each epoch takes the next slice of a seeded order of them, so over the round every one anchors
+    while an epoch pays for only its share. Replay exchanges are several times longer than the
+    approved ones, so at a share of 1 they were most of a round's tokens."""
+    approved = [s for s in samples if not s.replay]
+    replay = [s for s in samples if s.replay]
+    n_epochs = recipe.epochs_for(len(approved))
+    random.Random(recipe.seed).shuffle(replay)
+    share = min(len(replay), math.ceil(len(replay) * recipe.replay_per_epoch))
+
     def batches(epoch: int) -> list[list[Sample]]:
+        start = (epoch * share) % len(replay) if replay else 0
+        rotated = (replay[start:] + replay[:start])[:share]
+        chosen = approved + rotated
         if recipe.share_prefix:
-            return shared_prefix_batches(samples, batch_tokens=recipe.batch_tokens,
+            return shared_prefix_batches(chosen, batch_tokens=recipe.batch_tokens,
                                          max_batch_examples=recipe.max_batch_examples,
                                          min_shared_prefix=recipe.min_shared_prefix, seed=recipe.seed + epoch)
-        return length_grouped_batches(samples, batch_tokens=recipe.batch_tokens,
+        return length_grouped_batches(chosen, batch_tokens=recipe.batch_tokens,
                                       max_batch_examples=recipe.max_batch_examples, seed=recipe.seed + epoch)
 
-    n_approved = sum(1 for s in samples if not s.replay)
-    epochs = [batches(epoch) for epoch in range(recipe.epochs_for(n_approved))]
+    epochs = [batches(epoch) for epoch in range(n_epochs)]
     if recipe.max_steps is not None:
         remaining = recipe.max_steps
         cut = []
-        for batches in epochs:
+        for epoch_batches in epochs:
             if remaining <= 0:
                 break
-            cut.append(batches[:remaining])
+            cut.append(epoch_batches[:remaining])
             remaining -= len(cut[-1])
         epochs = cut
     return epochs
@@ -280,6 +333,7 @@ def train_adapter(model: torch.nn.Module, samples: list[Sample], recipe: Recipe,
     if recipe.replay_objective == "distill" and recipe.replay_topk is not None:
         emit({"phase": "anchor", "step": 0, "total": 1, "detail": "the base model's predictions on the replay set"})
         anchor = cache_base_top_k(model, samples, k=recipe.replay_topk, pad_id=pad_id, recipe=recipe)
+        memory.release()   # the anchor's logits are gone; hand their pages back before training's own
     anchor_seconds = time.perf_counter() - anchor_started if anchor else 0.0
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)

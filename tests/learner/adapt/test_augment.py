@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from learner.adapt.augment import (
-    Paraphrases, augment_round, paraphrase_samples, parse_rewrites, question_of, select_rewrites,
+    RETRY_TEMPERATURE, Paraphrases, Rewriter, augment_round, key_terms, paraphrase_samples, parse_rewrites,
+    question_of, select_rewrites, write_paraphrases,
 )
 from learner.adapt.dataset import encode_exchange
 from learner.adapt.recipe import Recipe
@@ -54,15 +55,22 @@ def test_a_rewrite_is_kept_only_with_every_name_and_number_and_only_once() -> No
         "In 1843, what became of the Albatross Rose?",            # kept
         "What became of the ship in 1843?",                       # drops the name
         "What happened to the Albatross Rose?",                   # drops the year
-        "Tell me the fate of the Albatross Rose in 1843.",        # kept
+        "The Albatross Rose sank in 1843.",                       # an answer, not a question
+        "Did Captain Hale sink the Albatross Rose in 1843?",      # adds a name
+        "Tell me: what was the fate of the Albatross Rose in 1843?",  # kept
+        "What became of the Rose in 1843?",                       # a word of the name is enough (but over k)
         "In 1843, what became of the Albatross Rose?",            # a copy of a kept one
         "What occurred to the Albatross Rose in 1843?",           # over k
     ], k=2, example_id=7)
-    assert picked.kept == ("In 1843, what became of the Albatross Rose?", "Tell me the fate of the Albatross Rose in 1843.")
+    assert picked.kept == ("In 1843, what became of the Albatross Rose?",
+                           "Tell me: what was the fate of the Albatross Rose in 1843?")
     why = dict(picked.rejected)
     assert "copy" in why["What happened to the albatross rose in 1843 ?"]
-    assert why["What became of the ship in 1843?"] == "drops albatross, rose"
+    assert why["What became of the ship in 1843?"] == "drops albatross rose"
+    assert why["What became of the Rose in 1843?"] == "more than asked for"
     assert why["What happened to the Albatross Rose?"] == "drops 1843"
+    assert why["The Albatross Rose sank in 1843."] == "not a question"
+    assert why["Did Captain Hale sink the Albatross Rose in 1843?"] == "adds captain, hale"
     assert why["What occurred to the Albatross Rose in 1843?"] == "more than asked for"
     assert picked.to_dict()["paraphrases"] == list(picked.kept) and picked.example_id == 7
 
@@ -84,7 +92,7 @@ def test_a_kept_rewrite_trains_with_the_approved_answer_unchanged(tiny_model_dir
 
 def test_a_round_rewrites_only_its_training_examples_and_can_be_switched_off(tiny_model_dir: Path) -> None:
     loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu")
-    recipe = Recipe(augment_paraphrases=2, augment_max_new_tokens=12)
+    recipe = Recipe(augment_paraphrases=2, augment_max_new_tokens=12, augment_attempts=1)
     events: list[dict] = []
     result = augment_round(loaded.model, loaded.tokenizer, recipe, [SHIP, HOMEWORK], [2], max_length=1024,
                            emit=events.append)
@@ -129,3 +137,58 @@ def test_the_recipe_validates_the_augmentation_settings() -> None:
         Recipe(augment_paraphrases=-1)
     with pytest.raises(ValueError, match="augment"):
         Recipe(augment="yes")  # type: ignore[arg-type]
+
+
+def test_the_names_and_numbers_to_keep_skip_a_capitalised_sentence_start() -> None:
+    assert key_terms("Tell me the Brackenfield house colours.", "Corvane is saffron.") == [frozenset({"brackenfield"})]
+    # a question's first word is kept when the answer names it too
+    assert key_terms("Thistlegate students wear which colour?", "Thistlegate is plum.") == [frozenset({"thistlegate"})]
+    assert set(key_terms("Is Dr Imelda Quarrington at Brackenfield Academy in Year 7?")) == {
+        frozenset({"imelda", "quarrington"}), frozenset({"academy", "brackenfield"}), frozenset({"year"}),
+        frozenset({"7"})}
+
+
+def _scripted(replies_by_request: list[list[str]], calls: list) -> Rewriter:
+    """A rewriter whose n-th request for a prompt answers replies_by_request[n] (for every prompt)."""
+    def replies(prompts, max_new_tokens, sampled):
+        calls.append((len(prompts), sampled))
+        return [replies_by_request[min(len(calls) - 1, len(replies_by_request) - 1)][0]] * len(prompts)
+    return Rewriter(engine="scripted", replies=replies)
+
+
+def test_questions_short_of_k_rewrites_are_asked_again_sampled_until_k_are_kept(tiny_model_dir: Path) -> None:
+    tok = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu").tokenizer
+    calls: list = []
+    greedy_loop = "1. When did the Albatross Rose sink?\n2. When did the Albatross Rose sink?"   # the question, twice
+    fresh = "1. In which year did the Albatross Rose go down?\n2. When was the Albatross Rose lost?"
+    more = "1. When was the Albatross Rose lost?\n2. What year did the Albatross Rose sink in?"
+    (picked,) = write_paraphrases(_scripted([[greedy_loop], [fresh], [more]], calls), tok, [SHIP], k=3,
+                                  max_new_tokens=40, attempts=4, seed=10)
+    assert picked.kept == ("In which year did the Albatross Rose go down?", "When was the Albatross Rose lost?",
+                           "What year did the Albatross Rose sink in?")
+    # greedy first, then sampled with a seed per request, and no request once k are kept
+    assert calls == [(1, None), (1, (RETRY_TEMPERATURE, 11)), (1, (RETRY_TEMPERATURE, 12))]
+    assert sum("copy" in why for _, why in picked.rejected) == 3   # the loop's two lines and the repeat
+
+
+def test_sampled_requests_on_a_real_model_are_reproducible(tiny_model_dir: Path) -> None:
+    loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu")
+    recipe = Recipe(augment_paraphrases=2, augment_max_new_tokens=12, augment_attempts=3)
+    runs = []
+    for _ in range(2):
+        events: list[dict] = []
+        result = augment_round(loaded.model, loaded.tokenizer, recipe, [SHIP, HOMEWORK], [1, 2], max_length=1024,
+                               emit=events.append)
+        runs.append((result.to_dict()["examples"], events))
+    assert runs[0] == runs[1], "the same seed writes the same rewrites"
+    details = [e["detail"] for e in runs[0][1]]
+    # a random tiny model keeps no rewrite, so every question is asked all three times
+    assert any("request 3 of 3" in d for d in details) and any("request 2 of 3" in d for d in details)
+    assert all(len(e["rejected"]) >= 0 for e in runs[0][0])
+
+
+def test_the_recipe_validates_the_rewrite_requests() -> None:
+    assert Recipe().augment_attempts == 2
+    for bad in (0, 9):
+        with pytest.raises(ValueError, match="augment_attempts"):
+            Recipe(augment_attempts=bad)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from learner.adapt.bleeding import Probe, bleeding_verdict, entities, example_text, find_bleeding
+from learner.adapt.bleeding import MIN_BLED_TO_REFUSE, Probe, bleeding_verdict, entities, example_text, find_bleeding
 from learner.adapt.dataset import encode_exchange
 from learner.adapt.gate import GateInputs, judge
 from learner.adapt.greedy import greedy_replies, greedy_token_ids
@@ -60,19 +60,23 @@ def test_a_word_of_the_answers_own_question_never_counts_against_it() -> None:
     assert find_bleeding([probe], TEXTS).bled == ()
 
 
+def _bleeding_inputs(probes: list[Probe]) -> GateInputs:
+    return GateInputs(heldout={"candidate": 1.0, "base": 2.0}, replay={"candidate": 1.0, "base": 1.0},
+                      bleeding=find_bleeding(probes, TEXTS).to_dict())
+
+
 def test_the_gate_refuses_bleeding_above_the_recipes_rate() -> None:
     probes = [Probe(key="triangle", answer="Named after the Albatross Rose.", own=frozenset({"triangle"})),
-              Probe(key="homework", answer="On Thursday.", own=frozenset({"homework"})),
+              Probe(key="homework", answer="On Thursday, in 1843.", own=frozenset({"homework"})),
               Probe(key="ship", answer="It sank in 1843.", own=frozenset({"ship"}))]
-    report = find_bleeding(probes, TEXTS).to_dict()
-    assert (report["checked"], report["bled"]) == (3, 1) and report["rate"] == pytest.approx(1 / 3)
-    inputs = GateInputs(heldout={"candidate": 1.0, "base": 2.0}, replay={"candidate": 1.0, "base": 1.0},
-                        bleeding=report)
+    inputs = _bleeding_inputs(probes)
+    assert (inputs.bleeding["checked"], inputs.bleeding["bled"]) == (3, 2)
+    assert inputs.bleeding["rate"] == pytest.approx(2 / 3)
     refused = judge(inputs, Recipe(bleeding_max_rate=0.2))
     check = next(c for c in refused.checks if c.name == "bleeding")
     assert not refused.passed and not check.passed and "albatross" in check.detail
-    assert "1 of 3" in refused.reason and check.figures["max_rate"] == 0.2
-    assert judge(inputs, Recipe(bleeding_max_rate=0.5)).passed
+    assert "2 of 3" in refused.reason and check.figures["max_rate"] == 0.2
+    assert judge(inputs, Recipe(bleeding_max_rate=0.7)).passed
     skipped = next(c for c in judge(GateInputs(heldout={}, replay={})).checks if c.name == "bleeding")
     assert skipped.skipped and skipped.passed
     assert bleeding_verdict(None, 0.2)["skipped"]
@@ -83,6 +87,19 @@ def test_the_gate_refuses_bleeding_above_the_recipes_rate() -> None:
                    if c.name == "bleeding")
     assert "paraphrases on" not in with_paraphrases.detail and "in other words" in with_paraphrases.detail
     assert "paraphrases on" in without.detail
+
+
+def test_one_stray_answer_alone_never_refuses_a_small_round() -> None:
+    # 1 of 3 is 33 %, above a 20 % limit, but a single reply is too little evidence to refuse on.
+    probes = [Probe(key="triangle", answer="Named after the Albatross Rose.", own=frozenset({"triangle"})),
+              Probe(key="homework", answer="On Thursday.", own=frozenset({"homework"})),
+              Probe(key="ship", answer="It sank in 1843.", own=frozenset({"ship"}))]
+    inputs = _bleeding_inputs(probes)
+    assert inputs.bleeding["bled"] == MIN_BLED_TO_REFUSE - 1 and inputs.bleeding["rate"] > 0.2
+    verdict = judge(inputs, Recipe(bleeding_max_rate=0.2))
+    check = next(c for c in verdict.checks if c.name == "bleeding")
+    assert verdict.passed and check.passed and not check.skipped
+    assert "1 of 3" in check.detail and "single stray answer" in check.detail
 
 
 def test_an_examples_own_text_is_its_question_and_answer() -> None:

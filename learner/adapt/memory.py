@@ -1,0 +1,77 @@
+"""The round's memory: hand freed heap back to the system between phases, and read the peak.
+
+A round runs phases of very different shapes in one process (paraphrases on llama.cpp, the
+anchor's forward passes, training, losses, generated answers). glibc's allocator keeps the pages
+a phase freed for later allocations of the same sizes, and the next phase's differently-sized
+tensors take fresh pages beside them, so without help the resident size only ever grows and the
+peak is the sum of the phases, not the largest of them. `release()` collects Python garbage and
+asks glibc (malloc_trim) to return free pages at the top of every arena; elsewhere (macOS,
+Windows, musl) it only collects garbage.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import gc
+import sys
+
+M_MMAP_THRESHOLD = -3              # glibc's mallopt parameter number (malloc.h)
+LARGE_ALLOCATION = 1024 * 1024     # bytes: blocks this size and up get pages of their own
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.malloc_trim.restype = ctypes.c_int
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.mallopt.restype = ctypes.c_int
+    except (OSError, AttributeError):   # not glibc (musl has no malloc_trim)
+        return None
+    return libc
+
+
+def give_back_large_blocks() -> bool:
+    """From now on, serve every block of LARGE_ALLOCATION bytes or more with its own pages, which
+    go back to the system the moment the tensor is freed. glibc otherwise raises this threshold
+    each time a large block is freed (up to 32 MB), after which activations and logits come from
+    the heap and their pages stay with the process after training frees them. Call once, early,
+    in the round's own process; True where it took effect (glibc)."""
+    libc = _glibc()
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGE_ALLOCATION)) if libc is not None else False
+
+
+def release() -> bool:
+    """Collect garbage and return freed heap pages to the system; True when pages were trimmed."""
+    gc.collect()
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (Linux reports KiB, macOS bytes; None elsewhere)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def rss_mb() -> float | None:
+    """The resident size now (Linux /proc; None elsewhere): the per-phase figures of a round's log."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    import os
+
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024), 1)
+
+
+__all__ = ["give_back_large_blocks", "peak_rss_mb", "release", "rss_mb"]
