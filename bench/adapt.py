@@ -20,17 +20,12 @@ import argparse
 import json
 import math
 import os
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def main() -> int:
@@ -41,12 +36,17 @@ def main() -> int:
     parser.add_argument("--n-examples", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--rank", type=int, default=16)
-    parser.add_argument("--batch-tokens", type=int, default=2048)
+    parser.add_argument("--batch-tokens", type=int, default=None, help="default: the Recipe's (448)")
     parser.add_argument("--replay", type=int, default=0, help="replay exchanges trained as the anchor")
     parser.add_argument("--replay-topk", type=int, default=20, help="0: a second base forward every step")
     parser.add_argument("--base-dtype", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
+
+    from learner.adapt import memory
+
+    memory.give_back_large_blocks()   # as the round's own process does (learner.adapt.__main__)
+    peak_rss_mb = memory.peak_rss_mb
 
     import torch
     from peft import get_peft_model
@@ -63,7 +63,7 @@ def main() -> int:
     data_dir = resolve_data_dir(args.data_dir).ensure()
     device = resolve_device("auto")
     recipe = Recipe(rank=args.rank, alpha=2 * args.rank, dropout=0.0, epochs=1, max_steps=args.steps,
-                    batch_tokens=args.batch_tokens, warmup_ratio=0.0, base_dtype=args.base_dtype,
+                    batch_tokens=args.batch_tokens or Recipe().batch_tokens, warmup_ratio=0.0, base_dtype=args.base_dtype,
                     replay_topk=args.replay_topk or None)
     dtype = training_dtype(recipe)
     prepared = prepare_model(args.model, data_dir)

@@ -276,10 +276,10 @@ class TrainStats:
 def plan_batches(samples: list[Sample], recipe: Recipe) -> list[list[list[Sample]]]:
     """Batches for every epoch (a new seeded order each epoch), cut to max_steps.
 
-    Every approved sample trains in every epoch. Replay samples rotate (Recipe.replay_per_epoch):
-    each epoch takes the next slice of a seeded order of them, so over the round every one anchors
-    while an epoch pays for only its share. Replay exchanges are several times longer than the
-    approved ones, so at a share of 1 they were most of a round's tokens."""
+    Every approved sample trains in every epoch. With Recipe.replay_per_epoch below 1 the replay
+    samples rotate: each epoch takes the next slice of a seeded order of them, so over the round
+    every one anchors while an epoch pays for only its share (replay exchanges are several times
+    longer than approved ones: at a share of 1 they are most of a small round's tokens)."""
     approved = [s for s in samples if not s.replay]
     replay = [s for s in samples if s.replay]
     n_epochs = recipe.epochs_for(len(approved))

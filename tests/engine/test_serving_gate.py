@@ -63,3 +63,28 @@ def test_the_base_on_the_serving_engine_has_no_adapter_and_is_unloaded_after(
     assert not tutor.engine.is_loaded, "the engine is unloaded when the block ends (training needs the memory)"
     with base_on_serving_engine(str(tiny_model_dir), data_dir) as none:
         assert none is None
+
+
+def test_the_fairness_probe_answers_on_the_serving_engine(candidate, tiny_gguf: Path, data_dir: DataDir,
+                                                          tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from learner.adapt.fairness import _served_as, load_probe, measure_fairness, probe_prompt, probe_replies
+    from learner.prompts import render_chat
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    groups = load_probe(limit=1)
+    prompts = [render_chat(tokenizer, probe_prompt(groups[0], v)) for v in groups[0].variants]
+    with candidate_on_serving_engine(candidate, Recipe(), str(tiny_gguf), data_dir) as tutor:
+        applied = tutor.adapter_path
+        served = probe_replies(candidate, tokenizer, groups, max_new_tokens=6, tutor=tutor)
+        assert [m.reply for m in served] == greedy_answers(tutor, prompts, max_new_tokens=6)
+        assert all(m.loss is not None for m in served)   # the reference answer's loss: the training model's
+        with _served_as(tutor, "base"):
+            assert tutor.adapter_path is None            # the base's replies come without the candidate
+            base = greedy_answers(tutor, prompts, max_new_tokens=6)
+        assert tutor.adapter_path == applied             # and it is put back
+        assert base != [m.reply for m in served], "base and candidate replies differ on the served engine"
+        figures = measure_fairness(candidate, tokenizer, Recipe(fairness_groups=1, fairness_max_new_tokens=6),
+                                   tutor=tutor)
+        assert set(figures) == {"base", "candidate"} and tutor.adapter_path == applied
