@@ -17,11 +17,12 @@ import gc
 import sys
 
 M_MMAP_THRESHOLD = -3              # glibc's mallopt parameter number (malloc.h)
-# Bytes: blocks this size and up get pages of their own. The LM head's logits chunks (78–156 MB)
-# and the like; measured on 16 demo training steps of the 0.5B model (2 cores): glibc's own
-# threshold peaked at 3.83 GB, 108 tokens/s; 32 MB at 3.67 GB, 110 tokens/s; 1 MB at 3.12 GB but
-# 84 tokens/s (every activation then costs fresh page faults).
-LARGE_ALLOCATION = 32 * 1024 * 1024
+# Bytes: blocks this size and up get pages of their own. A trade of speed for memory, measured on
+# the whole demo round of the 0.5B model (bench/demo_school_facts.py --recipe defaults, 118 steps,
+# 2 cores): 1 MB peaks at 3.86 GB with training at 73.9 tokens/s; 32 MB at 4.67 GB, 92.2 tokens/s
+# (every activation's pages are then reused instead of faulted in afresh, but the heap grows). A
+# school's machine running out of memory is worse than a background round taking two minutes more.
+LARGE_ALLOCATION = 1024 * 1024
 
 
 @functools.cache
