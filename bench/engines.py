@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:   # runnable as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from learner.adapt.memory import peak_rss_mb
 from learner.engine.base import PromptTokenizer, SamplingSettings
 from learner.prompts import build_prompt
 from storage import DataDir, resolve_data_dir
@@ -94,18 +95,6 @@ def settle() -> None:
     while busy > 0.15 and time.monotonic() < deadline:
         busy = busy_fraction(2.0)
     QUIET["seen"].append(round(busy, 2))  # type: ignore[union-attr]
-
-
-def peak_rss_mb() -> float:
-    """This process's resident high-water mark. VmHWM, not getrusage: ru_maxrss carries the parent's
-    peak across fork + exec, and the parent may have held the 1 GB training model."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def request_fields(text: str = QUESTION, history: tuple[tuple[str, str], ...] = HISTORY):

@@ -135,11 +135,7 @@ def key_terms(question: str, answer: str = "") -> list[frozenset[str]]:
         if run and token.endswith((",", ".", "?", "!", ":", ";", ")", '"', "”")):
             groups.append(frozenset(run))
             run = []
-    unique: list[frozenset[str]] = []
-    for group in groups:
-        if group not in unique:
-            unique.append(group)
-    return unique
+    return list(dict.fromkeys(groups))   # each once, in the question's order
 
 
 def select_rewrites(question: str, rewrites: Sequence[str], k: int, *, example_id: int = 0,

@@ -58,7 +58,16 @@ def release() -> bool:
 
 
 def peak_rss_mb() -> float | None:
-    """This process's peak resident memory so far (Linux reports KiB, macOS bytes; None elsewhere)."""
+    """This process's peak resident memory so far. VmHWM on Linux, not getrusage: ru_maxrss carries
+    the parent's peak across fork + exec, and the round's parent (the app, a benchmark) may hold a
+    model of its own. Elsewhere getrusage (macOS reports bytes); None without either."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:
