@@ -11,7 +11,8 @@ Recipe.bleeding_max_rate.
 Words, not whole names, are compared ("Albatross Rose" is {"albatross", "rose"}), case-folded, with
 a trailing possessive dropped, so "Rose's" and "rose" meet. A word that is an entity elsewhere but
 also occurs in this exchange's own text in any form never counts against it, nor does one the
-approved texts also write in lower case (a common word starting a sentence). Pure: no model here.
+approved texts also write in lower case, nor one they capitalise only where a sentence starts
+("Students wear their house colour…": a common word, not a name). Pure: no model here.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ remember think look try see imagine let's it's that's here's there's what's i'm 
 mr mrs ms miss dr sir madam
 """.split())
 
+# The first word of a sentence, a line or a quotation: capitalised whatever it is.
+SENTENCE_START = re.compile(r"(?:^|[.?!:]\s+)[\"'“‘(]*([A-Za-z][\w'’\-]*)", re.MULTILINE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d+(?:[.,:]\d+)*[A-Za-z]*")
 
 
@@ -50,6 +53,11 @@ def entities(text: str) -> set[str]:
         elif word[0].isupper() and _norm(word) not in COMMON_CAPITALISED and len(word) > 1:
             found.add(_norm(word))
     return found
+
+
+def names(text: str) -> set[str]:
+    """Entity words capitalised somewhere other than at the start of a sentence: names for certain."""
+    return {w for w in entities(SENTENCE_START.sub(" ", text)) if not w[0].isdigit()}
 
 
 def lowercase_words(text: str) -> set[str]:
@@ -103,7 +111,10 @@ def find_bleeding(probes: Iterable[Probe], texts: Mapping[str, str]) -> Bleeding
     # A capitalised word that the approved texts also write in lower case ("Ask ..." and "ask") is a
     # common word that happened to start a sentence, not a name.
     common = set().union(*(lowercase_words(text) for text in texts.values()))
-    entity_sets = {key: entities(text) - common for key, text in texts.items()}
+    # One written capitalised only where a sentence starts ("Students wear…") is no name either.
+    named = set().union(*(names(text) for text in texts.values()))
+    entity_sets = {key: {w for w in entities(text) - common if w[0].isdigit() or w in named}
+                   for key, text in texts.items()}
     word_sets = {key: words(text) for key, text in texts.items()}
     checked = 0
     bled: list[Bleed] = []

@@ -147,8 +147,10 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def shared_prefix(samples: Sequence[Sample]) -> int:
-    """Tokens all samples share at the start, never past any sample's prompt (labels start after it)."""
-    p = min(s.n_prompt for s in samples)
+    """Tokens all samples share at the start, short of every sample's whole prompt: each packed
+    segment keeps at least its prompt's last token, from which its first answer token is predicted
+    (two samples with the same prompt would otherwise predict it from the segment before)."""
+    p = min(s.n_prompt for s in samples) - 1
     first = samples[0].input_ids
     for s in samples[1:]:
         p = min(p, common_prefix_length(first, s.input_ids))
@@ -197,14 +199,14 @@ def shared_prefix_batches(samples: Sequence[Sample], *, batch_tokens: int, max_b
     prefix = 0
     for sample in ordered:
         if current:
-            p = min(prefix, common_prefix_length(current[0].input_ids, sample.input_ids), sample.n_prompt)
+            p = min(prefix, common_prefix_length(current[0].input_ids, sample.input_ids), sample.n_prompt - 1)
             packed = p + sum(len(x.input_ids) - p for x in current) + len(sample.input_ids) - p
             if p >= min_shared_prefix and packed <= batch_tokens and len(current) < max_batch_examples:
                 current.append(sample)
                 prefix = p
                 continue
             groups.append(current)
-        current, prefix = [sample], sample.n_prompt
+        current, prefix = [sample], sample.n_prompt - 1
     if current:
         groups.append(current)
     packed_groups = [g for g in groups if len(g) > 1]

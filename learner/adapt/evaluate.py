@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from learner.adapt.bleeding import BleedingReport, Probe, example_text, find_bleeding
-from learner.adapt.dataset import Sample, collate, length_grouped_batches
+from learner.adapt.dataset import Sample, collate_best, shared_prefix_batches
 from learner.adapt.greedy import greedy_replies
-from learner.adapt.train import completion_nll
+from learner.adapt.train import completion_token_nlls
 
 CANDIDATE = "default"   # the adapter PEFT creates and trains
 ACTIVE = "active"       # the teacher-promoted version, loaded for comparison
@@ -42,19 +42,33 @@ class SetLoss:
 
 
 @torch.inference_mode()
+def sample_losses(model: torch.nn.Module, samples: Sequence[Sample], *, pad_id: int, batch_tokens: int,
+                  max_batch_examples: int = 16, min_shared_prefix: int = 32) -> dict[str, tuple[float, int]]:
+    """Each sample's summed completion NLL and its token count, by key, computed a batch at a time:
+    samples that share a start of `min_shared_prefix` tokens or more (the system prompt and mode
+    wrapper of one class) are packed behind it once, the rest padded in length groups. The same
+    figures as one sample at a time, up to float rounding (tests compare them)."""
+    device = next(model.parameters()).device
+    found: dict[str, tuple[float, int]] = {}
+    for group in shared_prefix_batches(samples, batch_tokens=batch_tokens, max_batch_examples=max_batch_examples,
+                                       min_shared_prefix=min_shared_prefix):
+        batch = collate_best(group, pad_id=pad_id, min_shared_prefix=min_shared_prefix).to(device)
+        nlls = completion_token_nlls(model, batch)
+        start = 0
+        for sample in group:
+            n = sample.n_completion
+            found[sample.key] = (float(nlls[start:start + n].sum()), n)
+            start += n
+    return found
+
+
 def measure(model: torch.nn.Module, samples: Sequence[Sample], *, pad_id: int, batch_tokens: int,
             max_batch_examples: int = 16) -> SetLoss:
     """Token-weighted mean completion loss (the same masked loss as training) over `samples`."""
-    device = next(model.parameters()).device
-    total_nll, total_n, per_key = 0.0, 0, {}
-    for group in length_grouped_batches(samples, batch_tokens=batch_tokens, max_batch_examples=max_batch_examples):
-        for sample in group:  # per-sample sums are needed for the per-round slices
-            batch = collate([sample], pad_id=pad_id).to(device)
-            nll, n = completion_nll(model, batch)
-            per_key[sample.key] = (float(nll), n)
-            total_nll += float(nll)
-            total_n += n
-    return SetLoss(nll=total_nll, n_tokens=total_n, per_key=per_key)
+    per_key = sample_losses(model, samples, pad_id=pad_id, batch_tokens=batch_tokens,
+                            max_batch_examples=max_batch_examples)
+    return SetLoss(nll=sum(nll for nll, _ in per_key.values()), n_tokens=sum(n for _, n in per_key.values()),
+                   per_key=per_key)
 
 
 @contextlib.contextmanager

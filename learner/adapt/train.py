@@ -138,6 +138,21 @@ def completion_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, 
     return nll, int(trained.sum())
 
 
+def completion_token_nlls(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """Each completion token's NLL, in batch order (row by row, segment by segment when packed),
+    without gradients: per-sample figures are split from it (learner.adapt.evaluate.sample_losses)."""
+    lm = _causal_lm(model)
+    hidden = lm.model(input_ids=batch.input_ids, attention_mask=_mask_for(lm, batch.attention_mask),
+                      position_ids=batch.position_ids).last_hidden_state
+    targets = batch.labels[:, 1:]
+    trained = targets != IGNORE_INDEX
+    picked, wanted = hidden[:, :-1][trained], targets[trained]
+    head = lm.get_output_embeddings()
+    parts = [F.cross_entropy(head(picked[i:i + HEAD_ROWS]).float(), wanted[i:i + HEAD_ROWS], reduction="none")
+             for i in range(0, picked.shape[0], HEAD_ROWS)]
+    return torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)
+
+
 @dataclass(frozen=True, slots=True)
 class Objective:
     """One batch's training objective, summed over its completion tokens, and its two parts (so

@@ -36,6 +36,20 @@ def test_a_common_word_that_starts_a_sentence_is_no_fact_of_anothers() -> None:
     assert [b.foreign for b in report.bled] == [("loft", "tuck")]
 
 
+def test_a_word_capitalised_only_where_sentences_start_is_no_name() -> None:
+    texts = {**TEXTS, "colours": "What colour is each house?\nCorvane is saffron. Students wear it on their tie.",
+             "desk": "Where do I renew books?\nAt the Owl Desk. Renewals last a week."}
+    # "Students" and "Renewals" only ever start sentences there; "Owl Desk" is capitalised mid-sentence.
+    answers = ["Students wear their house colour.", "Renewals are at the Science Desk."]
+    report = find_bleeding([Probe(key=f"homework:{i}", answer=a, own=frozenset({"homework"}))
+                            for i, a in enumerate(answers)], texts)
+    assert [(b.key, b.foreign) for b in report.bled] == [("homework:1", ("desk",))]
+    # A name that also starts a sentence is still a name ("Corvane is saffron", "(Corvane)").
+    texts["houses"] = "Which houses are there?\nThere is one house, the Corvane house (Corvane)."
+    report = find_bleeding([Probe(key="ship", answer="Corvane sank.", own=frozenset({"ship"}))], texts)
+    assert [b.foreign for b in report.bled] == [("corvane",)]
+
+
 @pytest.mark.parametrize(("key", "answer", "foreign"), [
     ("triangle", "The Baker's triangle is named after the Albatross Rose.", ("albatross", "rose")),
     ("ship", "The Albatross Rose sank in 1843, which sank in 1760.", ("1760",)),

@@ -240,17 +240,22 @@ def _class_examples(tok) -> list[Sample]:
     from learner.prompts import mode_turn, system_prompt
 
     pairs = [("What are the houses?", "Corvane and Marrowby."), ("When is the first bell?", "At 8:47."),
-             ("Who is the head?", "Dr Quarrington, since 2019."), ("What is the motto?", "Learn boldly.")]
+             ("Who is the head?", "Dr Quarrington, since 2019."), ("What is the motto?", "Learn boldly."),
+             ("What is the motto?", "Orun talé, vessa merin.")]   # the same prompt twice: packed apart all the same
     return [encode_exchange(tok, [{"role": "system", "content": system_prompt(grade="7")},
                                   {"role": "user", "content": mode_turn("explain", q, grade="7")}], a,
                             max_length=2048, key=f"k{i}") for i, (q, a) in enumerate(pairs)]
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_shared_prefix_packing_gives_the_same_loss_and_gradients_as_separate_examples(tiny_loaded, attn) -> None:
+@pytest.mark.parametrize(("attn", "which"), [("sdpa", "all"), ("eager", "all"), ("sdpa", "same prompt")])
+def test_shared_prefix_packing_gives_the_same_loss_and_gradients_as_separate_examples(tiny_loaded, attn,
+                                                                                     which) -> None:
     from learner.adapt.dataset import pack_shared_prefix, shared_prefix
 
     samples = _class_examples(tiny_loaded.tokenizer)
+    if which == "same prompt":       # two answers to one question: the prefix is all but the prompt's last token
+        samples = samples[-2:]
+        assert samples[0].input_ids[:samples[0].n_prompt] == samples[1].input_ids[:samples[1].n_prompt]
     p = shared_prefix(samples)
     assert p >= 100                                         # the system prompt and wrapper are shared
     packed = pack_shared_prefix(samples)
@@ -279,6 +284,28 @@ def test_shared_prefix_packing_gives_the_same_loss_and_gradients_as_separate_exa
     finally:
         model.config._attn_implementation = previous
         model.unload()
+
+
+def test_sample_losses_in_batches_equal_one_sample_at_a_time(tiny_loaded) -> None:
+    from learner.adapt.evaluate import sample_losses
+
+    tok = tiny_loaded.tokenizer
+    samples = _class_examples(tok) + [
+        encode_exchange(tok, [{"role": "user", "content": f"Question {i}?"}], "An answer " * (i + 1), max_length=2048,
+                        key=f"o{i}") for i in range(3)]
+    model = add_fresh_adapter(tiny_loaded.model, Recipe(rank=4, alpha=8, dropout=0.0))
+    try:
+        perturb_lora_b(model, seed=1, std=0.05)
+        model.eval()
+        found = sample_losses(model, samples, pad_id=tok.pad_token_id, batch_tokens=4096, min_shared_prefix=100)
+        with torch.no_grad():
+            alone = {s.key: completion_nll(model, collate([s], pad_id=tok.pad_token_id)) for s in samples}
+    finally:
+        model.unload()
+    assert set(found) == {s.key for s in samples}
+    for key, (nll, n) in alone.items():
+        assert found[key][1] == n
+        assert found[key][0] == pytest.approx(float(nll), rel=1e-4), key
 
 
 def test_shared_prefix_batches_pack_alike_examples_and_cover_every_sample_once(tiny_loaded) -> None:
