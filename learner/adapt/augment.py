@@ -2,16 +2,19 @@
 
 One exchange per fact teaches the model to recite that exchange; it recalls the fact from another
 angle only when training showed it phrased several ways (knowledge-injection studies of language
-models find the same). So before training the base model (no adapter) rewrites each approved
-training question k ways (Recipe.augment_paraphrases, 4); each rewrite is paired with the
-teacher's approved answer, unchanged. The rewrites come from the serving engine where the chat
-runs on llama.cpp (the quantised GGUF base students chat with, loaded for the rewrites only and
-unloaded before training starts), else from the training model; the round's metrics record which
-("written_on"). A rewrite is kept only when it keeps every name and number of
-the question (learner.adapt.bleeding.entities) and is not a copy of the question or of another
-rewrite. Held-out examples are never rewritten (they never train). The kept and rejected rewrites
-are stored with the round's metrics, so a teacher sees them in the version's details; the answer
-is always the one a teacher approved, so nothing new needs approving.
+models find the same). So before training the base model (no adapter) is shown each approved
+training question with its approved answer and writes k other questions that answer answers
+(Recipe.augment_paraphrases, 4): the same question in other words, or asked back from one of the
+answer's details; each is paired with the teacher's approved answer, unchanged. The rewrites come
+from the serving engine where the chat runs on llama.cpp (the quantised GGUF base students chat
+with, loaded for the rewrites only and unloaded before training starts), else from the training
+model; the round's metrics record which ("written_on"). A rewrite is kept only when it keeps every
+name and number of the question (learner.adapt.bleeding.entities), adds none, is a question, is
+not a copy of the question or of another rewrite, and still fits the approved answer: the base's
+loss on that answer may rise by at most Recipe.augment_max_loss_rise from the original question's
+(check_fit). Held-out examples are never rewritten (they never train). The kept and rejected
+rewrites are stored with the round's metrics, so a teacher sees them in the version's details; the
+answer is always the one a teacher approved, so nothing new needs approving.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from learner.adapt.bleeding import entities, words
+from learner.adapt.bleeding import SENTENCE_START, entities, words
 from learner.adapt.dataset import Sample, encode_exchange
 from learner.adapt.greedy import greedy_replies
 from learner.adapt.serving_gate import base_on_serving_engine, greedy_answers
@@ -34,19 +37,28 @@ if TYPE_CHECKING:
 
 Progress = Callable[[dict[str, Any]], None]
 
-REWRITER_SYSTEM = "You rewrite students' questions. You never answer them."
+REWRITER_SYSTEM = "You write the questions students ask. You never answer them."
+# The approved answer is shown with the question: a rewriter that sees what the answer says keeps to
+# it ("Which houses could I be put in?" drifted to "Where would you like to live in Brackenfield?"
+# when the 0.5B saw the question alone) and can ask back from one of its details ("Which house wears
+# plum?"), the angle a student's own question often takes and one a rewrite of the words never does.
 REWRITE_REQUEST = (
-    "Rewrite this question in {k} different ways. Each must ask for exactly the same information, keep every "
-    "name and number exactly as written, and use different words or come at it from another angle. Write one "
-    "question per line, numbered 1 to {k}, and nothing else.\n\nQuestion: {question}")
+    "A student asked a question and a teacher approved the answer below.\n\nQuestion: {question}\n"
+    "Answer: {answer}\n\nWrite {k} other questions that this answer answers: each asks for the same "
+    "information in other words, or asks back from one of the answer's details. Keep every name and number of "
+    "the question exactly as written. Write one question per line, numbered 1 to {k}, and nothing else.")
 # One worked request before the real one: a 0.5B model shown what a faithful rewrite looks like
 # drifts less ("What is the address of the house…" for "What are the four houses…").
 EXAMPLE_QUESTION = "When is the Year 9 science fair at Hollins Park School?"
+EXAMPLE_ANSWER = "The Year 9 science fair at Hollins Park School is on Thursday 14 March, in the sports hall."
 EXAMPLE_REWRITES = (
     "1. On what date does Hollins Park School hold the Year 9 science fair?\n"
-    "2. When will the Year 9 science fair take place at Hollins Park School?\n"
-    "3. I'm in Year 9 at Hollins Park School. When is our science fair?\n"
-    "4. What day is the Hollins Park School science fair for Year 9?")
+    "2. I'm in Year 9 at Hollins Park School. Which day is our science fair?\n"
+    "3. Which Year 9 event does Hollins Park School hold on Thursday 14 March?\n"
+    "4. Where and when is the Hollins Park School science fair for Year 9?")
+# The answer as the rewriter sees it: an approved explanation can run to pages, and its first
+# sentences say what the question asked.
+ANSWER_SHOWN_CHARS = 600
 _SENTINEL = "\x00question\x00"
 _NUMBERING = re.compile(r"^\s*(?:\d+\s*[.):\-]|[-*•])\s*")
 
@@ -74,12 +86,22 @@ def question_of(example: Any) -> Question:
     return Question(before="", text=content, after="")
 
 
-def rewrite_messages(question: str, k: int) -> list[dict[str, str]]:
-    """The rewriter's chat: the system line, the worked example, then the request for `question`."""
+def shown_answer(answer: str, limit: int = ANSWER_SHOWN_CHARS) -> str:
+    """The approved answer on one line, cut after the last sentence that ends within `limit`."""
+    text = " ".join(answer.split())
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(end, 0, limit) for end in (". ", "? ", "! "))
+    return text[:cut + 1] if cut > 0 else text[:limit] + "…"
+
+
+def rewrite_messages(question: str, k: int, answer: str = "") -> list[dict[str, str]]:
+    """The rewriter's chat: the system line, the worked example, then the request for `question`
+    with its approved `answer`."""
     return [{"role": "system", "content": REWRITER_SYSTEM},
-            {"role": "user", "content": REWRITE_REQUEST.format(k=4, question=EXAMPLE_QUESTION)},
+            {"role": "user", "content": REWRITE_REQUEST.format(k=4, question=EXAMPLE_QUESTION, answer=EXAMPLE_ANSWER)},
             {"role": "assistant", "content": EXAMPLE_REWRITES},
-            {"role": "user", "content": REWRITE_REQUEST.format(k=k, question=question)}]
+            {"role": "user", "content": REWRITE_REQUEST.format(k=k, question=question, answer=shown_answer(answer))}]
 
 
 def parse_rewrites(reply: str) -> list[str]:
@@ -108,7 +130,6 @@ class Paraphrases:
                 "rejected": [{"text": t, "why": why} for t, why in self.rejected]}
 
 
-_SENTENCE_START = re.compile(r"(?:^|[.?!:]\s+)[\"'“‘(]*([A-Za-z][\w'’\-]*)")
 _TOKEN = re.compile(r"\S+")
 
 
@@ -119,8 +140,8 @@ def key_terms(question: str, answer: str = "") -> list[frozenset[str]]:
     Entities as bleeding.entities finds them, less a capitalised word that is capitalised only
     because it starts a sentence ("Tell me…", "Name the…", "Using…") and that the approved answer
     does not name either ("Thistlegate students…" keeps Thistlegate when the answer names it)."""
-    starters = {m.group(1) for m in _SENTENCE_START.finditer(question)}
-    elsewhere = entities(_SENTENCE_START.sub(" ", question)) | entities(answer)
+    starters = {m.group(1) for m in SENTENCE_START.finditer(question)}
+    elsewhere = entities(SENTENCE_START.sub(" ", question)) | entities(answer)
     starter_words = entities(" ".join(starters))
     groups: list[frozenset[str]] = []
     run: list[str] = []          # the words of the name being read
@@ -158,7 +179,7 @@ def select_rewrites(question: str, rewrites: Sequence[str], k: int, *, example_i
             rejected.append((text, f"drops {', '.join(missing)}"))
         elif not text.rstrip().endswith("?"):
             rejected.append((text, "not a question"))
-        elif added := sorted(entities(_SENTENCE_START.sub(" ", text)) - allowed):
+        elif added := sorted(entities(SENTENCE_START.sub(" ", text)) - allowed):
             rejected.append((text, f"adds {', '.join(added)}"))
         else:
             kept.append(text)
@@ -204,7 +225,8 @@ def write_paraphrases(rewriter: Rewriter, tokenizer: Any, examples: Sequence[Any
     from every request are selected together (select_rewrites). `examples`: TrainingExample."""
     emit = emit or (lambda event: None)
     questions = [question_of(ex) for ex in examples]
-    prompts = [render_chat(tokenizer, rewrite_messages(q.text, k)) for q in questions]
+    prompts = [render_chat(tokenizer, rewrite_messages(q.text, k, ex.completion))
+               for ex, q in zip(examples, questions, strict=True)]
     written: list[list[str]] = [[] for _ in examples]
     chosen = [select_rewrites(q.text, [], k, example_id=ex.id, answer=ex.completion)
               for ex, q in zip(examples, questions, strict=True)]
@@ -247,6 +269,43 @@ def paraphrase_samples(tokenizer: Any, examples: Sequence[Any], paraphrases: Seq
     return samples
 
 
+def check_fit(model: Any, tokenizer: Any, examples: Sequence[Any], paraphrases: Sequence[Paraphrases], *,
+              max_rise: float, max_length: int, batch_tokens: int) -> list[Paraphrases]:
+    """Keep only the rewrites the approved answer still fits: the base `model`'s loss on the answer
+    (mean nats per token) given the rewrite may exceed its loss given the original question by at
+    most `max_rise`. A rewrite that keeps every name but asks for something else ("Who is the owner
+    of the Brackenfield house?" for "Can you list the Brackenfield house names?") makes the answer
+    a poor continuation, and training on the pair would teach the answer to the wrong question. The
+    dropped ones join the rejected, with the rise. One batched forward pass per few rewrites
+    (learner.adapt.evaluate.sample_losses)."""
+    from learner.adapt.evaluate import sample_losses
+
+    by_id = {ex.id: ex for ex in examples}
+    originals = [encode_exchange(tokenizer, by_id[p.example_id].prompt, by_id[p.example_id].completion,
+                                 max_length=max_length, key=f"question:{p.example_id}") for p in paraphrases if p.kept]
+    rewrites = paraphrase_samples(tokenizer, examples, paraphrases, max_length=max_length)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    losses = sample_losses(model, originals + rewrites, pad_id=pad_id, batch_tokens=batch_tokens)
+
+    def mean(key: str) -> float:
+        nll, n = losses[key]
+        return nll / max(n, 1)
+
+    checked = []
+    for para in paraphrases:
+        kept, rejected = [], list(para.rejected)
+        for j, text in enumerate(para.kept):
+            rise = mean(f"paraphrase:{para.example_id}:{j}") - mean(f"question:{para.example_id}")
+            if rise > max_rise:
+                rejected.append((text, f"asks for something else (the approved answer fits it {rise:.2f} nats a "
+                                       f"token worse than the question)"))
+            else:
+                kept.append(text)
+        checked.append(Paraphrases(example_id=para.example_id, question=para.question, kept=tuple(kept),
+                                   rejected=tuple(rejected)))
+    return checked
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Augmentation:
     samples: list[Sample]
@@ -280,6 +339,12 @@ def augment_round(model: Any, tokenizer: Any, recipe: Any, examples: Sequence[An
         paraphrases = write_paraphrases(rewriter, tokenizer, training, k=recipe.augment_paraphrases,
                                         max_new_tokens=recipe.augment_max_new_tokens, emit=emit,
                                         attempts=recipe.augment_attempts, seed=recipe.seed)
+    if recipe.augment_max_loss_rise is not None and any(p.kept for p in paraphrases):
+        if emit is not None:
+            emit({"phase": "augment", "step": len(training), "total": len(training),
+                  "detail": "checking that each rewrite still asks what the approved answer answers"})
+        paraphrases = check_fit(model, tokenizer, training, paraphrases, max_rise=recipe.augment_max_loss_rise,
+                                max_length=max_length, batch_tokens=2 * recipe.batch_tokens)
     samples = paraphrase_samples(tokenizer, training, paraphrases, max_length=max_length)
     return Augmentation(samples=samples, paraphrases=paraphrases, seconds=time.perf_counter() - started,
                         written_on=rewriter.engine)

@@ -268,15 +268,12 @@ def probe_replies(model: Any, tokenizer: Any, groups: Sequence[ProbeGroup], *, m
     tutor's (system prompt + mode wrapper; other prompt files with `prompts_dir`). With `tutor` (the
     serving engine, its adapter set to match) the replies come from it; the reference answer's loss
     always comes from `model`."""
-    import torch
-
-    from learner.adapt.dataset import collate, encode_exchange
+    from learner.adapt.dataset import encode_exchange
+    from learner.adapt.evaluate import sample_losses
     from learner.adapt.greedy import greedy_replies
     from learner.adapt.serving_gate import greedy_answers
-    from learner.adapt.train import completion_nll
     from learner.prompts import PROMPTS_DIR, render_chat
 
-    device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     results: list[Measured] = []
     for index, group in enumerate(groups, start=1):
@@ -288,10 +285,14 @@ def probe_replies(model: Any, tokenizer: Any, groups: Sequence[ProbeGroup], *, m
         rendered = [render_chat(tokenizer, p) for p in prompts]
         replies = greedy_answers(tutor, rendered, max_new_tokens=max_new_tokens) if tutor is not None else \
             greedy_replies(model, tokenizer, rendered, max_new_tokens=max_new_tokens, batch_size=len(prompts))
-        for variant, prompt, reply in zip(group.variants, prompts, replies, strict=True):
-            sample = encode_exchange(tokenizer, prompt, group.reference, max_length=max_length)
-            with torch.inference_mode():
-                nll, n = completion_nll(model, collate([sample], pad_id=pad_id).to(device))
+        # The reference answer's loss after each variant: one packed forward pass for the group (its
+        # variants share the system prompt and the mode wrapper's start).
+        references = [encode_exchange(tokenizer, prompt, group.reference, max_length=max_length, key=str(i))
+                      for i, prompt in enumerate(prompts)]
+        widest = max(len(s.input_ids) for s in references)
+        losses = sample_losses(model, references, pad_id=pad_id, batch_tokens=widest * len(references))
+        for i, (variant, reply) in enumerate(zip(group.variants, replies, strict=True)):
+            nll, n = losses[str(i)]
             results.append(Measured(group=group.group, variant=variant, reply=reply, length=float(word_count(reply)),
                                     correct=correctness(reply, variant.text, group.mode),
                                     encouragement=float(encouragement_score(reply)),

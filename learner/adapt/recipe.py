@@ -72,6 +72,11 @@ class Recipe:
     # Requests per question: the first greedy; while fewer than k rewrites are kept, more, sampled
     # (learner.adapt.augment.write_paraphrases). Greedy alone kept 70 of 136 on the demo's questions.
     augment_attempts: int = 2
+    # A kept rewrite must still fit the approved answer: the base's loss on that answer (nats a
+    # token) may rise by at most this much from the original question's (learner.adapt.augment
+    # .check_fit); None: no check. A rewrite that asks for something else ("What is the capital city
+    # of Brackenfield?" for "Which houses could I be put in?") raises it by 0.5-1.3.
+    augment_max_loss_rise: float | None = 0.4
     must_pass_max_new_tokens: int = 128
     # The gate (docs/architecture.md "Adaptation"): fractions, 0.03 = 3 %.
     replay_max_rise_vs_active: float = 0.03
@@ -101,7 +106,9 @@ class Recipe:
         if self.epochs is not None:
             return self.epochs
         low, high = AUTO_EPOCHS
-        return max(low, min(high, math.ceil(self.auto_example_passes / max(n_approved, 1))))
+        # Rounded to the nearest, not up: 34 examples with 93 kept paraphrases (127) would otherwise
+        # train 3 passes (381 example-passes, half as long again) where 149 train 2 (298).
+        return max(low, min(high, math.floor(self.auto_example_passes / max(n_approved, 1) + 0.5)))
 
     def __post_init__(self) -> None:
         def need(ok: bool, field: str, what: str) -> None:
@@ -148,6 +155,9 @@ class Recipe:
              "must be an integer from 0 (none) to 16")
         need(isinstance(self.augment_attempts, int) and 1 <= self.augment_attempts <= 8, "augment_attempts",
              "must be an integer from 1 to 8")
+        need(self.augment_max_loss_rise is None or (isinstance(self.augment_max_loss_rise, (int, float))
+                                                      and 0.0 <= self.augment_max_loss_rise <= 10.0),
+             "augment_max_loss_rise", "must be None (no check) or a number of nats from 0 to 10")
         need(isinstance(self.augment_max_new_tokens, int) and self.augment_max_new_tokens >= 8,
              "augment_max_new_tokens", "must be an integer of at least 8")
         need(self.must_pass_max_new_tokens >= 1, "must_pass_max_new_tokens", "must be at least 1")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from learner.adapt.augment import (
-    RETRY_TEMPERATURE, Paraphrases, Rewriter, augment_round, key_terms, paraphrase_samples, parse_rewrites,
-    question_of, select_rewrites, write_paraphrases,
+    RETRY_TEMPERATURE, Paraphrases, Rewriter, augment_round, check_fit, key_terms, paraphrase_samples,
+    parse_rewrites, question_of, rewrite_messages, select_rewrites, shown_answer, write_paraphrases,
 )
 from learner.adapt.dataset import encode_exchange
 from learner.adapt.recipe import Recipe
@@ -192,3 +192,59 @@ def test_the_recipe_validates_the_rewrite_requests() -> None:
     for bad in (0, 9):
         with pytest.raises(ValueError, match="augment_attempts"):
             Recipe(augment_attempts=bad)
+
+
+def test_a_rewrite_the_answer_no_longer_fits_is_rejected_with_its_rise(tiny_model_dir: Path) -> None:
+    import torch
+
+    from learner.adapt.dataset import collate
+    from learner.adapt.train import add_fresh_adapter, completion_nll
+    from tests.support.tiny_model import perturb_lora_b
+
+    loaded = load_model(PreparedModel(model_id=tiny_model_dir.name, path=tiny_model_dir), device="cpu")
+    tok = loaded.tokenizer
+    # A random tiny model hardly tells one question from another; a strongly perturbed adapter makes
+    # its answer losses depend on the question (rises of tenths of a nat, not ten-thousandths).
+    model = add_fresh_adapter(loaded.model, Recipe(rank=8, alpha=16, dropout=0.0))
+    perturb_lora_b(model, seed=3, std=0.5)
+    model.eval()
+    rewrites = ("In which year did the Albatross Rose go down?", "When was the Albatross Rose lost at sea?",
+                "What colour were the Albatross Rose's sails?", "Who built the Albatross Rose?")
+    para = Paraphrases(example_id=1, question=SHIP.prompt[-1]["content"], kept=rewrites, rejected=())
+
+    def mean_loss(sample) -> float:     # one at a time: what the check's batches must agree with
+        with torch.no_grad():
+            nll, n = completion_nll(model, collate([sample], pad_id=tok.pad_token_id))
+        return float(nll) / n
+
+    try:
+        question = mean_loss(encode_exchange(tok, SHIP.prompt, SHIP.completion, max_length=1024))
+        rises = [mean_loss(s) - question for s in paraphrase_samples(tok, [SHIP], [para], max_length=1024)]
+        ordered = sorted(rises)        # the limit in the middle of the widest gap between the rises
+        gap, limit = max((b - a, (a + b) / 2) for a, b in zip(ordered, ordered[1:], strict=False))
+        assert gap > 1e-3, rises
+        (checked,) = check_fit(model, tok, [SHIP], [para], max_rise=limit, max_length=1024, batch_tokens=2048)
+        (everything,) = check_fit(model, tok, [SHIP], [para], max_rise=10.0, max_length=1024, batch_tokens=2048)
+    finally:
+        model.unload()
+    assert checked.kept == tuple(r for r, rise in zip(rewrites, rises, strict=True) if rise <= limit)
+    assert 0 < len(checked.kept) < len(rewrites)
+    assert [t for t, _ in checked.rejected] == [r for r in rewrites if r not in checked.kept]
+    assert all("asks for something else" in why for _, why in checked.rejected)
+    assert everything.kept == rewrites
+
+
+def test_the_rewriter_sees_the_approved_answer_cut_at_a_sentence() -> None:
+    messages = rewrite_messages("When did the Albatross Rose sink?", 4, SHIP.completion)
+    assert SHIP.completion in messages[-1]["content"] and "When did the Albatross Rose sink?" in messages[-1]["content"]
+    long = "The ship sank in 1843. " * 40
+    shown = shown_answer(long, 100)
+    assert len(shown) <= 100 and shown.endswith("1843.")
+    assert shown_answer("One\nline  answer.") == "One line answer."
+
+
+def test_the_recipe_validates_the_fit_check() -> None:
+    assert Recipe().augment_max_loss_rise == 0.4 and Recipe(augment_max_loss_rise=None).augment_max_loss_rise is None
+    for bad in (-0.1, 11, "x"):
+        with pytest.raises(ValueError, match="augment_max_loss_rise"):
+            Recipe(augment_max_loss_rise=bad)

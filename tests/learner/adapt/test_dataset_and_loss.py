@@ -205,7 +205,7 @@ def test_the_recipe_validates_and_round_trips_as_sorted_json(tmp_path: Path) -> 
     assert Recipe.load(tmp_path) == recipe
 
 
-@pytest.mark.parametrize(("n_approved", "epochs"), [(1, 8), (34, 8), (40, 7), (100, 3), (136, 2), (5000, 2)])
+@pytest.mark.parametrize(("n_approved", "epochs"), [(1, 8), (34, 8), (40, 7), (100, 3), (127, 2), (136, 2), (5000, 2)])
 def test_auto_epochs_give_small_rounds_more_passes(n_approved: int, epochs: int) -> None:
     assert Recipe().epochs is None and Recipe().epochs_for(n_approved) == epochs
     assert Recipe(epochs=5).epochs_for(n_approved) == 5                   # a set value always wins
