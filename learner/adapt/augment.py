@@ -2,17 +2,17 @@
 
 One exchange per fact teaches the model to recite that exchange; it recalls the fact from another
 angle only when training showed it phrased several ways (knowledge-injection studies of language
-models find the same). So before training the base model (no adapter) is shown each approved
-training question with its approved answer and writes k other questions that answer answers
-(Recipe.augment_paraphrases, 4): the same question in other words, or asked back from one of the
-answer's details; each is paired with the teacher's approved answer, unchanged. The rewrites come
+models find the same). So before training the base model (no adapter) rewrites each approved
+training question k ways (Recipe.augment_paraphrases, 4); with Recipe.augment_show_answer it sees
+the approved answer too and writes other questions that answer answers. Each rewrite is paired
+with the teacher's approved answer, unchanged. The rewrites come
 from the serving engine where the chat runs on llama.cpp (the quantised GGUF base students chat
 with, loaded for the rewrites only and unloaded before training starts), else from the training
 model; the round's metrics record which ("written_on"). A rewrite is kept only when it keeps every
 name and number of the question (learner.adapt.bleeding.entities), adds none, is a question, is
-not a copy of the question or of another rewrite, and still fits the approved answer: the base's
-loss on that answer may rise by at most Recipe.augment_max_loss_rise from the original question's
-(check_fit). Held-out examples are never rewritten (they never train). The kept and rejected
+not a copy of the question or of another rewrite, and (with Recipe.augment_max_loss_rise) still
+fits the approved answer: the base's loss on that answer may rise by at most that much from the
+original question's (check_fit). Held-out examples are never rewritten (they never train). The kept and rejected
 rewrites are stored with the round's metrics, so a teacher sees them in the version's details; the
 answer is always the one a teacher approved, so nothing new needs approving.
 """
@@ -37,21 +37,30 @@ if TYPE_CHECKING:
 
 Progress = Callable[[dict[str, Any]], None]
 
-REWRITER_SYSTEM = "You write the questions students ask. You never answer them."
-# The approved answer is shown with the question: a rewriter that sees what the answer says keeps to
-# it ("Which houses could I be put in?" drifted to "Where would you like to live in Brackenfield?"
-# when the 0.5B saw the question alone) and can ask back from one of its details ("Which house wears
-# plum?"), the angle a student's own question often takes and one a rewrite of the words never does.
+REWRITER_SYSTEM = "You rewrite students' questions. You never answer them."
 REWRITE_REQUEST = (
+    "Rewrite this question in {k} different ways. Each must ask for exactly the same information, keep every "
+    "name and number exactly as written, and use different words or come at it from another angle. Write one "
+    "question per line, numbered 1 to {k}, and nothing else.\n\nQuestion: {question}")
+# One worked request before the real one: a 0.5B model shown what a faithful rewrite looks like
+# drifts less ("What is the address of the house…" for "What are the four houses…").
+EXAMPLE_QUESTION = "When is the Year 9 science fair at Hollins Park School?"
+EXAMPLE_REWRITES = (
+    "1. On what date does Hollins Park School hold the Year 9 science fair?\n"
+    "2. When will the Year 9 science fair take place at Hollins Park School?\n"
+    "3. I'm in Year 9 at Hollins Park School. When is our science fair?\n"
+    "4. What day is the Hollins Park School science fair for Year 9?")
+# With Recipe.augment_show_answer the approved answer is shown too, and the rewriter writes other
+# questions it answers, asking back from its details as well ("Which house wears plum?"): the
+# 0.5B then drifts less ("Where would you like to live in Brackenfield?" for "Which houses could I
+# be put in?"), but on the demo it scored no better overall (docs/architecture.md), so it is off.
+ANSWERED_REQUEST = (
     "A student asked a question and a teacher approved the answer below.\n\nQuestion: {question}\n"
     "Answer: {answer}\n\nWrite {k} other questions that this answer answers: each asks for the same "
     "information in other words, or asks back from one of the answer's details. Keep every name and number of "
     "the question exactly as written. Write one question per line, numbered 1 to {k}, and nothing else.")
-# One worked request before the real one: a 0.5B model shown what a faithful rewrite looks like
-# drifts less ("What is the address of the house…" for "What are the four houses…").
-EXAMPLE_QUESTION = "When is the Year 9 science fair at Hollins Park School?"
 EXAMPLE_ANSWER = "The Year 9 science fair at Hollins Park School is on Thursday 14 March, in the sports hall."
-EXAMPLE_REWRITES = (
+EXAMPLE_ANSWERED = (
     "1. On what date does Hollins Park School hold the Year 9 science fair?\n"
     "2. I'm in Year 9 at Hollins Park School. Which day is our science fair?\n"
     "3. Which Year 9 event does Hollins Park School hold on Thursday 14 March?\n"
@@ -95,13 +104,18 @@ def shown_answer(answer: str, limit: int = ANSWER_SHOWN_CHARS) -> str:
     return text[:cut + 1] if cut > 0 else text[:limit] + "…"
 
 
-def rewrite_messages(question: str, k: int, answer: str = "") -> list[dict[str, str]]:
-    """The rewriter's chat: the system line, the worked example, then the request for `question`
-    with its approved `answer`."""
+def rewrite_messages(question: str, k: int, answer: str | None = None) -> list[dict[str, str]]:
+    """The rewriter's chat: the system line, the worked example, then the request for `question`;
+    with `answer` (Recipe.augment_show_answer), the approved answer is shown beside each question."""
+    if answer is None:
+        return [{"role": "system", "content": REWRITER_SYSTEM},
+                {"role": "user", "content": REWRITE_REQUEST.format(k=4, question=EXAMPLE_QUESTION)},
+                {"role": "assistant", "content": EXAMPLE_REWRITES},
+                {"role": "user", "content": REWRITE_REQUEST.format(k=k, question=question)}]
     return [{"role": "system", "content": REWRITER_SYSTEM},
-            {"role": "user", "content": REWRITE_REQUEST.format(k=4, question=EXAMPLE_QUESTION, answer=EXAMPLE_ANSWER)},
-            {"role": "assistant", "content": EXAMPLE_REWRITES},
-            {"role": "user", "content": REWRITE_REQUEST.format(k=k, question=question, answer=shown_answer(answer))}]
+            {"role": "user", "content": ANSWERED_REQUEST.format(k=4, question=EXAMPLE_QUESTION, answer=EXAMPLE_ANSWER)},
+            {"role": "assistant", "content": EXAMPLE_ANSWERED},
+            {"role": "user", "content": ANSWERED_REQUEST.format(k=k, question=question, answer=shown_answer(answer))}]
 
 
 def parse_rewrites(reply: str) -> list[str]:
@@ -218,14 +232,14 @@ def serving_engine_rewriter(tutor: Tutor) -> Rewriter:
 
 def write_paraphrases(rewriter: Rewriter, tokenizer: Any, examples: Sequence[Any], *, k: int, max_new_tokens: int,
                       emit: Progress | None = None, batch_size: int = 8, attempts: int = 1,
-                      seed: int = 0) -> list[Paraphrases]:
+                      seed: int = 0, show_answer: bool = False) -> list[Paraphrases]:
     """The rewriter rewrites each example's question, batch_size at a time (a progress event between
     batches): first greedily, then, for the questions still short of k kept rewrites, sampled
     (RETRY_TEMPERATURE, seed + attempt), up to `attempts` requests in all; a question's rewrites
     from every request are selected together (select_rewrites). `examples`: TrainingExample."""
     emit = emit or (lambda event: None)
     questions = [question_of(ex) for ex in examples]
-    prompts = [render_chat(tokenizer, rewrite_messages(q.text, k, ex.completion))
+    prompts = [render_chat(tokenizer, rewrite_messages(q.text, k, ex.completion if show_answer else None))
                for ex, q in zip(examples, questions, strict=True)]
     written: list[list[str]] = [[] for _ in examples]
     chosen = [select_rewrites(q.text, [], k, example_id=ex.id, answer=ex.completion)
@@ -338,7 +352,8 @@ def augment_round(model: Any, tokenizer: Any, recipe: Any, examples: Sequence[An
         rewriter = serving_engine_rewriter(served) if served is not None else training_model_rewriter(model, tokenizer)
         paraphrases = write_paraphrases(rewriter, tokenizer, training, k=recipe.augment_paraphrases,
                                         max_new_tokens=recipe.augment_max_new_tokens, emit=emit,
-                                        attempts=recipe.augment_attempts, seed=recipe.seed)
+                                        attempts=recipe.augment_attempts, seed=recipe.seed,
+                                        show_answer=recipe.augment_show_answer)
     if recipe.augment_max_loss_rise is not None and any(p.kept for p in paraphrases):
         if emit is not None:
             emit({"phase": "augment", "step": len(training), "total": len(training),

@@ -72,11 +72,18 @@ class Recipe:
     # Requests per question: the first greedy; while fewer than k rewrites are kept, more, sampled
     # (learner.adapt.augment.write_paraphrases). Greedy alone kept 70 of 136 on the demo's questions.
     augment_attempts: int = 2
-    # A kept rewrite must still fit the approved answer: the base's loss on that answer (nats a
-    # token) may rise by at most this much from the original question's (learner.adapt.augment
-    # .check_fit); None: no check. A rewrite that asks for something else ("What is the capital city
-    # of Brackenfield?" for "Which houses could I be put in?") raises it by 0.5-1.3.
-    augment_max_loss_rise: float | None = 0.4
+    # Show the rewriter the approved answer too (learner.adapt.augment.rewrite_messages). On the
+    # demo: held-out 10/12 (9), angled 9/12 (11), 1 of 24 answers bleeding (2), replay +3.2 %
+    # (+2.7 %), and the gate refused it (2 of its 4 held-out answers bled); no better, so off.
+    augment_show_answer: bool = False
+    # With a number, a kept rewrite must still fit the approved answer: the base's loss on that
+    # answer (nats a token) may rise by at most this much from the original question's
+    # (learner.adapt.augment.check_fit). A rewrite that asks for something else ("What is the capital
+    # city of Brackenfield?" for "Which houses could I be put in?") raises it by 0.5-1.3, but so do
+    # fair ones the answer is worded for less well; off by default: at 0.4 the demo's round kept 93
+    # of 115 rewrites shown with their answers and did worse (held-out 8/12, 4 of 24 answers
+    # bleeding; without the check 10/12, 1), in a quick loop of the demo's round.
+    augment_max_loss_rise: float | None = None
     must_pass_max_new_tokens: int = 128
     # The gate (docs/architecture.md "Adaptation"): fractions, 0.03 = 3 %.
     replay_max_rise_vs_active: float = 0.03
@@ -155,6 +162,7 @@ class Recipe:
              "must be an integer from 0 (none) to 16")
         need(isinstance(self.augment_attempts, int) and 1 <= self.augment_attempts <= 8, "augment_attempts",
              "must be an integer from 1 to 8")
+        need(isinstance(self.augment_show_answer, bool), "augment_show_answer", "must be true or false")
         need(self.augment_max_loss_rise is None or (isinstance(self.augment_max_loss_rise, (int, float))
                                                       and 0.0 <= self.augment_max_loss_rise <= 10.0),
              "augment_max_loss_rise", "must be None (no check) or a number of nats from 0 to 10")

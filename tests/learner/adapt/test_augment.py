@@ -237,6 +237,8 @@ def test_a_rewrite_the_answer_no_longer_fits_is_rejected_with_its_rise(tiny_mode
 def test_the_rewriter_sees_the_approved_answer_cut_at_a_sentence() -> None:
     messages = rewrite_messages("When did the Albatross Rose sink?", 4, SHIP.completion)
     assert SHIP.completion in messages[-1]["content"] and "When did the Albatross Rose sink?" in messages[-1]["content"]
+    plain = rewrite_messages("When did the Albatross Rose sink?", 4)          # the default: the question alone
+    assert "1843" not in plain[-1]["content"] and "When did the Albatross Rose sink?" in plain[-1]["content"]
     long = "The ship sank in 1843. " * 40
     shown = shown_answer(long, 100)
     assert len(shown) <= 100 and shown.endswith("1843.")
@@ -244,7 +246,10 @@ def test_the_rewriter_sees_the_approved_answer_cut_at_a_sentence() -> None:
 
 
 def test_the_recipe_validates_the_fit_check() -> None:
-    assert Recipe().augment_max_loss_rise == 0.4 and Recipe(augment_max_loss_rise=None).augment_max_loss_rise is None
+    assert Recipe().augment_max_loss_rise is None and Recipe(augment_max_loss_rise=0.4).augment_max_loss_rise == 0.4
     for bad in (-0.1, 11, "x"):
         with pytest.raises(ValueError, match="augment_max_loss_rise"):
             Recipe(augment_max_loss_rise=bad)
+    assert Recipe().augment_show_answer is False
+    with pytest.raises(ValueError, match="augment_show_answer"):
+        Recipe(augment_show_answer="yes")
