@@ -4,8 +4,8 @@ Same model, same exchanges, same LoRA settings, same examples per optimiser step
 school-facts training exchanges rendered as approved examples are (`--data facts`: they share the
 system prompt and mode wrapper, as a class's approved examples do) or the first N replay
 exchanges (`--data replay`: every prompt differs). Ours: shared-prefix packing / length-grouped
-batches, loss and LM head on completion tokens only, the frozen base in `--base-dtype` (bf16 by
-default) with fp32 LoRA weights, and `--replay N` replay exchanges trained as the distillation
+batches, loss and LM head on completion tokens only, the frozen base in `--base-dtype` (auto by
+default: bf16 where native, else fp32) with fp32 LoRA weights, and `--replay N` replay exchanges trained as the distillation
 anchor against the base's top-k cached once (`--replay-topk K`; 0: a second base forward every
 step). Baseline: `transformers.Trainer` with a padding collator and the model's own loss (head
 over every position). Prints one JSON object, with the peak RSS of our loop (before the baseline
@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--batch-tokens", type=int, default=None, help="default: the Recipe's (448)")
     parser.add_argument("--replay", type=int, default=0, help="replay exchanges trained as the anchor")
     parser.add_argument("--replay-topk", type=int, default=20, help="0: a second base forward every step")
-    parser.add_argument("--base-dtype", choices=("bfloat16", "float32"), default="bfloat16")
+    parser.add_argument("--base-dtype", choices=("auto", "bfloat16", "float32"), default="auto")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
 
@@ -65,7 +65,7 @@ def main() -> int:
     recipe = Recipe(rank=args.rank, alpha=2 * args.rank, dropout=0.0, epochs=1, max_steps=args.steps,
                     batch_tokens=args.batch_tokens or Recipe().batch_tokens, warmup_ratio=0.0, base_dtype=args.base_dtype,
                     replay_topk=args.replay_topk or None)
-    dtype = training_dtype(recipe)
+    dtype = training_dtype(recipe, device)
     prepared = prepare_model(args.model, data_dir)
     if args.data == "replay":
         exchanges = [(r.prompt_messages, r.completion) for r in load_replay()[: args.n_examples]]

@@ -228,7 +228,7 @@ def _train_only(data_dir: Any, args: argparse.Namespace, recipe: Recipe) -> int:
         db.close()
     device = resolve_device(args.device)
     prepared = prepare_model(args.model, data_dir)
-    loaded = load_model(prepared, device=device, dtype=training_dtype(recipe))
+    loaded = load_model(prepared, device=device, dtype=training_dtype(recipe, device))
     data = round_data_for(recipe, examples, load_replay(args.replay), loaded.tokenizer,
                           context_window=loaded.context_window)
     # The same paraphrases as rank 0 (greedy on the same engine, so identical), or the ranks' step

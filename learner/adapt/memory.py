@@ -17,12 +17,15 @@ import gc
 import sys
 
 M_MMAP_THRESHOLD = -3              # glibc's mallopt parameter number (malloc.h)
-# Bytes: blocks this size and up get pages of their own. A trade of speed for memory, measured on
-# the whole demo round of the 0.5B model (bench/demo_school_facts.py --recipe defaults, 118 steps,
-# 2 cores): 1 MB peaks at 3.86 GB with training at 73.9 tokens/s; 32 MB at 4.67 GB, 92.2 tokens/s
-# (every activation's pages are then reused instead of faulted in afresh, but the heap grows). A
-# school's machine running out of memory is worse than a background round taking two minutes more.
-LARGE_ALLOCATION = 1024 * 1024
+# Bytes: blocks this size and up get pages of their own. A trade of speed for memory: each such
+# block's pages are faulted in afresh, where the heap would reuse them (but grow). The whole demo
+# round of the 0.5B model (bench/demo_school_facts.py --recipe defaults, 118 steps, 2 cores) peaked
+# at 3.86 GB with training at 74-80 tokens/s from 1 MB, at 4.67 GB and 92 tokens/s from 32 MB.
+# bench/adapt.py (38 facts + 34 replay, 25 steps, one run each): 1 MB 108 tokens/s, 3.17 GB;
+# 2 MB 129, 3.32; 3 MB 132, 3.27; 4 MB 146, 3.36; 8 MB 154, 3.62; 32 MB 139, 3.79. Most activations
+# of a 448-token batch are 0.8-1.7 MB (hidden states, their fp32 copies), reused from the heap from
+# 3 MB; the MLP's, attention's and logits' blocks above it still go back at once.
+LARGE_ALLOCATION = 3 * 1024 * 1024
 
 
 @functools.cache

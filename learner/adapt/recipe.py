@@ -13,7 +13,7 @@ from typing import Any
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 RECIPE_FILE = "recipe.json"
 REPLAY_OBJECTIVES = ("distill", "imitate")
-BASE_DTYPES = ("bfloat16", "float32")
+BASE_DTYPES = ("auto", "bfloat16", "float32")
 AUTO_EPOCHS = (2, 8)                     # the range `epochs = None` chooses from
 
 
@@ -63,7 +63,8 @@ class Recipe:
     # cached once per round (learner.adapt.anchor); None: a second forward of the base every step.
     replay_topk: int | None = 20
     # The frozen base's dtype while training and measuring; the LoRA weights are fp32 either way.
-    base_dtype: str = "bfloat16"
+    # "auto": bf16 where the device multiplies it natively, else fp32 (learner.adapt.train.training_dtype).
+    base_dtype: str = "auto"
     # Before training the base model rewrites each approved training question this many ways, each
     # paired with the approved answer (learner.adapt.augment); augment = false turns it off.
     augment: bool = True

@@ -134,7 +134,7 @@ def _round(db: Database, data_dir: DataDir, registry: Any, run_id: int, version:
     prepared = prepare_model(model_spec, data_dir, cancel=cancel)
     _check_cancel(cancel)
     device = resolve_device(device)
-    dtype = training_dtype(recipe)
+    dtype = training_dtype(recipe, device)
     emit({"phase": "load", "detail": f"loading {prepared.model_id} on {device} ({dtype})"})
     loaded = load_model(prepared, device=device, dtype=dtype)
     tokenizer = loaded.tokenizer

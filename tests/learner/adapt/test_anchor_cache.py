@@ -1,5 +1,5 @@
 """The replay anchor cached once per round as the base's top-k per position, and training with a
-bf16 base and fp32 LoRA weights."""
+bf16 base (where the CPU multiplies bf16 natively, else fp32) and fp32 LoRA weights."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from learner.adapt.anchor import TopK, batch_top_k, top_k_kl, top_k_of
 from learner.adapt.dataset import collate, collate_best, encode_exchange
 from learner.adapt.recipe import Recipe
+from learner.adapt import train as train_module
 from learner.adapt.train import (
     add_fresh_adapter,
     cache_base_top_k,
+    cpu_multiplies_bf16,
     train_adapter,
     training_dtype,
     training_nll,
@@ -114,9 +116,10 @@ def test_a_cache_that_does_not_fit_the_batch_is_refused(fp32) -> None:
 
 
 def test_a_bf16_base_trains_fp32_lora_weights_with_the_cached_anchor(tiny_model_dir: Path) -> None:
-    recipe = Recipe(rank=4, alpha=8, dropout=0.0, learning_rate=3e-3, epochs=3, warmup_ratio=0.0)
-    assert training_dtype(recipe) == "bfloat16"
-    loaded = _load(tiny_model_dir, training_dtype(recipe))
+    recipe = Recipe(rank=4, alpha=8, dropout=0.0, learning_rate=3e-3, epochs=3, warmup_ratio=0.0,
+                    base_dtype="bfloat16")
+    assert training_dtype(recipe, "cpu") == "bfloat16"
+    loaded = _load(tiny_model_dir, training_dtype(recipe, "cpu"))
     model = add_fresh_adapter(loaded.model, recipe)
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     frozen = [p for p in model.parameters() if not p.requires_grad]
@@ -133,9 +136,31 @@ def test_a_bf16_base_trains_fp32_lora_weights_with_the_cached_anchor(tiny_model_
 
 
 def test_the_recipe_validates_the_anchor_and_dtype_settings() -> None:
-    assert Recipe().replay_topk == 20 and Recipe().base_dtype == "bfloat16"
+    assert Recipe().replay_topk == 20 and Recipe().base_dtype == "auto"
     assert Recipe(replay_topk=None).replay_topk is None
     with pytest.raises(ValueError, match="replay_topk"):
         Recipe(replay_topk=0)
     with pytest.raises(ValueError, match="base_dtype"):
         Recipe(base_dtype="float16")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_base_dtype_is_bf16_only_where_the_cpu_multiplies_it_natively(monkeypatch, native: bool) -> None:
+    # On an AVX2-only CPU torch's bf16 backward products run 50x slower than fp32: a round there
+    # trained at 1 token/s. An explicit base_dtype is kept whatever the CPU.
+    monkeypatch.setattr(train_module, "cpu_multiplies_bf16", lambda: native)
+    assert training_dtype(Recipe(), "cpu") == ("bfloat16" if native else "float32")
+    assert training_dtype(Recipe(), "mps") == "float32"
+    assert training_dtype(Recipe(base_dtype="bfloat16"), "cpu") == "bfloat16"
+    assert training_dtype(Recipe(base_dtype="float32"), "cpu") == "float32"
+
+
+def test_the_cpu_check_agrees_with_torch_own_capability() -> None:
+    # oneDNN's bf16 kernels need AVX-512 (bw, vl, dq): an AVX2 or plainer x86 CPU never has them.
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability in ("DEFAULT", "AVX2"):
+        assert cpu_multiplies_bf16() is False
+    elif capability.startswith("AVX512"):
+        assert cpu_multiplies_bf16() is True
+    else:
+        pytest.skip(f"no expectation for CPU capability {capability}")
