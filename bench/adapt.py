@@ -5,9 +5,9 @@ school-facts training exchanges rendered as approved examples are (`--data facts
 system prompt and mode wrapper, as a class's approved examples do) or the first N replay
 exchanges (`--data replay`: every prompt differs). Ours: shared-prefix packing / length-grouped
 batches, loss and LM head on completion tokens only, the frozen base in `--base-dtype` (auto by
-default: bf16 where native, else fp32) with fp32 LoRA weights, and `--replay N` replay exchanges trained as the distillation
-anchor against the base's top-k cached once (`--replay-topk K`; 0: a second base forward every
-step). Baseline: `transformers.Trainer` with a padding collator and the model's own loss (head
+default: bf16 where native, else fp32) with fp32 LoRA weights, and `--replay N` replay exchanges
+trained as the distillation anchor against the base's top-k cached once (`--replay-topk K`; 0: a
+second base forward every step). Baseline: `transformers.Trainer` with a padding collator and the model's own loss (head
 over every position). Prints one JSON object, with the peak RSS of our loop (before the baseline
 runs) and tokens/s.
 

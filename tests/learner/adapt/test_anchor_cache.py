@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from learner.adapt import train as train_module
 from learner.adapt.anchor import TopK, batch_top_k, top_k_kl, top_k_of
 from learner.adapt.dataset import collate, collate_best, encode_exchange
 from learner.adapt.recipe import Recipe
-from learner.adapt import train as train_module
 from learner.adapt.train import (
     add_fresh_adapter,
     cache_base_top_k,
